@@ -1,0 +1,74 @@
+# bluegreen: the two commands a newcomer needs are `make demo` and `make test`.
+# Every target installs what it needs and is safe to run again.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+export GOWORK := off
+export GOTOOLCHAIN := local
+export CGO_ENABLED := 0
+
+UV_VERSION := 0.13.8
+BOOTSTRAP := .cache/bootstrap
+UV := $(BOOTSTRAP)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+CLUSTER := python3 tools/localcluster.py
+PYTEST_ARGS ?=
+
+.PHONY: help setup apt venv binaries cluster cluster-down demo test lint crds bench clean
+
+help:
+	@echo "make demo          run a release and a rollback on a local control plane"
+	@echo "make test          install everything, then run every check and test"
+	@echo "make cluster       start (or reuse) the local control plane; prints the KUBECONFIG export"
+	@echo "make cluster-down  stop the local control plane"
+	@echo "make lint          ruff, mypy --strict, import-linter, CRD drift"
+	@echo "make crds          regenerate crds/ and the chart's copy from the pydantic models"
+
+setup: apt venv binaries
+
+# Debian packages: Prometheus (and promtool) for analysis tests, openssl for the local PKI.
+apt:
+	@missing=""; \
+	for p in prometheus openssl lua5.4; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(UV):
+	python3 -m venv $(BOOTSTRAP)
+	$(BOOTSTRAP)/bin/pip install -q uv==$(UV_VERSION)
+
+venv: $(UV)
+	$(UV) sync --frozen --quiet
+
+binaries:
+	$(CLUSTER) build
+	bash tests/terraform/build_tofu.sh
+
+cluster: setup
+	@$(CLUSTER) up
+
+cluster-down:
+	@$(CLUSTER) down
+
+crds: venv
+	$(PY) -m bluegreen.crdgen --write
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	$(PY) -m bluegreen.crdgen --check
+
+test: setup lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+demo: setup
+	$(PY) tools/demo.py
+
+clean: cluster-down
+	rm -rf .cache/cluster

@@ -1,0 +1,1 @@
+"""bluegreen: a Kubernetes operator for safe, automatic blue-green releases."""

@@ -1,0 +1,480 @@
+"""The BlueGreenApp API, version v1alpha1.
+
+These models are the single source of truth: the CRD in crds/ is generated from them
+(`make crds`), and a test fails when the committed CRD drifts. Field names are a
+contract with users, GitOps repositories and dashboards (see docs/api.md).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+GROUP = "bluegreen.dev"
+VERSION = "v1alpha1"
+KIND = "BlueGreenApp"
+PLURAL = "bluegreenapps"
+SINGULAR = "bluegreenapp"
+SHORT_NAMES = ["bga"]
+
+# Derived object names add at most "-preview"/"-metrics" (8 characters) to the app's name,
+# and Services must be DNS-1035 labels of at most 63 characters.
+MAX_NAME_LENGTH = 55
+
+# Metric lists are maps keyed by name: the API server rejects duplicate names.
+_LIST_MAP: dict[str, Any] = {
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-list-map-keys": ["name"],
+}
+
+_DURATION = re.compile(r"^([0-9]+(ms|s|m|h))+$")
+
+
+class Model(BaseModel):
+    """Base of every API object: camelCase on the wire, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+class Color(enum.StrEnum):
+    """One of the two Deployments; `other` is the one that is not."""
+
+    BLUE = "blue"
+    GREEN = "green"
+
+    @property
+    def other(self) -> Color:
+        return Color.GREEN if self is Color.BLUE else Color.BLUE
+
+
+class Phase(enum.StrEnum):
+    """Where a BlueGreenApp stands in its release cycle. Each value says what is true."""
+
+    PENDING = "Pending"
+    """Nothing serves yet: the first colour is being deployed."""
+    HEALTHY = "Healthy"
+    """The active colour serves the stable revision; no release is in flight."""
+    DEPLOYING = "Deploying"
+    """The candidate colour is being rolled to the new revision; traffic is untouched."""
+    ANALYZING = "Analyzing"
+    """The candidate is saturated; pre-promotion checks run before the switch."""
+    PAUSED = "Paused"
+    """The release waits for a person: promote or abort."""
+    OBSERVING = "Observing"
+    """Traffic is on the candidate; the old colour is kept warm for a rollback."""
+    ROLLING_BACK = "RollingBack"
+    """Traffic is being moved back to the stable colour."""
+    DEGRADED = "Degraded"
+    """The last release failed; traffic is on the stable revision."""
+
+
+IN_FLIGHT_PHASES = frozenset(
+    {Phase.PENDING, Phase.DEPLOYING, Phase.ANALYZING, Phase.OBSERVING, Phase.ROLLING_BACK}
+)
+
+
+# ----------------------------------------------------------------------------- spec
+
+
+def _pod_template_schema(schema: dict[str, Any]) -> None:
+    """The CRD checks the outline of a pod template; the Deployment API checks the rest."""
+    schema.clear()
+    schema.update(
+        {
+            "type": "object",
+            "description": "A PodTemplateSpec, exactly as in a Deployment.",
+            "required": ["spec"],
+            "properties": {
+                "metadata": {
+                    "type": "object",
+                    "properties": {
+                        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "annotations": {
+                            "type": "object",
+                            "additionalProperties": {"type": "string"},
+                        },
+                    },
+                    "x-kubernetes-validations": [
+                        {
+                            "rule": "!has(self.labels) || self.labels.all(k, "
+                            "!k.startsWith('bluegreen.dev/') && k != 'app.kubernetes.io/name')",
+                            "message": "template labels under bluegreen.dev/ and "
+                            "app.kubernetes.io/name are set by the operator",
+                        }
+                    ],
+                },
+                "spec": {
+                    "type": "object",
+                    "required": ["containers"],
+                    "x-kubernetes-preserve-unknown-fields": True,
+                    "properties": {
+                        "containers": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": 64,
+                            "items": {
+                                "type": "object",
+                                "required": ["name", "image"],
+                                "x-kubernetes-preserve-unknown-fields": True,
+                                "properties": {
+                                    "name": {"type": "string", "minLength": 1, "maxLength": 63},
+                                    "image": {"type": "string", "minLength": 1, "maxLength": 4096},
+                                },
+                            },
+                        }
+                    },
+                },
+            },
+        }
+    )
+
+
+class PodTemplate(BaseModel):
+    """A PodTemplateSpec, exactly as in a Deployment. Kept as data: the API server
+    validates it when the Deployment is applied, and the CRD checks its outline."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_pod_template_schema)
+
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: dict[str, Any]
+
+    @field_validator("spec")
+    @classmethod
+    def _has_containers(cls, spec: dict[str, Any]) -> dict[str, Any]:
+        containers = spec.get("containers")
+        if not isinstance(containers, list) or not containers:
+            raise ValueError("template.spec.containers must list at least one container")
+        return spec
+
+
+class ServiceSpec(Model):
+    port: Annotated[
+        int,
+        Field(ge=1, le=65535, description="Port of the active and preview Services (named http)."),
+    ] = 80
+    target_port: Annotated[
+        int | str,
+        Field(description="Container port the Services send to: a name or a number."),
+    ] = "http"
+
+
+def _cel(*rules: tuple[str, str]) -> ConfigDict:
+    """Validation JSON Schema cannot say, as CEL rules the API server evaluates."""
+    return ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]
+        },
+    )
+
+
+class CanaryStep(Model):
+    weight: Annotated[
+        int, Field(ge=1, le=100, description="Share of requests for the candidate, in percent.")
+    ]
+    pause_seconds: Annotated[int, Field(ge=0, le=86400)] = 60
+
+
+class Canary(Model):
+    model_config = _cel(
+        (
+            "self.steps.map(s, s.weight).isSorted() && self.steps.all(s, "
+            "self.steps.filter(t, t.weight == s.weight).size() == 1)",
+            "canary step weights must be strictly increasing",
+        ),
+    )
+
+    steps: Annotated[list[CanaryStep], Field(min_length=1, max_length=20)]
+
+
+class Strategy(Model):
+    auto_promotion: Annotated[
+        bool, Field(description="false: stop in Paused until a person promotes.")
+    ] = True
+    auto_promotion_seconds: Annotated[
+        int, Field(ge=0, le=86400, description="Wait this long in Analyzing before promoting.")
+    ] = 0
+    preview_replicas: Annotated[
+        int | None,
+        Field(
+            ge=0,
+            le=10000,
+            description="Replicas of the candidate before the switch; default: replicas.",
+        ),
+    ] = None
+    scale_down_delay_seconds: Annotated[
+        int,
+        Field(ge=0, le=86400, description="Keep the old colour warm this long after the switch."),
+    ] = 30
+    abort_scale_down_delay_seconds: Annotated[
+        int,
+        Field(ge=0, le=86400, description="Keep a failed candidate this long after a rollback."),
+    ] = 30
+    progress_deadline_seconds: Annotated[
+        int, Field(ge=1, le=86400, description="A candidate not saturated by then is rolled back.")
+    ] = 600
+    canary: Canary | None = None
+
+
+class ThresholdRange(Model):
+    model_config = _cel(
+        ("has(self.min) || has(self.max)", "thresholdRange needs min, max or both"),
+        (
+            "!has(self.min) || !has(self.max) || self.min <= self.max",
+            "thresholdRange.min must not exceed max",
+        ),
+    )
+
+    min: float | None = None
+    max: float | None = None
+
+
+class NoDataPolicy(enum.StrEnum):
+    INCONCLUSIVE = "Inconclusive"
+    FAIL = "Fail"
+    PASS = "Pass"  # noqa: S105 - a no-data policy, not a password
+
+
+class Metric(Model):
+    model_config = _cel(
+        (
+            "has(self.query) != has(self.url)",
+            "a metric needs exactly one of query (Prometheus) or url (web check)",
+        ),
+        ("!has(self.query) || has(self.thresholdRange)", "a query metric needs thresholdRange"),
+        ("self.failureLimit < self.count", "failureLimit must be lower than count"),
+        (
+            "has(self.minRequestsQuery) == has(self.minRequests)",
+            "minRequestsQuery and minRequests go together",
+        ),
+    )
+
+    name: Annotated[
+        str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    ]
+    query: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=4096,
+            description="PromQL; {{namespace}} {{name}} {{color}} {{revision}} are replaced.",
+        ),
+    ] = None
+    url: Annotated[
+        str | None,
+        Field(min_length=1, max_length=2048, description="web check: a URL that must answer 2xx."),
+    ] = None
+    threshold_range: ThresholdRange | None = None
+    interval: Annotated[str, Field(pattern=_DURATION.pattern)] = "15s"
+    count: Annotated[int, Field(ge=1, le=100)] = 4
+    failure_limit: Annotated[int, Field(ge=0, le=100)] = 0
+    no_data: NoDataPolicy = NoDataPolicy.INCONCLUSIVE
+    min_requests_query: Annotated[str | None, Field(min_length=1, max_length=4096)] = None
+    min_requests: Annotated[float | None, Field(ge=0)] = None
+
+
+class PrometheusProvider(Model):
+    address: Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^https?://")]
+
+
+class Analysis(Model):
+    model_config = _cel(
+        (
+            "has(self.prometheus) || ((!has(self.prePromotion) || self.prePromotion.all(m, !has(m.query)))"
+            " && (!has(self.postPromotion) || self.postPromotion.all(m, !has(m.query))))",
+            "query metrics need analysis.prometheus.address",
+        ),
+    )
+
+    prometheus: PrometheusProvider | None = None
+    pre_promotion: Annotated[list[Metric], Field(max_length=20, json_schema_extra=_LIST_MAP)] = (
+        Field(default_factory=list)
+    )
+    post_promotion: Annotated[list[Metric], Field(max_length=20, json_schema_extra=_LIST_MAP)] = (
+        Field(default_factory=list)
+    )
+
+
+class IngressSpec(Model):
+    host: Annotated[str, Field(min_length=1, max_length=253)]
+    class_name: Annotated[str, Field(min_length=1, max_length=253)] = "nginx"
+    path: Annotated[str, Field(pattern=r"^/")] = "/"
+    tls_secret_name: Annotated[str | None, Field(min_length=1, max_length=253)] = None
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class ServiceMonitorSpec(Model):
+    enabled: bool = True
+    interval: Annotated[str, Field(pattern=_DURATION.pattern)] = "15s"
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class Monitoring(Model):
+    service_monitor: ServiceMonitorSpec = Field(default_factory=ServiceMonitorSpec)
+
+
+class ResolveDigest(enum.StrEnum):
+    NEVER = "Never"
+    IF_POSSIBLE = "IfPossible"
+    REQUIRED = "Required"
+
+
+class ImagePolicy(Model):
+    resolve_digest: ResolveDigest = ResolveDigest.NEVER
+
+
+class BlueGreenAppSpec(Model):
+    model_config = _cel(
+        (
+            "!has(self.strategy) || !has(self.strategy.canary) || has(self.ingress)",
+            "strategy.canary needs spec.ingress",
+        ),
+    )
+
+    replicas: Annotated[
+        int,
+        Field(ge=0, le=10000, description="Replicas of the active colour (the scale subresource)."),
+    ] = 1
+    template: PodTemplate
+    service: ServiceSpec = Field(default_factory=ServiceSpec)
+    strategy: Strategy = Field(default_factory=Strategy)
+    analysis: Analysis | None = None
+    ingress: IngressSpec | None = None
+    monitoring: Monitoring = Field(default_factory=Monitoring)
+    image: ImagePolicy = Field(default_factory=ImagePolicy)
+
+    @model_validator(mode="after")
+    def _canary_needs_ingress(self) -> BlueGreenAppSpec:
+        if self.strategy.canary is not None and self.ingress is None:
+            raise ValueError("strategy.canary needs spec.ingress")
+        return self
+
+    @property
+    def preview_replicas(self) -> int:
+        p = self.strategy.preview_replicas
+        return self.replicas if p is None else p
+
+
+# ----------------------------------------------------------------------------- status
+
+
+class Condition(Model):
+    """A Kubernetes condition. lastTransitionTime changes only when status changes."""
+
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str = ""
+    last_transition_time: str
+    observed_generation: int | None = None
+
+
+class ReleaseResult(enum.StrEnum):
+    PROMOTED = "Promoted"
+    ROLLED_BACK = "RolledBack"
+    ABORTED = "Aborted"
+    SUPERSEDED = "Superseded"
+    FAILED = "Failed"
+
+
+class Release(Model):
+    """Timeline of the current or last release. Timestamps are RFC 3339 UTC."""
+
+    revision: str
+    image: str = ""
+    color: Color
+    previous_color: Color | None = None
+    started_at: str
+    candidate_ready_at: str | None = None
+    promotion_requested_at: str | None = None
+    switched_at: str | None = None
+    endpoints_converged_at: str | None = None
+    rollback_started_at: str | None = None
+    switched_back_at: str | None = None
+    completed_at: str | None = None
+    switch_latency_seconds: float | None = None
+    duration_seconds: float | None = None
+    result: ReleaseResult | None = None
+    reason: str = ""
+    message: str = ""
+
+
+class HistoryEntry(Model):
+    revision: str
+    image: str = ""
+    color: Color
+    result: ReleaseResult
+    reason: str = ""
+    started_at: str
+    completed_at: str
+    switch_latency_seconds: float | None = None
+
+
+class ScaleDown(Model):
+    """A colour to scale to zero once `at` has passed (the warm-keeping delay)."""
+
+    color: Color
+    at: str
+
+
+class BlueGreenAppStatus(Model):
+    phase: Phase = Phase.PENDING
+    active_color: Color | None = None
+    stable_revision: str | None = None
+    candidate_revision: str | None = None
+    observed_generation: int | None = None
+    replicas: int = 0
+    selector: str = ""
+    message: str = ""
+    conditions: list[Condition] = Field(default_factory=list)
+    release: Release | None = None
+    history: list[HistoryEntry] = Field(default_factory=list)
+    failed_revisions: list[str] = Field(default_factory=list)
+    scale_down: ScaleDown | None = None
+
+
+class ObjectMeta(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, populate_by_name=True, alias_generator=to_camel
+    )
+
+    name: str
+    namespace: str = "default"
+    uid: str = ""
+    generation: int = 0
+    resource_version: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class BlueGreenApp(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, populate_by_name=True, alias_generator=to_camel
+    )
+
+    api_version: str = f"{GROUP}/{VERSION}"
+    kind: str = KIND
+    metadata: ObjectMeta
+    spec: BlueGreenAppSpec
+    status: BlueGreenAppStatus = Field(default_factory=BlueGreenAppStatus)
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status_tolerant(cls, value: Any) -> Any:
+        # kopf keeps its own bookkeeping in status under other keys; ignore what is not ours.
+        if isinstance(value, dict):
+            known = {f.alias or n for n, f in BlueGreenAppStatus.model_fields.items()}
+            return {k: v for k, v in value.items() if k in known}
+        return value or {}

@@ -1,0 +1,718 @@
+"""The release state machine. Pure: `plan(app, observed)` reads the app and a snapshot of
+the world, and returns what to do; it does no I/O and reads no clock (`observed.now`).
+
+One pass makes at most one phase transition. Everything it needs to resume lives in
+`status`, so a restarted operator picks up exactly where it stopped.
+
+Traffic moves only by setting `status.activeColor`, which the active Service's selector
+follows; and the active colour only ever changes to a colour that is saturated (every
+replica ready and shown ready in the EndpointSlices).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from bluegreen import naming, render
+from bluegreen.api import (
+    IN_FLIGHT_PHASES,
+    BlueGreenApp,
+    BlueGreenAppStatus,
+    Color,
+    Condition,
+    HistoryEntry,
+    Phase,
+    Release,
+    ReleaseResult,
+    ScaleDown,
+)
+from bluegreen.plan import Action, Apply, ClearRequest, Event, Plan, Scale
+from bluegreen.world import Observed, ServiceState
+
+HISTORY_LIMIT = 10
+FAILED_REVISIONS_LIMIT = 20
+REQUESTS = ("promote", "abort", "retry")
+
+# How soon to look again, in seconds.
+POLL_SWITCH = 0.05  # right after a selector flip: switch latency is measured at this grain
+POLL_ROLLOUT = 0.5  # while pods start
+POLL_SCALING = 2.0  # while the active colour scales to a new replica count
+
+
+def iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse(ts: str) -> datetime:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+def needs_polling(status: BlueGreenAppStatus, replicas: int) -> bool:
+    """True while time alone can move the app on (no polling of settled apps): a release
+    in flight, a delayed scale-down, or an active colour still scaling to `replicas`."""
+    if status.phase in IN_FLIGHT_PHASES or status.scale_down is not None:
+        return True
+    if status.active_color is not None and status.replicas != replicas:
+        return True
+    return (
+        status.phase is Phase.PAUSED
+        and status.release is not None
+        and status.release.promotion_requested_at is not None
+    )
+
+
+@dataclass
+class _Work:
+    status: BlueGreenAppStatus
+    actions: list[Action]
+    events: list[Event]
+    requeue: float | None = None
+
+    def update(self, **changes: Any) -> None:
+        self.status = self.status.model_copy(update=changes)
+
+    def release(self, **changes: Any) -> None:
+        assert self.status.release is not None
+        self.update(release=self.status.release.model_copy(update=changes))
+
+    def event(
+        self, reason: str, message: str, kind: Literal["Normal", "Warning"] = "Normal"
+    ) -> None:
+        self.events.append(Event(kind, reason, message))
+
+    def poll(self, seconds: float) -> None:
+        self.requeue = seconds if self.requeue is None else min(self.requeue, seconds)
+
+
+class _Planner:
+    def __init__(self, app: BlueGreenApp, observed: Observed) -> None:
+        self.app = app
+        self.spec = app.spec
+        self.name = app.metadata.name
+        self.obs = observed
+        self.now = observed.now
+        self.target = render.target_revision(app)
+        self.image = render.primary_image(app)
+        self.w = _Work(status=app.status, actions=[], events=[])
+        raw = app.metadata.annotations.get(naming.ANNOTATION_REQUEST)
+        self.request = raw.strip().lower() if raw is not None else None
+
+    # ------------------------------------------------------------------ facts
+
+    @property
+    def st(self) -> BlueGreenAppStatus:
+        return self.w.status
+
+    def saturated(self, color: Color, replicas: int, revision: str | None = None) -> bool:
+        """Every replica of `color` runs `revision` (default: the target), is ready, and
+        the EndpointSlices show that many ready endpoints."""
+        revision = revision or self.target
+        dep = self.obs.deployments.get(color)
+        if dep is None or dep.revision != revision or dep.replicas != replicas:
+            return False
+        if not dep.settled or dep.ready_replicas < replicas:
+            return False
+        if self.obs.stray_pods(color, revision):
+            return False
+        ready = self.obs.ready_pods(color, revision)
+        if len(ready) < replicas:
+            return False
+        in_slices = {e.pod for e in self.obs.metrics_endpoints if e.ready and e.pod in ready}
+        return len(in_slices) >= replicas
+
+    def converged(self, color: Color) -> bool:
+        """Every ready endpoint behind the active Service belongs to `color`, and all of
+        that colour's ready pods are there."""
+        svc = self.obs.services.get(naming.active_service(self.name))
+        if svc is None or dict(svc.selector) != naming.selector(self.name, color):
+            return False
+        ready_of_color = self.obs.ready_pods(color)
+        ready_endpoints = {e.pod for e in self.obs.active_endpoints if e.ready}
+        if not ready_endpoints <= ready_of_color:
+            return False
+        wanted = min(self.spec.replicas, len(ready_of_color)) if self.spec.replicas else 0
+        return len(ready_endpoints) >= max(wanted, 0) and (
+            self.spec.replicas == 0 or len(ready_endpoints) > 0
+        )
+
+    def elapsed(self, since: str | None) -> float:
+        return 0.0 if since is None else (self.now - parse(since)).total_seconds()
+
+    def deadline_passed(self, since: str | None = None) -> bool:
+        """More than progressDeadlineSeconds since `since` (default: the release start)."""
+        release = self.st.release
+        if release is None:
+            return False
+        start = since or release.started_at
+        return self.elapsed(start) > self.spec.strategy.progress_deadline_seconds
+
+    def ready_count(self, color: Color) -> int:
+        return len(self.obs.ready_pods(color, self.target))
+
+    # ------------------------------------------------------------------ actions
+
+    def ensure_deployment(self, color: Color, replicas: int) -> None:
+        """The colour runs the target revision with `replicas` replicas."""
+        dep = self.obs.deployments.get(color)
+        if dep is None or dep.revision != self.target or not dep.has_owner:
+            self.w.actions.append(Apply(render.deployment(self.app, color, replicas)))
+        elif dep.replicas != replicas:
+            self.w.actions.append(Scale(naming.deployment(self.name, color), replicas))
+
+    def ensure_scale(self, color: Color, replicas: int) -> None:
+        """The colour has `replicas` replicas; its template is left alone."""
+        dep = self.obs.deployments.get(color)
+        if dep is not None and dep.replicas != replicas:
+            self.w.actions.append(Scale(naming.deployment(self.name, color), replicas))
+
+    def ensure_service(self, manifest: dict[str, Any]) -> None:
+        have = self.obs.services.get(manifest["metadata"]["name"])
+        if have is None or not _service_matches(have, manifest):
+            self.w.actions.append(Apply(manifest))
+
+    # ------------------------------------------------------------------ transitions
+
+    def start_release(self, color: Color, previous: Color | None) -> None:
+        self.w.update(
+            phase=Phase.DEPLOYING if previous is not None else Phase.PENDING,
+            candidate_revision=self.target,
+            release=Release(
+                revision=self.target,
+                image=self.image,
+                color=color,
+                previous_color=previous,
+                started_at=iso(self.now),
+            ),
+        )
+        if self.st.scale_down is not None and self.st.scale_down.color is color:
+            self.w.update(scale_down=None)  # the warm colour is being reused
+        replicas = self.spec.preview_replicas if previous is not None else self.spec.replicas
+        self.ensure_deployment(color, replicas)
+        self.w.event(
+            "ReleaseStarted",
+            f"deploying revision {self.target} ({self.image}) to {color.value}",
+        )
+        self.w.poll(POLL_ROLLOUT)
+
+    def finish(self, result: ReleaseResult, reason: str = "", message: str = "") -> None:
+        """Close the current release and add it to the history."""
+        release = self.st.release
+        assert release is not None
+        self.w.release(
+            completed_at=iso(self.now),
+            duration_seconds=round(self.elapsed(release.started_at), 3),
+            result=result,
+            reason=reason or release.reason,
+            message=message or release.message,
+        )
+        done = self.st.release
+        assert done is not None
+        entry = HistoryEntry(
+            revision=done.revision,
+            image=done.image,
+            color=done.color,
+            result=result,
+            reason=done.reason,
+            started_at=done.started_at,
+            completed_at=iso(self.now),
+            switch_latency_seconds=done.switch_latency_seconds,
+        )
+        self.w.update(history=[entry, *self.st.history][:HISTORY_LIMIT], candidate_revision=None)
+
+    def begin_rollback(self, reason: str, message: str) -> None:
+        release = self.st.release
+        assert release is not None
+        self.w.update(phase=Phase.ROLLING_BACK)
+        self.w.release(rollback_started_at=iso(self.now), reason=reason, message=message)
+        # The selector moves back in `rolling_back`, once the stable colour is saturated.
+        self.w.event("RollingBack", f"{reason}: {message}", "Warning")
+        self.w.poll(POLL_SWITCH)
+
+    def superseded(self) -> bool:
+        """A new template arrived while a release was in flight before the switch."""
+        release = self.st.release
+        if release is None or self.target == release.revision:
+            return False
+        cand = release.color
+        self.finish(ReleaseResult.SUPERSEDED, "Superseded", f"superseded by revision {self.target}")
+        self.w.event(
+            "ReleaseSuperseded",
+            f"revision {release.revision} superseded by {self.target} before the switch",
+        )
+        if self.target == self.st.stable_revision:
+            self.ensure_scale(cand, 0)
+            self.w.update(phase=Phase.HEALTHY)
+        elif self.target in self.st.failed_revisions:
+            self.ensure_scale(cand, 0)
+            self.mark_degraded_by_failed_revision()
+        else:
+            self.start_release(cand, release.previous_color)
+        return True
+
+    def mark_degraded_by_failed_revision(self) -> None:
+        self.w.update(
+            phase=Phase.DEGRADED,
+            message=f"revision {self.target} failed before; it is not released again until "
+            "a person runs `kubectl bluegreen retry`",
+        )
+        self.w.event(
+            "RevisionFailedBefore",
+            f"revision {self.target} failed before and is not released again by itself",
+            "Warning",
+        )
+
+    # ------------------------------------------------------------------ requests
+
+    def handle_request(self) -> bool:
+        """A person's promote / abort / retry. Returns True when it made the transition."""
+        if self.request is None:
+            return False
+        self.w.actions.append(ClearRequest())
+        phase = self.st.phase
+        req = self.request
+        if req not in REQUESTS:
+            self.w.event(
+                "RequestRejected",
+                f"unknown request {req!r} in {naming.ANNOTATION_REQUEST}; use one of {', '.join(REQUESTS)}",
+                "Warning",
+            )
+            return False
+        if req == "promote" and phase in (Phase.ANALYZING, Phase.PAUSED) and self.st.release:
+            if self.st.release.revision == self.target:
+                self.w.release(promotion_requested_at=iso(self.now))
+                self.w.event("PromotionRequested", f"promotion of {self.target} requested")
+                return False  # the phase step below carries it out
+        elif req == "abort" and phase in (
+            Phase.DEPLOYING,
+            Phase.ANALYZING,
+            Phase.PAUSED,
+            Phase.OBSERVING,
+        ):
+            self.begin_rollback("Aborted", "the release was aborted by a request")
+            return True
+        elif req == "retry" and phase is Phase.DEGRADED and self.target in self.st.failed_revisions:
+            self.w.update(
+                failed_revisions=[r for r in self.st.failed_revisions if r != self.target]
+            )
+            self.w.event("RetryRequested", f"retrying revision {self.target}")
+            if self.st.active_color is None:
+                self.start_release(Color.BLUE, None)
+            else:
+                self.start_release(self.st.active_color.other, self.st.active_color)
+            return True
+        self.w.event("RequestIgnored", f"{req} does nothing in phase {phase.value}", "Warning")
+        return False
+
+    # ------------------------------------------------------------------ phases
+
+    def pending(self) -> None:
+        release = self.st.release
+        if release is None or release.revision != self.target:
+            if self.target in self.st.failed_revisions:
+                self.mark_degraded_by_failed_revision()
+                return
+            self.start_release(Color.BLUE, None)
+            return
+        color = release.color
+        self.ensure_deployment(color, self.spec.replicas)
+        if self.saturated(color, self.spec.replicas):
+            self.w.update(phase=Phase.OBSERVING, active_color=color)
+            self.w.release(candidate_ready_at=iso(self.now), switched_at=iso(self.now))
+            self.w.event("Switched", f"active Service created, selecting {color.value}")
+            self.w.poll(POLL_SWITCH)
+        elif self.deadline_passed():
+            self.fail_first_deploy()
+        else:
+            self.w.poll(POLL_ROLLOUT)
+
+    def fail_first_deploy(self) -> None:
+        msg = (
+            f"{self.ready_count(Color.BLUE)}/{self.spec.replicas} replicas of revision "
+            f"{self.target} ready after {self.spec.strategy.progress_deadline_seconds}s"
+        )
+        self.w.release(reason="ProgressDeadlineExceeded", message=msg)
+        self.finish(ReleaseResult.FAILED, "ProgressDeadlineExceeded", msg)
+        self.w.update(
+            phase=Phase.DEGRADED,
+            failed_revisions=[*self.st.failed_revisions, self.target][-FAILED_REVISIONS_LIMIT:],
+        )
+        self.w.event("ProgressDeadlineExceeded", msg, "Warning")
+
+    def healthy(self) -> None:
+        if self.target == self.st.stable_revision:
+            return
+        if self.target in self.st.failed_revisions:
+            self.mark_degraded_by_failed_revision()
+            return
+        assert self.st.active_color is not None
+        self.start_release(self.st.active_color.other, self.st.active_color)
+
+    def deploying(self) -> None:
+        if self.superseded():
+            return
+        release = self.st.release
+        assert release is not None
+        cand = release.color
+        replicas = self.spec.preview_replicas
+        self.ensure_deployment(cand, replicas)
+        if self.saturated(cand, replicas):
+            self.w.update(phase=Phase.ANALYZING)
+            self.w.release(candidate_ready_at=iso(self.now))
+            self.w.event(
+                "CandidateReady",
+                f"{replicas} replicas of {cand.value} ready after "
+                f"{self.elapsed(release.started_at):.1f}s",
+            )
+            self.w.poll(0)
+        elif self.deadline_passed():
+            self.begin_rollback(
+                "ProgressDeadlineExceeded",
+                f"{self.ready_count(cand)}/{replicas} replicas of revision {self.target} ready "
+                f"after {self.spec.strategy.progress_deadline_seconds}s; traffic stays on "
+                f"{(release.previous_color or cand.other).value}",
+            )
+        else:
+            self.w.poll(POLL_ROLLOUT)
+
+    def analyzing(self) -> None:
+        if self.superseded():
+            return
+        release = self.st.release
+        assert release is not None
+        if release.promotion_requested_at is not None:
+            self.promote()
+            return
+        strategy = self.spec.strategy
+        if not strategy.auto_promotion:
+            self.w.update(phase=Phase.PAUSED)
+            self.w.event(
+                "Paused",
+                f"revision {self.target} is ready on {release.color.value}; waiting for "
+                "`kubectl bluegreen promote`",
+            )
+            return
+        wait = strategy.auto_promotion_seconds - self.elapsed(release.candidate_ready_at)
+        if wait > 0:
+            self.w.poll(wait)
+            return
+        self.w.release(promotion_requested_at=iso(self.now))
+        self.promote()
+
+    def paused(self) -> None:
+        if self.superseded():
+            return
+        release = self.st.release
+        if release is not None and release.promotion_requested_at is not None:
+            self.promote()
+
+    def promote(self) -> None:
+        """Switch to the candidate once it is saturated at full scale."""
+        release = self.st.release
+        assert release is not None
+        cand = release.color
+        self.ensure_deployment(cand, self.spec.replicas)
+        if not self.saturated(cand, self.spec.replicas):
+            # Time spent waiting for the promotion (a manual gate, autoPromotionSeconds)
+            # does not count against scaling up: the deadline runs from the request.
+            if self.deadline_passed(release.promotion_requested_at):
+                self.begin_rollback(
+                    "ProgressDeadlineExceeded",
+                    f"{self.ready_count(cand)}/{self.spec.replicas} replicas of {cand.value} "
+                    "ready at promotion time",
+                )
+            else:
+                self.w.poll(POLL_ROLLOUT)
+            return
+        self.w.update(phase=Phase.OBSERVING, active_color=cand)
+        self.w.release(switched_at=iso(self.now))
+        self.w.event(
+            "Switched",
+            f"active Service {naming.active_service(self.name)} now selects {cand.value} "
+            f"(revision {self.target})",
+        )
+        self.w.poll(POLL_SWITCH)
+
+    def observing(self) -> None:
+        release = self.st.release
+        assert release is not None and self.st.active_color is not None
+        if release.endpoints_converged_at is None:
+            if self.converged(self.st.active_color):
+                latency = round(self.elapsed(release.switched_at), 3)
+                self.w.release(endpoints_converged_at=iso(self.now), switch_latency_seconds=latency)
+                self.w.event(
+                    "EndpointsConverged",
+                    f"every ready endpoint behind {naming.active_service(self.name)} is "
+                    f"{self.st.active_color.value}, {latency:.3f}s after the switch",
+                )
+                self.w.poll(0)
+            elif self.elapsed(release.switched_at) > self.spec.strategy.progress_deadline_seconds:
+                self.begin_rollback(
+                    "EndpointsNotConverged",
+                    "the active Service's EndpointSlices did not converge on "
+                    f"{self.st.active_color.value}",
+                )
+            else:
+                self.w.poll(POLL_SWITCH)
+            return
+        if self.target != release.revision and release.previous_color is not None:
+            self.begin_rollback(
+                "Superseded", f"superseded by revision {self.target} during observation"
+            )
+            return
+        self.complete()
+
+    def complete(self) -> None:
+        release = self.st.release
+        assert release is not None
+        self.finish(ReleaseResult.PROMOTED, "Promoted")
+        self.w.update(phase=Phase.HEALTHY, stable_revision=release.revision, message="")
+        if release.previous_color is not None:
+            at = self.now + timedelta(seconds=self.spec.strategy.scale_down_delay_seconds)
+            self.w.update(scale_down=ScaleDown(color=release.previous_color, at=iso(at)))
+        self.w.event(
+            "Promoted",
+            f"revision {release.revision} is stable on {release.color.value} after "
+            f"{self.elapsed(release.started_at):.1f}s",
+        )
+
+    def rolling_back(self) -> None:
+        release = self.st.release
+        assert release is not None
+        stable = release.previous_color
+        if stable is None:
+            self.fail_first_deploy()
+            return
+        if self.st.active_color is not stable:
+            # Traffic goes back only to a saturated colour: the warm one normally is;
+            # if it is not, it scales up first and traffic stays where it is meanwhile.
+            self.ensure_scale(stable, self.spec.replicas)
+            if self.saturated(stable, self.spec.replicas, self.st.stable_revision):
+                self.w.update(active_color=stable)
+                self.w.release(switched_back_at=iso(self.now))
+                self.w.poll(POLL_SWITCH)
+            else:
+                self.w.poll(POLL_ROLLOUT)
+            return
+        if not self.converged(stable):
+            self.w.poll(POLL_SWITCH)
+            return
+        superseded = release.reason == "Superseded"
+        result = (
+            ReleaseResult.SUPERSEDED
+            if superseded
+            else ReleaseResult.ABORTED
+            if release.reason == "Aborted"
+            else ReleaseResult.ROLLED_BACK
+        )
+        failed = self.st.failed_revisions
+        if not superseded and release.revision not in failed:
+            failed = [*failed, release.revision][-FAILED_REVISIONS_LIMIT:]
+        at = self.now + timedelta(seconds=self.spec.strategy.abort_scale_down_delay_seconds)
+        self.finish(result)
+        if superseded:
+            # Traffic is safe on the stable colour: go on with the newest revision.
+            self.w.event(
+                "ReleaseSuperseded", f"revision {release.revision} superseded by {self.target}"
+            )
+            if self.target == self.st.stable_revision:
+                self.w.update(
+                    phase=Phase.HEALTHY, scale_down=ScaleDown(color=release.color, at=iso(at))
+                )
+            elif self.target in self.st.failed_revisions:
+                self.w.update(scale_down=ScaleDown(color=release.color, at=iso(at)))
+                self.mark_degraded_by_failed_revision()
+            else:
+                self.start_release(release.color, stable)
+            return
+        self.w.update(
+            failed_revisions=failed,
+            scale_down=ScaleDown(color=release.color, at=iso(at)),
+            phase=Phase.DEGRADED,
+            message=f"revision {release.revision} {result.value}: {release.message}",
+        )
+        self.w.event(
+            result.value,
+            f"traffic is back on {stable.value} (revision {self.st.stable_revision}); "
+            f"{release.reason}: {release.message}",
+            "Warning",
+        )
+
+    def degraded(self) -> None:
+        if self.st.active_color is None:
+            if self.target not in self.st.failed_revisions:
+                self.start_release(Color.BLUE, None)
+            return
+        if self.target == self.st.stable_revision:
+            self.w.update(phase=Phase.HEALTHY, candidate_revision=None, message="")
+            self.w.event("Recovered", f"the spec is back on stable revision {self.target}")
+        elif self.target not in self.st.failed_revisions:
+            self.start_release(self.st.active_color.other, self.st.active_color)
+
+    # ------------------------------------------------------------------ every pass
+
+    def upkeep(self) -> None:
+        """What holds in every phase: Services, the active colour's scale, delayed
+        scale-downs, and the derived status fields."""
+        st = self.st
+        active = st.active_color
+        if active is not None:
+            self.ensure_service(render.active_service(self.app, active))
+            preview = active
+            if st.phase in (Phase.ANALYZING, Phase.PAUSED) and st.release is not None:
+                preview = st.release.color
+            self.ensure_service(render.preview_service(self.app, preview))
+            stable_color = active
+            if st.phase is Phase.OBSERVING and st.release and st.release.previous_color:
+                stable_color = active  # the candidate serves; the old colour stays as it is
+            self.ensure_scale(stable_color, self.spec.replicas)
+        if self.obs.deployments:
+            self.ensure_service(render.metrics_service(self.app))
+        if (
+            self.spec.monitoring.service_monitor.enabled
+            and self.obs.service_monitor_supported
+            and self.obs.deployments
+        ):
+            desired = render.service_monitor(self.app)
+            have = self.obs.service_monitor
+            if have is None or have.get("spec") != desired["spec"]:
+                self.w.actions.append(Apply(desired))
+        sd = self.st.scale_down
+        if sd is not None:
+            busy = sd.color is self.st.active_color or (
+                self.st.release is not None
+                and self.st.release.color is sd.color
+                and self.st.phase in (Phase.DEPLOYING, Phase.ANALYZING, Phase.PAUSED)
+            )
+            wait = (parse(sd.at) - self.now).total_seconds()
+            if busy:
+                self.w.update(scale_down=None)
+            elif wait <= 0:
+                self.ensure_scale(sd.color, 0)
+                self.w.update(scale_down=None)
+                self.w.event("ScaledDown", f"{sd.color.value} scaled to zero")
+            else:
+                self.w.poll(wait)
+        self.derive()
+
+    def derive(self) -> None:
+        st = self.st
+        active = st.active_color
+        ready = len(self.obs.ready_pods(active)) if active is not None else 0
+        selector = naming.label_selector(naming.selector(self.name, active)) if active else ""
+        self.w.update(
+            message=st.message if st.phase is Phase.DEGRADED else "",
+            observed_generation=self.app.metadata.generation,
+            replicas=ready,
+            selector=selector,
+            candidate_revision=(
+                st.release.revision
+                if st.release is not None and st.phase not in (Phase.HEALTHY, Phase.DEGRADED)
+                else None
+            ),
+        )
+        self.w.update(conditions=self.conditions())
+
+    def conditions(self) -> list[Condition]:
+        st = self.st
+        phase = st.phase
+        release = st.release
+        active = st.active_color
+        ready = len(self.obs.ready_pods(active)) if active is not None else 0
+        available = active is not None and (ready >= min(self.spec.replicas, 1))
+        progressing = phase in IN_FLIGHT_PHASES
+        desired = [
+            (
+                "Available",
+                available,
+                "ActiveColorReady" if available else "NoReadyActiveColor",
+                f"{ready} ready replicas of {active.value} serve traffic"
+                if active
+                else "nothing serves yet",
+            ),
+            (
+                "Progressing",
+                progressing,
+                phase.value if progressing else (release.reason or "Idle") if release else "Idle",
+                (
+                    f"release of revision {release.revision} to {release.color.value}: {phase.value}"
+                    if progressing and release
+                    else ""
+                ),
+            ),
+            (
+                "Degraded",
+                phase is Phase.DEGRADED,
+                (release.reason or "ReleaseFailed")
+                if phase is Phase.DEGRADED and release
+                else "AsExpected",
+                st.message if phase is Phase.DEGRADED else "",
+            ),
+            (
+                "Paused",
+                phase is Phase.PAUSED,
+                "ManualPromotion" if phase is Phase.PAUSED else "NotPaused",
+                "waiting for `kubectl bluegreen promote`" if phase is Phase.PAUSED else "",
+            ),
+        ]
+        old = {c.type: c for c in st.conditions}
+        out = []
+        for ctype, value, reason, message in desired:
+            status = "True" if value else "False"
+            prev = old.get(ctype)
+            changed = prev is None or prev.status != status
+            out.append(
+                Condition(
+                    type=ctype,
+                    status=status,
+                    reason=reason,
+                    message=message,
+                    last_transition_time=iso(self.now)
+                    if changed or prev is None
+                    else prev.last_transition_time,
+                    observed_generation=self.app.metadata.generation,
+                )
+            )
+        return out
+
+    # ------------------------------------------------------------------ entry
+
+    def run(self) -> Plan:
+        if not self.handle_request():
+            step = {
+                Phase.PENDING: self.pending,
+                Phase.HEALTHY: self.healthy,
+                Phase.DEPLOYING: self.deploying,
+                Phase.ANALYZING: self.analyzing,
+                Phase.PAUSED: self.paused,
+                Phase.OBSERVING: self.observing,
+                Phase.ROLLING_BACK: self.rolling_back,
+                Phase.DEGRADED: self.degraded,
+            }[self.st.phase]
+            step()
+        self.upkeep()
+        if needs_polling(self.st, self.spec.replicas) and self.w.requeue is None:
+            self.w.poll(POLL_SCALING if self.st.phase is Phase.HEALTHY else POLL_ROLLOUT)
+        return Plan(
+            actions=tuple(self.w.actions),
+            status=self.st,
+            events=tuple(self.w.events),
+            requeue_after=self.w.requeue,
+        )
+
+
+def plan(app: BlueGreenApp, observed: Observed) -> Plan:
+    """Decide one step for `app` given the world as `observed`."""
+    return _Planner(app, observed).run()
+
+
+def _service_matches(have: ServiceState, want: dict[str, Any]) -> bool:
+    spec = want["spec"]
+    ports = tuple((p["name"], int(p["port"]), str(p["targetPort"])) for p in spec.get("ports", []))
+    return (
+        dict(have.selector) == spec["selector"]
+        and have.ports == ports
+        and have.has_owner
+        and have.headless == (spec.get("clusterIP") == "None")
+    )

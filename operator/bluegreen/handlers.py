@@ -1,0 +1,133 @@
+"""The kopf edge: thin handlers that call `reconcile` and nothing else.
+
+    kopf run -m bluegreen.handlers --all-namespaces
+
+Every trigger ends in the same level-triggered `reconcile.reconcile`. A daemon drives an
+app only while a release is in flight (or a delayed scale-down is due); settled apps cost
+nothing until their spec or a person's request changes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from bluegreen import decide, reconcile, telemetry
+from bluegreen.api import GROUP, PLURAL, VERSION, BlueGreenAppStatus
+from bluegreen.clock import SystemClock
+from bluegreen.errors import TransientError
+from bluegreen.k8s import KubernetesGateway, load_api_client
+from bluegreen.settings import Settings
+
+RESOURCE = (GROUP, VERSION, PLURAL)
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+TRANSIENT_RETRY_SECONDS = 2.0
+KOPF_PREFIX = f"kopf.{GROUP}"
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: Any, logger: Logger, **_: Any) -> None:
+    """All kopf tuning in one place; typed settings and the gateway built once."""
+    cfg = Settings()
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    # kopf hides annotations under its own prefix from change detection; keep it apart
+    # from bluegreen.dev/request, which must trigger a pass.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING  # our own Events tell the release story
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.batching.error_delays = [1, 2, 5, 10, 30]
+    settings.execution.max_workers = 32
+    memo.settings = cfg
+    memo.gateway = KubernetesGateway(
+        load_api_client(cfg.kubeconfig), timeout=cfg.api_timeout_seconds
+    )
+    memo.clock = SystemClock()
+    if cfg.metrics_port:
+        start_http_server(cfg.metrics_port, addr="0.0.0.0", registry=telemetry.REGISTRY)  # noqa: S104
+    logger.info("bluegreen operator configured", extra={"metrics_port": cfg.metrics_port})
+
+
+@kopf.on.probe(id="api")
+def api_reachable(memo: Any, **_: Any) -> int:
+    """Liveness: the operator counts the API requests it made (and so can make)."""
+    return int(memo.gateway.requests)
+
+
+def _locked_pass(lock: threading.Lock, namespace: str, name: str, memo: Any) -> reconcile.Outcome:
+    # The lock is taken in the worker thread, so a cancelled awaiter cannot release it
+    # while a pass is still running: one pass per app at a time, always.
+    with lock, telemetry.reconcile_timer():
+        return reconcile.reconcile(namespace, name, memo.gateway, memo.clock)
+
+
+async def _pass(namespace: str, name: str, memo: Any) -> reconcile.Outcome:
+    lock = memo.get("lock")
+    if lock is None:
+        lock = memo["lock"] = threading.Lock()
+    return await asyncio.to_thread(_locked_pass, lock, namespace, name, memo)
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE)
+async def on_change(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    try:
+        await _pass(namespace or "default", name, memo)
+    except TransientError as err:
+        telemetry.RECONCILE_ERRORS.labels(kind="transient").inc()
+        raise kopf.TemporaryError(str(err), delay=TRANSIENT_RETRY_SECONDS) from err
+
+
+def _in_flight(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
+    try:
+        parsed = BlueGreenAppStatus.model_validate(
+            {k: v for k, v in (status or {}).items() if k in _STATUS_KEYS}
+        )
+        replicas = int(spec.get("replicas", 1))
+    except (ValueError, TypeError):
+        return False
+    return decide.needs_polling(parsed, replicas)
+
+
+_STATUS_KEYS = {f.alias or n for n, f in BlueGreenAppStatus.model_fields.items()}
+
+
+@kopf.daemon(*RESOURCE, when=_in_flight, cancellation_timeout=5.0, initial_delay=0.05)
+async def drive_release(
+    namespace: str | None,
+    name: str,
+    memo: Any,
+    stopped: kopf.DaemonStopped,
+    logger: Logger,
+    **_: Any,
+) -> None:
+    """Move an in-flight release on as time passes; stops once the app is settled."""
+    delay = 0.0
+    while not stopped:
+        if delay:
+            await stopped.wait(delay)
+            if stopped:
+                return
+        try:
+            outcome = await _pass(namespace or "default", name, memo)
+        except TransientError as err:
+            telemetry.RECONCILE_ERRORS.labels(kind="transient").inc()
+            logger.warning("transient error, retrying: %s", err)
+            delay = TRANSIENT_RETRY_SECONDS
+            continue
+        if not outcome.exists:
+            return
+        delay = (
+            outcome.requeue_after
+            if outcome.requeue_after is not None
+            else memo.settings.idle_poll_seconds
+        )

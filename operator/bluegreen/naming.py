@@ -1,0 +1,57 @@
+"""Names and labels of everything the operator owns. One word, one meaning."""
+
+from __future__ import annotations
+
+from bluegreen.api import GROUP, Color
+
+MANAGER = "bluegreen-operator"  # the server-side apply field manager
+
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_COLOR = f"{GROUP}/color"
+LABEL_REVISION = f"{GROUP}/revision"
+LABEL_ROLE = f"{GROUP}/role"  # active | preview | metrics, on Services
+
+ANNOTATION_IMAGE = f"{GROUP}/image"  # the image as the user wrote it (tag), on Deployments
+ANNOTATION_REQUEST = f"{GROUP}/request"  # promote | abort | retry, set by a person on the app
+
+ENV_COLOR = "APP_COLOR"
+ENV_VERSION = "APP_VERSION"
+
+
+def deployment(app: str, color: Color) -> str:
+    return f"{app}-{color.value}"
+
+
+def active_service(app: str) -> str:
+    return app
+
+
+def preview_service(app: str) -> str:
+    return f"{app}-preview"
+
+
+def metrics_service(app: str) -> str:
+    return f"{app}-metrics"
+
+
+def service_monitor(app: str) -> str:
+    return app
+
+
+def selector(app: str, color: Color) -> dict[str, str]:
+    """Pods of one colour of one app."""
+    return {LABEL_NAME: app, LABEL_COLOR: color.value}
+
+
+def app_selector(app: str) -> dict[str, str]:
+    """Pods of both colours of one app."""
+    return {LABEL_NAME: app}
+
+
+def label_selector(labels: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def owned_labels(app: str) -> dict[str, str]:
+    return {LABEL_NAME: app, LABEL_MANAGED_BY: MANAGER}

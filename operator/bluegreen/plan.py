@@ -1,0 +1,51 @@
+"""What one reconcile pass decided: actions to apply, the new status, events, when to look again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bluegreen.api import BlueGreenAppStatus
+
+
+@dataclass(frozen=True)
+class Apply:
+    """Server-side apply of a whole object the operator owns."""
+
+    manifest: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return f"{self.manifest['kind']}/{self.manifest['metadata']['name']}"
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Set a Deployment's replicas, leaving its template as it is."""
+
+    deployment: str
+    replicas: int
+
+
+@dataclass(frozen=True)
+class ClearRequest:
+    """Remove the person's request annotation once it has been handled."""
+
+
+Action = Apply | Scale | ClearRequest
+
+
+@dataclass(frozen=True)
+class Event:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    status: BlueGreenAppStatus
+    events: tuple[Event, ...] = ()
+    requeue_after: float | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)

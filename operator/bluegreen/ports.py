@@ -1,0 +1,36 @@
+"""The small interfaces the orchestration depends on; adapters implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+
+class ClusterGateway(Protocol):
+    """Every call the operator makes to the Kubernetes API goes through this."""
+
+    def get_app(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """kind: Deployment | Service | ServiceMonitor. None when absent."""
+
+    def list_pods(self, namespace: str, selector: Mapping[str, str]) -> list[dict[str, Any]]: ...
+
+    def list_endpoint_slices(self, namespace: str, service: str) -> list[dict[str, Any]]: ...
+
+    def service_monitors_supported(self) -> bool: ...
+
+    def apply(self, manifest: dict[str, Any]) -> None: ...
+
+    def scale(self, namespace: str, deployment: str, replicas: int) -> None: ...
+
+    def patch_app_status(self, namespace: str, name: str, status: dict[str, Any]) -> None: ...
+
+    def remove_app_annotation(self, namespace: str, name: str, key: str) -> None: ...
+
+    def emit_event(self, app: Mapping[str, Any], type_: str, reason: str, message: str) -> None: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...

@@ -1,0 +1,185 @@
+"""Desired objects, built from the app alone. Pure: no I/O, no clock.
+
+Every object carries an ownerReference to its BlueGreenApp, so deleting the app lets the
+garbage collector remove everything it owned.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from bluegreen import naming
+from bluegreen.api import BlueGreenApp, Color
+from bluegreen.revision import image_tag, revision
+
+Manifest = dict[str, Any]
+
+
+def template_dict(app: BlueGreenApp) -> dict[str, Any]:
+    return app.spec.template.model_dump(mode="json", by_alias=True)
+
+
+def target_revision(app: BlueGreenApp) -> str:
+    """The revision the spec asks for."""
+    return revision(template_dict(app))
+
+
+def primary_image(app: BlueGreenApp) -> str:
+    containers = app.spec.template.spec.get("containers") or [{}]
+    return str(containers[0].get("image", ""))
+
+
+def owner_reference(app: BlueGreenApp) -> dict[str, Any]:
+    return {
+        "apiVersion": app.api_version,
+        "kind": app.kind,
+        "name": app.metadata.name,
+        "uid": app.metadata.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _meta(app: BlueGreenApp, name: str, extra_labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": app.metadata.namespace,
+        "labels": {**naming.owned_labels(app.metadata.name), **extra_labels},
+        "ownerReferences": [owner_reference(app)],
+    }
+
+
+def pod_template(app: BlueGreenApp, color: Color, rev: str) -> dict[str, Any]:
+    """The user's template, pinned to its revision, labelled with its colour, and given
+    APP_COLOR / APP_VERSION unless the user set them."""
+    template = copy.deepcopy(template_dict(app))
+    metadata = template.setdefault("metadata", {}) or {}
+    template["metadata"] = metadata
+    metadata["labels"] = {
+        **(metadata.get("labels") or {}),
+        **naming.selector(app.metadata.name, color),
+        naming.LABEL_REVISION: rev,
+    }
+    for container in template["spec"].get("containers", []):
+        env = list(container.get("env") or [])
+        present = {e.get("name") for e in env}
+        version = image_tag(str(container.get("image", ""))) or rev
+        if naming.ENV_COLOR not in present:
+            env.append({"name": naming.ENV_COLOR, "value": color.value})
+        if naming.ENV_VERSION not in present:
+            env.append({"name": naming.ENV_VERSION, "value": version})
+        container["env"] = env
+    return template
+
+
+def deployment(app: BlueGreenApp, color: Color, replicas: int) -> Manifest:
+    rev = target_revision(app)
+    name = app.metadata.name
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            **_meta(app, naming.deployment(name, color), {naming.LABEL_COLOR: color.value}),
+            "annotations": {naming.ANNOTATION_IMAGE: primary_image(app)},
+        },
+        "spec": {
+            "replicas": replicas,
+            "revisionHistoryLimit": 2,
+            "selector": {"matchLabels": naming.selector(name, color)},
+            # The colour being replaced serves no traffic: replace its pods all at once.
+            "strategy": {"type": "Recreate"},
+            "template": pod_template(app, color, rev),
+        },
+    }
+
+
+def _ports(app: BlueGreenApp) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "http",
+            "port": app.spec.service.port,
+            "targetPort": app.spec.service.target_port,
+            "protocol": "TCP",
+        }
+    ]
+
+
+def active_service(app: BlueGreenApp, color: Color) -> Manifest:
+    name = app.metadata.name
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(app, naming.active_service(name), {naming.LABEL_ROLE: "active"}),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": naming.selector(name, color),
+            "ports": _ports(app),
+        },
+    }
+
+
+def preview_service(app: BlueGreenApp, color: Color) -> Manifest:
+    name = app.metadata.name
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(app, naming.preview_service(name), {naming.LABEL_ROLE: "preview"}),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": naming.selector(name, color),
+            "ports": _ports(app),
+        },
+    }
+
+
+def metrics_service(app: BlueGreenApp) -> Manifest:
+    """Headless, over both colours: every pod is scraped exactly once, whatever the
+    active selector says."""
+    name = app.metadata.name
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(app, naming.metrics_service(name), {naming.LABEL_ROLE: "metrics"}),
+        "spec": {
+            "clusterIP": "None",
+            "selector": naming.app_selector(name),
+            "ports": _ports(app),
+            "publishNotReadyAddresses": False,
+        },
+    }
+
+
+def service_monitor(app: BlueGreenApp) -> Manifest:
+    name = app.metadata.name
+    sm = app.spec.monitoring.service_monitor
+    color_label = "__meta_kubernetes_pod_label_" + _prom_label(naming.LABEL_COLOR)
+    revision_label = "__meta_kubernetes_pod_label_" + _prom_label(naming.LABEL_REVISION)
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": _meta(app, naming.service_monitor(name), dict(sm.labels)),
+        "spec": {
+            "selector": {"matchLabels": {naming.LABEL_NAME: name, naming.LABEL_ROLE: "metrics"}},
+            "namespaceSelector": {"matchNames": [app.metadata.namespace]},
+            "endpoints": [
+                {
+                    "port": "http",
+                    "path": "/metrics",
+                    "interval": sm.interval,
+                    # The app's own labels win; these fill in for apps that do not
+                    # label their metrics by colour.
+                    "honorLabels": True,
+                    "relabelings": [
+                        {"sourceLabels": [color_label], "targetLabel": "color"},
+                        {"sourceLabels": [revision_label], "targetLabel": "revision"},
+                        {"targetLabel": "app", "replacement": name},
+                    ],
+                }
+            ],
+        },
+    }
+
+
+def _prom_label(label: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in label)

@@ -1,0 +1,27 @@
+"""The revision of a pod template: a short, stable hash of exactly what would run.
+
+Two templates that serialise to the same JSON have the same revision; any change to the
+template (an image tag, an env var, a label) gives a new one. Replicas are not part of it,
+so a replicas-only change starts no release.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+REVISION_LENGTH = 10
+
+
+def revision(template: dict[str, Any]) -> str:
+    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:REVISION_LENGTH]
+
+
+def image_tag(image: str) -> str:
+    """`repo/name:tag` -> `tag`; a digest reference -> the digest's first characters; none -> ''."""
+    if "@" in image:
+        return image.split("@", 1)[1].removeprefix("sha256:")[:12]
+    last = image.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else ""

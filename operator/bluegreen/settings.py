@@ -1,0 +1,20 @@
+"""Operator settings, from the environment (BLUEGREEN_*), built once at startup."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BLUEGREEN_", frozen=True)
+
+    kubeconfig: str | None = None
+    """A kubeconfig file; unset: in-cluster ServiceAccount, then KUBECONFIG."""
+    log_format: Literal["plain", "json"] = "plain"
+    metrics_port: int = 8080
+    """Where the operator serves its own Prometheus metrics (0: off)."""
+    api_timeout_seconds: float = 10.0
+    idle_poll_seconds: float = 30.0
+    """How long a daemon that has nothing to wait for sleeps before looking again."""

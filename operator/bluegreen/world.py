@@ -1,0 +1,90 @@
+"""A frozen snapshot of everything the operator reads for one app in one pass.
+
+`reconcile.observe` builds it once; `decide.plan` reads it and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bluegreen.api import Color
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    color: Color
+    revision: str | None
+    replicas: int
+    generation: int = 0
+    observed_generation: int = 0
+    total_replicas: int = 0
+    updated_replicas: int = 0
+    ready_replicas: int = 0
+    has_owner: bool = True
+
+    @property
+    def settled(self) -> bool:
+        """The Deployment controller has seen the latest spec and left no old pods."""
+        return (
+            self.observed_generation >= self.generation
+            and self.updated_replicas == self.replicas
+            and self.total_replicas == self.replicas
+        )
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    name: str
+    selector: Mapping[str, str]
+    ports: tuple[tuple[str, int, str], ...]  # (name, port, targetPort as text)
+    headless: bool = False
+    has_owner: bool = True
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PodState:
+    name: str
+    color: Color | None
+    revision: str | None
+    ready: bool
+    deleting: bool = False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One endpoint of an EndpointSlice, with the pod it points at."""
+
+    pod: str | None
+    ready: bool
+
+
+@dataclass(frozen=True)
+class Observed:
+    now: datetime
+    deployments: Mapping[Color, DeploymentState] = field(default_factory=dict)
+    services: Mapping[str, ServiceState] = field(default_factory=dict)
+    pods: tuple[PodState, ...] = ()
+    active_endpoints: tuple[Endpoint, ...] = ()
+    metrics_endpoints: tuple[Endpoint, ...] = ()
+    service_monitor_supported: bool = False
+    service_monitor: Mapping[str, Any] | None = None
+
+    def ready_pods(self, color: Color, revision: str | None = None) -> set[str]:
+        return {
+            p.name
+            for p in self.pods
+            if p.color is color
+            and p.ready
+            and not p.deleting
+            and (revision is None or p.revision == revision)
+        }
+
+    def stray_pods(self, color: Color, revision: str) -> int:
+        """Pods of `color` that run another revision and are not on their way out."""
+        return sum(
+            1 for p in self.pods if p.color is color and p.revision != revision and not p.deleting
+        )
