@@ -18,6 +18,9 @@ from tests.support.cluster import REPO, Cluster, cluster_session, component_logs
 from tests.support.operator import OperatorProcess
 
 OPERATOR_LOGS = REPO / ".cache" / "test-logs"
+# Namespaces of this test session start with this prefix, and the session's operator
+# watches only those: two test sessions on one cluster never act on each other's apps.
+SESSION = f"t{uuid.uuid4().hex[:4]}"
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +43,7 @@ def _new_namespace(api_client: client.ApiClient, prefix: str) -> str:
 @pytest.fixture
 def namespace(api_client: client.ApiClient) -> Iterator[str]:
     """A fresh namespace per test (watched by the session's operator), deleted afterwards."""
-    name = _new_namespace(api_client, "t")
+    name = _new_namespace(api_client, SESSION)
     yield name
     client.CoreV1Api(api_client).delete_namespace(name, propagation_policy="Background")
 
@@ -52,8 +55,8 @@ def crd(api_client: client.ApiClient) -> None:
 
 @pytest.fixture(scope="session")
 def operator(cluster: Cluster, crd: None) -> Iterator[OperatorProcess]:
-    """The real operator process, watching the `t-*` namespaces, for the whole session."""
-    op = OperatorProcess(cluster.kubeconfig, OPERATOR_LOGS, namespaces="t-*")
+    """The real operator process, watching this session's namespaces, for the whole session."""
+    op = OperatorProcess(cluster.kubeconfig, OPERATOR_LOGS, namespaces=f"{SESSION}-*")
     op.start()
     yield op
     op.stop()

@@ -656,6 +656,21 @@ class _Planner:
                 "waiting for `kubectl bluegreen promote`" if phase is Phase.PAUSED else "",
             ),
         ]
+        if self.spec.monitoring.service_monitor.enabled:
+            supported = self.obs.service_monitor_supported
+            desired.append(
+                (
+                    "ServiceMonitorReady",
+                    supported,
+                    "Applied" if supported else "CRDNotInstalled",
+                    f"ServiceMonitor {naming.service_monitor(self.name)} selects "
+                    f"{naming.metrics_service(self.name)}"
+                    if supported
+                    else "monitoring.coreos.com/v1 is not served: install the Prometheus "
+                    "Operator CRDs for a ServiceMonitor, or set "
+                    "spec.monitoring.serviceMonitor.enabled: false",
+                )
+            )
         old = {c.type: c for c in st.conditions}
         out = []
         for ctype, value, reason, message in desired:

@@ -31,7 +31,7 @@ _PATHS = {
     "Ingress": "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses",
     "BlueGreenApp": f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}/{PLURAL}",
 }
-_DISCOVERY_TTL = 60.0
+_DISCOVERY_TTL = 10.0  # how long the answer to "is the ServiceMonitor CRD served?" is kept
 
 
 def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:

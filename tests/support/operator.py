@@ -27,7 +27,7 @@ def free_port() -> int:
 class OperatorProcess:
     """One `kopf run` process watching the namespaces that match `namespaces`."""
 
-    def __init__(self, kubeconfig: Path, log_dir: Path, namespaces: str = "t-*") -> None:
+    def __init__(self, kubeconfig: Path, log_dir: Path, namespaces: str) -> None:
         self.kubeconfig = kubeconfig
         self.log_dir = log_dir
         self.namespaces = namespaces

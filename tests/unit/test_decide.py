@@ -1833,6 +1833,8 @@ def test_conditions_keep_their_transition_time_when_nothing_changes() -> None:
         "Progressing": "False",
         "Degraded": "False",
         "Paused": "False",
+        # No ServiceMonitor CRD in this world: the condition says so.
+        "ServiceMonitorReady": "False",
     }
     assert all(c.last_transition_time == stamp(0) for c in first.values())
 
@@ -1854,6 +1856,7 @@ def test_conditions_move_their_transition_time_only_on_a_real_transition() -> No
         "Progressing": ("True", 100),
         "Degraded": ("False", 0),
         "Paused": ("False", 0),
+        "ServiceMonitorReady": ("False", 0),
     }
     # Deploying -> Analyzing keeps Progressing True: its time stays although its reason moves.
     deploying = released.model_copy(update={"status": plan.status})

@@ -8,6 +8,7 @@ contract with users, GitOps repositories and dashboards (see docs/api.md).
 from __future__ import annotations
 
 import enum
+import itertools
 import re
 from typing import Annotated, Any, Literal
 
@@ -32,6 +33,32 @@ _LIST_MAP: dict[str, Any] = {
 }
 
 _DURATION = re.compile(r"^([0-9]+(ms|s|m|h))+$")
+
+# Each rule below is checked twice: by the API server (a CEL rule in the CRD) and by the model
+# (a validator), with the same message, so the operator never reads what the CRD would reject.
+RESERVED_LABELS = (
+    "template labels under bluegreen.dev/ and app.kubernetes.io/name are set by the operator"
+)
+TARGET_PORT = (
+    "service.targetPort must be a port number 1-65535 or a port name: "
+    "at most 15 lowercase letters, digits and '-', with at least one letter"
+)
+# Service.spec.ports[].targetPort by name is an IANA service name (as a container port's name).
+_PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+CANARY_WEIGHTS = "canary step weights must be strictly increasing"
+CANARY_NEEDS_INGRESS = "strategy.canary needs spec.ingress"
+THRESHOLD_EMPTY = "thresholdRange needs min, max or both"
+THRESHOLD_ORDER = "thresholdRange.min must not exceed max"
+METRIC_KIND = "a metric needs exactly one of query (Prometheus) or url (web check)"
+METRIC_THRESHOLD = "a query metric needs thresholdRange"
+METRIC_FAILURE_LIMIT = "failureLimit must be lower than count"
+METRIC_MIN_REQUESTS = "minRequestsQuery and minRequests go together"
+ANALYSIS_PROMETHEUS = "query metrics need analysis.prometheus.address"
+INGRESS_HOST = (
+    "ingress.host must be a lowercase DNS name such as shop.example.com "
+    "(optionally *.example.com), without scheme, port or path"
+)
+_HOST = re.compile(r"^([*][.])?[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 class Model(BaseModel):
@@ -107,8 +134,7 @@ def _pod_template_schema(schema: dict[str, Any]) -> None:
                         {
                             "rule": "!has(self.labels) || self.labels.all(k, "
                             "!k.startsWith('bluegreen.dev/') && k != 'app.kubernetes.io/name')",
-                            "message": "template labels under bluegreen.dev/ and "
-                            "app.kubernetes.io/name are set by the operator",
+                            "message": RESERVED_LABELS,
                         }
                     ],
                 },
@@ -147,24 +173,32 @@ class PodTemplate(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     spec: dict[str, Any]
 
+    @field_validator("metadata")
+    @classmethod
+    def _labels(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        for key in ("labels", "annotations"):
+            values = metadata.get(key, {})
+            if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+                raise ValueError(f"template.metadata.{key} must map names to strings")
+        labels = metadata.get("labels", {})
+        if any(k.startswith("bluegreen.dev/") or k == "app.kubernetes.io/name" for k in labels):
+            raise ValueError(RESERVED_LABELS)
+        return metadata
+
     @field_validator("spec")
     @classmethod
     def _has_containers(cls, spec: dict[str, Any]) -> dict[str, Any]:
         containers = spec.get("containers")
-        if not isinstance(containers, list) or not containers:
-            raise ValueError("template.spec.containers must list at least one container")
+        if not isinstance(containers, list) or not 1 <= len(containers) <= 64:
+            raise ValueError("template.spec.containers must list 1 to 64 containers")
+        for c in containers:
+            if not isinstance(c, dict):
+                raise ValueError("template.spec.containers must be objects")
+            for field, limit in (("name", 63), ("image", 4096)):
+                value = c.get(field)
+                if not isinstance(value, str) or not 1 <= len(value) <= limit:
+                    raise ValueError(f"every container needs a {field} (1-{limit} characters)")
         return spec
-
-
-class ServiceSpec(Model):
-    port: Annotated[
-        int,
-        Field(ge=1, le=65535, description="Port of the active and preview Services (named http)."),
-    ] = 80
-    target_port: Annotated[
-        int | str,
-        Field(description="Container port the Services send to: a name or a number."),
-    ] = "http"
 
 
 def _cel(*rules: tuple[str, str]) -> ConfigDict:
@@ -180,6 +214,43 @@ def _cel(*rules: tuple[str, str]) -> ConfigDict:
     )
 
 
+class ServiceSpec(Model):
+    model_config = _cel(
+        (
+            "type(self.targetPort) == int ? self.targetPort >= 1 && self.targetPort <= 65535"
+            " : size(self.targetPort) <= 15 && !self.targetPort.contains('--')"
+            " && self.targetPort.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')"
+            " && self.targetPort.matches('[a-z]')",
+            TARGET_PORT,
+        ),
+    )
+
+    port: Annotated[
+        int,
+        Field(ge=1, le=65535, description="Port of the active and preview Services (named http)."),
+    ] = 80
+    target_port: Annotated[
+        int | str,
+        Field(description="Container port the Services send to: a name or a number."),
+    ] = "http"
+
+    @field_validator("target_port")
+    @classmethod
+    def _target_port(cls, value: int | str) -> int | str:
+        if isinstance(value, int):
+            ok = 1 <= value <= 65535
+        else:
+            ok = (
+                len(value) <= 15
+                and "--" not in value
+                and bool(_PORT_NAME.fullmatch(value))
+                and any(c.isalpha() for c in value)
+            )
+        if not ok:
+            raise ValueError(TARGET_PORT)
+        return value
+
+
 class CanaryStep(Model):
     weight: Annotated[
         int, Field(ge=1, le=100, description="Share of requests for the candidate, in percent.")
@@ -192,11 +263,18 @@ class Canary(Model):
         (
             "self.steps.map(s, s.weight).isSorted() && self.steps.all(s, "
             "self.steps.filter(t, t.weight == s.weight).size() == 1)",
-            "canary step weights must be strictly increasing",
+            CANARY_WEIGHTS,
         ),
     )
 
     steps: Annotated[list[CanaryStep], Field(min_length=1, max_length=20)]
+
+    @model_validator(mode="after")
+    def _increasing(self) -> Canary:
+        weights = [s.weight for s in self.steps]
+        if any(a >= b for a, b in itertools.pairwise(weights)):
+            raise ValueError(CANARY_WEIGHTS)
+        return self
 
 
 class Strategy(Model):
@@ -230,15 +308,20 @@ class Strategy(Model):
 
 class ThresholdRange(Model):
     model_config = _cel(
-        ("has(self.min) || has(self.max)", "thresholdRange needs min, max or both"),
-        (
-            "!has(self.min) || !has(self.max) || self.min <= self.max",
-            "thresholdRange.min must not exceed max",
-        ),
+        ("has(self.min) || has(self.max)", THRESHOLD_EMPTY),
+        ("!has(self.min) || !has(self.max) || self.min <= self.max", THRESHOLD_ORDER),
     )
 
     min: float | None = None
     max: float | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ThresholdRange:
+        if self.min is None and self.max is None:
+            raise ValueError(THRESHOLD_EMPTY)
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(THRESHOLD_ORDER)
+        return self
 
 
 class NoDataPolicy(enum.StrEnum):
@@ -249,16 +332,10 @@ class NoDataPolicy(enum.StrEnum):
 
 class Metric(Model):
     model_config = _cel(
-        (
-            "has(self.query) != has(self.url)",
-            "a metric needs exactly one of query (Prometheus) or url (web check)",
-        ),
-        ("!has(self.query) || has(self.thresholdRange)", "a query metric needs thresholdRange"),
-        ("self.failureLimit < self.count", "failureLimit must be lower than count"),
-        (
-            "has(self.minRequestsQuery) == has(self.minRequests)",
-            "minRequestsQuery and minRequests go together",
-        ),
+        ("has(self.query) != has(self.url)", METRIC_KIND),
+        ("!has(self.query) || has(self.thresholdRange)", METRIC_THRESHOLD),
+        ("self.failureLimit < self.count", METRIC_FAILURE_LIMIT),
+        ("has(self.minRequestsQuery) == has(self.minRequests)", METRIC_MIN_REQUESTS),
     )
 
     name: Annotated[
@@ -274,7 +351,12 @@ class Metric(Model):
     ] = None
     url: Annotated[
         str | None,
-        Field(min_length=1, max_length=2048, description="web check: a URL that must answer 2xx."),
+        Field(
+            min_length=1,
+            max_length=2048,
+            pattern=r"^https?://",
+            description="web check: an http(s) URL that must answer 2xx.",
+        ),
     ] = None
     threshold_range: ThresholdRange | None = None
     interval: Annotated[str, Field(pattern=_DURATION.pattern)] = "15s"
@@ -283,6 +365,18 @@ class Metric(Model):
     no_data: NoDataPolicy = NoDataPolicy.INCONCLUSIVE
     min_requests_query: Annotated[str | None, Field(min_length=1, max_length=4096)] = None
     min_requests: Annotated[float | None, Field(ge=0)] = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Metric:
+        if (self.query is None) == (self.url is None):
+            raise ValueError(METRIC_KIND)
+        if self.query is not None and self.threshold_range is None:
+            raise ValueError(METRIC_THRESHOLD)
+        if self.failure_limit >= self.count:
+            raise ValueError(METRIC_FAILURE_LIMIT)
+        if (self.min_requests_query is None) != (self.min_requests is None):
+            raise ValueError(METRIC_MIN_REQUESTS)
+        return self
 
 
 class PrometheusProvider(Model):
@@ -294,7 +388,7 @@ class Analysis(Model):
         (
             "has(self.prometheus) || ((!has(self.prePromotion) || self.prePromotion.all(m, !has(m.query)))"
             " && (!has(self.postPromotion) || self.postPromotion.all(m, !has(m.query))))",
-            "query metrics need analysis.prometheus.address",
+            ANALYSIS_PROMETHEUS,
         ),
     )
 
@@ -306,13 +400,44 @@ class Analysis(Model):
         Field(default_factory=list)
     )
 
+    @field_validator("pre_promotion", "post_promotion")
+    @classmethod
+    def _unique_names(cls, metrics: list[Metric]) -> list[Metric]:
+        # The CRD's list-map key: the API server answers "Duplicate value".
+        names = [m.name for m in metrics]
+        if len(set(names)) != len(names):
+            raise ValueError("metric names must be unique within prePromotion and postPromotion")
+        return metrics
+
+    @model_validator(mode="after")
+    def _prometheus(self) -> Analysis:
+        metrics = [*self.pre_promotion, *self.post_promotion]
+        if self.prometheus is None and any(m.query is not None for m in metrics):
+            raise ValueError(ANALYSIS_PROMETHEUS)
+        return self
+
 
 class IngressSpec(Model):
+    model_config = _cel(
+        (
+            "self.host.matches('^([*][.])?[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')"
+            " && !self.host.matches('^[0-9.]+$')",
+            INGRESS_HOST,
+        ),
+    )
+
     host: Annotated[str, Field(min_length=1, max_length=253)]
     class_name: Annotated[str, Field(min_length=1, max_length=253)] = "nginx"
     path: Annotated[str, Field(pattern=r"^/")] = "/"
     tls_secret_name: Annotated[str | None, Field(min_length=1, max_length=253)] = None
     annotations: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("host")
+    @classmethod
+    def _dns_name(cls, host: str) -> str:
+        if not _HOST.fullmatch(host) or re.fullmatch(r"[0-9.]+", host):
+            raise ValueError(INGRESS_HOST)
+        return host
 
 
 class ServiceMonitorSpec(Model):
@@ -339,7 +464,7 @@ class BlueGreenAppSpec(Model):
     model_config = _cel(
         (
             "!has(self.strategy) || !has(self.strategy.canary) || has(self.ingress)",
-            "strategy.canary needs spec.ingress",
+            CANARY_NEEDS_INGRESS,
         ),
     )
 
@@ -358,7 +483,7 @@ class BlueGreenAppSpec(Model):
     @model_validator(mode="after")
     def _canary_needs_ingress(self) -> BlueGreenAppSpec:
         if self.strategy.canary is not None and self.ingress is None:
-            raise ValueError("strategy.canary needs spec.ingress")
+            raise ValueError(CANARY_NEEDS_INGRESS)
         return self
 
     @property
