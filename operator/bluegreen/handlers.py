@@ -66,7 +66,14 @@ def _locked_pass(lock: threading.Lock, namespace: str, name: str, memo: Any) -> 
     # The lock is taken in the worker thread, so a cancelled awaiter cannot release it
     # while a pass is still running: one pass per app at a time, always.
     with lock, telemetry.reconcile_timer():
-        return reconcile.reconcile(namespace, name, memo.gateway, memo.clock)
+        sent = memo.gateway.requests
+        outcome = reconcile.reconcile(namespace, name, memo.gateway, memo.clock)
+        telemetry.API_REQUESTS.inc(memo.gateway.requests - sent)
+    if not outcome.exists:
+        telemetry.forget(namespace, name)
+    elif outcome.plan is not None:
+        telemetry.observe_pass(namespace, name, outcome.previous, outcome.plan.status)
+    return outcome
 
 
 async def _pass(namespace: str, name: str, memo: Any) -> reconcile.Outcome:

@@ -31,6 +31,7 @@ class Outcome:
     status_written: bool
     requeue_after: float | None
     exists: bool = True
+    previous: BlueGreenAppStatus | None = None  # the status this pass started from
 
 
 def load(body: dict[str, Any]) -> BlueGreenApp:
@@ -120,7 +121,9 @@ def reconcile(namespace: str, name: str, gateway: ClusterGateway, clock: Clock) 
             gateway.emit_event(body, event.type, event.reason, event.message)
         except Exception as err:  # noqa: BLE001 - events are best effort, never fatal
             log.warning("could not post event %s for %s/%s: %s", event.reason, namespace, name, err)
-    return Outcome(plan=plan, status_written=written, requeue_after=plan.requeue_after)
+    return Outcome(
+        plan=plan, status_written=written, requeue_after=plan.requeue_after, previous=app.status
+    )
 
 
 # ---------------------------------------------------------------------------- status

@@ -1,10 +1,17 @@
-"""The operator's own Prometheus metrics."""
+"""The operator's own Prometheus metrics.
+
+Names follow the field's conventions (Argo Rollouts' `rollout_info`/`rollout_phase`,
+Flagger's `flagger_canary_*`): per-app info and phase series that dashboards join on
+`namespace` and `name`, counters by result, histograms of the latencies users choose a
+release controller on. Every metric is listed in the README.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -12,12 +19,18 @@ from prometheus_client import (
     PROCESS_COLLECTOR,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
 )
+
+from bluegreen.api import BlueGreenAppStatus, Phase
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 for _collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
     REGISTRY.register(_collector)
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 
 RECONCILE_DURATION = Histogram(
     "bluegreen_reconcile_duration_seconds",
@@ -27,10 +40,56 @@ RECONCILE_DURATION = Histogram(
 )
 RECONCILE_ERRORS = Counter(
     "bluegreen_reconcile_errors_total",
-    "Reconcile passes that ended in an error, by kind.",
+    "Reconcile passes that ended in an error, by kind (transient, rejected, invalid).",
     ["kind"],
     registry=REGISTRY,
 )
+API_REQUESTS = Counter(
+    "bluegreen_kube_api_requests_total",
+    "Requests the operator sent to the Kubernetes API server.",
+    registry=REGISTRY,
+)
+APP_INFO = Gauge(
+    "bluegreen_app_info",
+    "Always 1: one series per app, labelled with its colours and revisions.",
+    ["namespace", "name", "phase", "active_color", "stable_revision", "candidate_revision"],
+    registry=REGISTRY,
+)
+APP_PHASE = Gauge(
+    "bluegreen_app_phase",
+    "1 for the app's current phase, 0 for the others.",
+    ["namespace", "name", "phase"],
+    registry=REGISTRY,
+)
+ACTIVE_COLOR = Gauge(
+    "bluegreen_app_active_color",
+    "Which colour serves traffic: 0 blue, 1 green, -1 none yet.",
+    ["namespace", "name"],
+    registry=REGISTRY,
+)
+RELEASES = Counter(
+    "bluegreen_releases_total",
+    "Releases that ended, by result (Promoted, RolledBack, Aborted, Superseded, Failed).",
+    ["namespace", "name", "result"],
+    registry=REGISTRY,
+)
+SWITCH_LATENCY = Histogram(
+    "bluegreen_switch_latency_seconds",
+    "Selector flip to every ready endpoint behind the active Service being the new colour.",
+    ["namespace", "name"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+RELEASE_DURATION = Histogram(
+    "bluegreen_release_duration_seconds",
+    "New template seen to release ended, by result.",
+    ["namespace", "name", "result"],
+    buckets=_DURATION_BUCKETS,
+    registry=REGISTRY,
+)
+
+_info_labels: dict[tuple[str, str], tuple[str, ...]] = {}
+_lock = threading.Lock()
 
 
 @contextmanager
@@ -40,3 +99,61 @@ def reconcile_timer() -> Iterator[None]:
         yield
     finally:
         RECONCILE_DURATION.observe(time.perf_counter() - started)
+
+
+def observe_pass(
+    namespace: str, name: str, before: BlueGreenAppStatus | None, after: BlueGreenAppStatus
+) -> None:
+    """Update the per-app series from the status a pass started from and the one it wrote."""
+    key = (namespace, name)
+    labels = (
+        namespace,
+        name,
+        after.phase.value,
+        after.active_color.value if after.active_color else "",
+        after.stable_revision or "",
+        after.candidate_revision or "",
+    )
+    with _lock:
+        old = _info_labels.get(key)
+        if old != labels:
+            if old is not None:
+                APP_INFO.remove(*old)
+            APP_INFO.labels(*labels).set(1)
+            _info_labels[key] = labels
+    for phase in Phase:
+        APP_PHASE.labels(namespace, name, phase.value).set(1 if phase is after.phase else 0)
+    color = after.active_color
+    ACTIVE_COLOR.labels(namespace, name).set(
+        -1 if color is None else (0 if color.value == "blue" else 1)
+    )
+    new, prev = after.release, before.release if before else None
+    if new is None:
+        return
+    same_release = prev is not None and prev.started_at == new.started_at
+    if new.switch_latency_seconds is not None and not (
+        same_release and prev is not None and prev.switch_latency_seconds is not None
+    ):
+        SWITCH_LATENCY.labels(namespace, name).observe(new.switch_latency_seconds)
+    if new.result is not None and not (
+        same_release and prev is not None and prev.result is not None
+    ):
+        RELEASES.labels(namespace, name, new.result.value).inc()
+        if new.duration_seconds is not None:
+            RELEASE_DURATION.labels(namespace, name, new.result.value).observe(new.duration_seconds)
+
+
+def forget(namespace: str, name: str) -> None:
+    """Drop the series of an app that no longer exists."""
+    with _lock:
+        old = _info_labels.pop((namespace, name), None)
+        if old is not None:
+            APP_INFO.remove(*old)
+    for phase in Phase:
+        _remove(APP_PHASE, namespace, name, phase.value)
+    _remove(ACTIVE_COLOR, namespace, name)
+
+
+def _remove(metric: Gauge, *labels: str) -> None:
+    with suppress(KeyError):
+        metric.remove(*labels)
