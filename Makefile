@@ -27,10 +27,11 @@ help:
 
 setup: apt venv binaries
 
-# Debian packages: Prometheus (and promtool) for analysis tests, openssl for the local PKI.
+# Debian packages: Prometheus (and promtool) for analysis tests, openssl for the local PKI,
+# Lua for the Argo CD health check, shellcheck for the workflows' scripts.
 apt:
 	@missing=""; \
-	for p in prometheus openssl lua5.4; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in prometheus openssl lua5.4 shellcheck; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -47,6 +48,7 @@ venv: $(UV)
 binaries:
 	$(CLUSTER) build
 	bash tests/terraform/build_tofu.sh
+	bash .github/scripts/build-actionlint.sh
 
 cluster: setup
 	@$(CLUSTER) up

@@ -15,14 +15,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from bluegreen import naming, render
+from bluegreen import analysis, naming, render
+from bluegreen.analysis import Verdict
 from bluegreen.api import (
     IN_FLIGHT_PHASES,
+    AnalysisPhase,
+    AnalysisRun,
     BlueGreenApp,
     BlueGreenAppStatus,
     Color,
     Condition,
     HistoryEntry,
+    Measurement,
+    MeasurementVerdict,
+    Metric,
     Phase,
     Release,
     ReleaseResult,
@@ -56,11 +62,51 @@ def needs_polling(status: BlueGreenAppStatus, replicas: int) -> bool:
         return True
     if status.active_color is not None and status.replicas != replicas:
         return True
+    run = status.analysis
+    if (
+        run is not None
+        and run.verdict in ("Running", "Inconclusive")
+        and status.phase in (Phase.ANALYZING, Phase.PAUSED, Phase.OBSERVING)
+    ):
+        return True  # an analysis window is open, or is to be taken again
     return (
         status.phase is Phase.PAUSED
         and status.release is not None
         and status.release.promotion_requested_at is not None
     )
+
+
+def analysis_metrics(app: BlueGreenApp, phase: AnalysisPhase) -> list[Metric]:
+    spec = app.spec.analysis
+    if spec is None:
+        return []
+    return list(spec.pre_promotion if phase == "pre" else spec.post_promotion)
+
+
+def due_samples(app: BlueGreenApp, now: datetime) -> list[tuple[AnalysisPhase, Metric]]:
+    """The metrics whose next measurement is due now: what `observe` must sample."""
+    st = app.status
+    run, release = st.analysis, st.release
+    if (
+        run is None
+        or release is None
+        or run.verdict != "Running"
+        or run.revision != release.revision
+    ):
+        return []
+    if st.phase not in (Phase.ANALYZING, Phase.PAUSED, Phase.OBSERVING):
+        return []
+    start = parse(run.window_start)
+    due = []
+    for metric in analysis_metrics(app, run.phase):
+        at = analysis.next_due(metric, run.measurements, start, now)
+        if at is not None and at <= now:
+            due.append((run.phase, metric))
+    return due
+
+
+def sample_key(phase: AnalysisPhase, metric: Metric) -> str:
+    return f"{phase}/{metric.name}"
 
 
 @dataclass
@@ -178,6 +224,7 @@ class _Planner:
         self.w.update(
             phase=Phase.DEPLOYING if previous is not None else Phase.PENDING,
             candidate_revision=self.target,
+            analysis=None,
             release=Release(
                 revision=self.target,
                 image=self.image,
@@ -279,6 +326,15 @@ class _Planner:
                 "Warning",
             )
             return False
+        if (
+            req == "promote"
+            and phase is Phase.PAUSED
+            and self.st.release
+            and self.st.release.switched_at is not None
+        ):
+            self.w.event("PromotionRequested", f"{self.st.release.revision} accepted by a request")
+            self.complete()
+            return True
         if req == "promote" and phase in (Phase.ANALYZING, Phase.PAUSED) and self.st.release:
             if self.st.release.revision == self.target:
                 self.w.release(promotion_requested_at=iso(self.now))
@@ -384,6 +440,16 @@ class _Planner:
         if release.promotion_requested_at is not None:
             self.promote()
             return
+        if analysis_metrics(self.app, "pre"):
+            verdict = self.run_analysis("pre")
+            if verdict is Verdict.FAILURE:
+                self.begin_rollback("PrePromotionAnalysisFailed", self.analysis_message())
+                return
+            if verdict is Verdict.INCONCLUSIVE:
+                self.pause_inconclusive()
+                return
+            if verdict is Verdict.RUNNING:
+                return
         strategy = self.spec.strategy
         if not strategy.auto_promotion:
             self.w.update(phase=Phase.PAUSED)
@@ -401,11 +467,130 @@ class _Planner:
         self.promote()
 
     def paused(self) -> None:
+        release = self.st.release
+        assert release is not None
+        if release.switched_at is not None:
+            self.paused_after_switch()
+            return
         if self.superseded():
             return
-        release = self.st.release
-        if release is not None and release.promotion_requested_at is not None:
+        if release.promotion_requested_at is not None:
             self.promote()
+            return
+        run = self.st.analysis
+        if run is not None and run.phase == "pre" and run.verdict in ("Running", "Inconclusive"):
+            verdict = self.rerun_analysis("pre")
+            if verdict is Verdict.SUCCESS:
+                self.w.update(phase=Phase.ANALYZING, message="")
+                self.w.poll(0)
+            elif verdict is Verdict.FAILURE:
+                self.begin_rollback("PrePromotionAnalysisFailed", self.analysis_message())
+
+    def paused_after_switch(self) -> None:
+        """Post-promotion analysis was inconclusive: traffic is on the candidate, the old
+        colour is warm. A person promotes or aborts; meanwhile the window is taken again,
+        and a clear verdict moves on by itself."""
+        release = self.st.release
+        assert release is not None
+        if self.target != release.revision and release.previous_color is not None:
+            self.begin_rollback(
+                "Superseded", f"superseded by revision {self.target} during observation"
+            )
+            return
+        verdict = self.rerun_analysis("post")
+        if verdict is Verdict.SUCCESS:
+            self.complete()
+        elif verdict is Verdict.FAILURE:
+            self.begin_rollback("PostPromotionAnalysisFailed", self.analysis_message())
+
+    # ------------------------------------------------------------------ analysis
+
+    def run_analysis(self, phase: AnalysisPhase) -> Verdict:
+        """Open the phase's window if needed, take in this pass's samples, and judge."""
+        release = self.st.release
+        assert release is not None
+        metrics = analysis_metrics(self.app, phase)
+        run = self.st.analysis
+        if run is None or run.phase != phase or run.revision != release.revision:
+            self.open_window(phase, runs=1)
+            return Verdict.RUNNING
+        if run.verdict != "Running":
+            return Verdict(run.verdict)
+        measurements = list(run.measurements)
+        first_failure = release.first_failure_at
+        for metric in metrics:
+            result = self.obs.samples.get(sample_key(phase, metric))
+            if result is None:
+                continue
+            m = analysis.measure(metric, phase, result, self.now)
+            measurements.append(m)
+            if m.verdict is MeasurementVerdict.FAILED and first_failure is None:
+                first_failure = m.at
+        verdicts = {m.name: analysis.metric_verdict(m, measurements, self.now) for m in metrics}
+        verdict = analysis.overall(verdicts.values())
+        keep = max((m.count for m in metrics), default=1)
+        message = _analysis_summary(metrics, measurements, verdicts, self.now)
+        self.w.update(
+            analysis=run.model_copy(
+                update={
+                    "measurements": analysis.bounded(measurements, keep),
+                    "verdict": verdict.value,
+                    "message": message,
+                }
+            )
+        )
+        if first_failure != release.first_failure_at:
+            self.w.release(first_failure_at=first_failure)
+        if verdict is Verdict.RUNNING:
+            start = parse(run.window_start)
+            dues = [
+                d
+                for m in metrics
+                if (d := analysis.next_due(m, measurements, start, self.now)) is not None
+            ]
+            self.w.poll(max(0.0, (min(dues) - self.now).total_seconds()) if dues else POLL_ROLLOUT)
+        elif verdict is Verdict.SUCCESS:
+            self.w.event("AnalysisSucceeded", f"{phase}-promotion analysis passed: {message}")
+        return verdict
+
+    def rerun_analysis(self, phase: AnalysisPhase) -> Verdict:
+        """After an inconclusive window, take a new one; judge it like the first."""
+        run = self.st.analysis
+        if run is not None and run.phase == phase and run.verdict == "Inconclusive":
+            self.open_window(phase, runs=run.runs + 1)
+            return Verdict.RUNNING
+        return self.run_analysis(phase)
+
+    def open_window(self, phase: AnalysisPhase, runs: int) -> None:
+        release = self.st.release
+        assert release is not None
+        metrics = analysis_metrics(self.app, phase)
+        # The first sample one interval after the window opens: a rate() over a colour
+        # that just became ready needs two scrapes before it says anything.
+        first = min(analysis.interval_seconds(m) for m in metrics)
+        start = self.now + timedelta(seconds=first)
+        self.w.update(
+            analysis=AnalysisRun(
+                phase=phase, revision=release.revision, window_start=iso(start), runs=runs
+            )
+        )
+        if runs == 1:
+            self.w.event(
+                "AnalysisStarted",
+                f"{phase}-promotion analysis of {release.revision} on {release.color.value}: "
+                + ", ".join(m.name for m in metrics),
+            )
+        self.w.poll(first)
+
+    def analysis_message(self) -> str:
+        run = self.st.analysis
+        return run.message if run is not None else ""
+
+    def pause_inconclusive(self) -> None:
+        message = f"analysis inconclusive, taking it again: {self.analysis_message()}"
+        self.w.update(phase=Phase.PAUSED, message=message)
+        self.w.event("AnalysisInconclusive", message, "Warning")
+        self.w.poll(0)
 
     def promote(self) -> None:
         """Switch to the candidate once it is saturated at full scale."""
@@ -461,6 +646,16 @@ class _Planner:
                 "Superseded", f"superseded by revision {self.target} during observation"
             )
             return
+        if analysis_metrics(self.app, "post"):
+            verdict = self.run_analysis("post")
+            if verdict is Verdict.FAILURE:
+                self.begin_rollback("PostPromotionAnalysisFailed", self.analysis_message())
+                return
+            if verdict is Verdict.INCONCLUSIVE:
+                self.pause_inconclusive()
+                return
+            if verdict is Verdict.RUNNING:
+                return
         self.complete()
 
     def complete(self) -> None:
@@ -498,6 +693,8 @@ class _Planner:
         if not self.converged(stable):
             self.w.poll(POLL_SWITCH)
             return
+        if release.rollback_started_at is not None:
+            self.w.release(rollback_seconds=round(self.elapsed(release.rollback_started_at), 3))
         superseded = release.reason == "Superseded"
         result = (
             ReleaseResult.SUPERSEDED
@@ -602,7 +799,7 @@ class _Planner:
         ready = len(self.obs.ready_pods(active)) if active is not None else 0
         selector = naming.label_selector(naming.selector(self.name, active)) if active else ""
         self.w.update(
-            message=st.message if st.phase is Phase.DEGRADED else "",
+            message=st.message if st.phase in (Phase.DEGRADED, Phase.PAUSED) else "",
             observed_generation=self.app.metadata.generation,
             replicas=ready,
             selector=selector,
@@ -731,3 +928,26 @@ def _service_matches(have: ServiceState, want: dict[str, Any]) -> bool:
         and have.has_owner
         and have.headless == (spec.get("clusterIP") == "None")
     )
+
+
+def _analysis_summary(
+    metrics: list[Metric],
+    measurements: list[Measurement],
+    verdicts: dict[str, Verdict],
+    now: datetime,
+) -> str:
+    """One line per metric: its verdict, how many measurements, and the latest value."""
+    parts = []
+    for metric in metrics:
+        taken = analysis.window(metric, measurements, now)
+        failed = sum(m.verdict is MeasurementVerdict.FAILED for m in taken)
+        last = next((m for m in reversed(taken) if m.verdict is MeasurementVerdict.FAILED), None)
+        last = last or (taken[-1] if taken else None)
+        detail = f"{last.message}" if last is not None and last.message else ""
+        if last is not None and last.value is not None and not detail:
+            detail = f"value {last.value:g}"
+        parts.append(
+            f"{metric.name} {verdicts[metric.name].value} ({len(taken)}/{metric.count} taken, "
+            f"{failed} failed{'; ' + detail if detail else ''})"
+        )
+    return "; ".join(parts)

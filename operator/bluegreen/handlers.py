@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from typing import Any
 
 import kopf
@@ -22,12 +23,15 @@ from bluegreen.api import GROUP, PLURAL, VERSION, BlueGreenAppStatus
 from bluegreen.clock import SystemClock
 from bluegreen.errors import TransientError
 from bluegreen.k8s import KubernetesGateway, load_api_client
+from bluegreen.prometheus import HttpMetricsSource
 from bluegreen.settings import Settings
 
 RESOURCE = (GROUP, VERSION, PLURAL)
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 TRANSIENT_RETRY_SECONDS = 2.0
 KOPF_PREFIX = f"kopf.{GROUP}"
+PEERING_LIFETIME_SECONDS = 15
+"""How long kopf peers trust a silent peer: a SIGKILLed active replica is replaced within it."""
 
 
 @kopf.on.startup()
@@ -46,11 +50,21 @@ def configure(settings: kopf.OperatorSettings, memo: Any, logger: Logger, **_: A
     settings.watching.client_timeout = 330
     settings.batching.error_delays = [1, 2, 5, 10, 30]
     settings.execution.max_workers = 32
+    # Peering (`--peering=NAME`, as the chart runs its replicas): kopf pauses every peer
+    # that sees another live peer of the same or a higher priority, so each process takes
+    # a priority of its own unless `--priority` gave one. Older processes rank higher: a
+    # replica that starts later (a restart, a rolling update) waits as the standby instead
+    # of taking over a release in flight; it takes over when the active one exits (at once)
+    # or stops renewing its record (within the lifetime).
+    if settings.peering.priority == 0:
+        settings.peering.priority = -(time.time_ns() // 1_000)
+    settings.peering.lifetime = PEERING_LIFETIME_SECONDS
     memo.settings = cfg
     memo.gateway = KubernetesGateway(
         load_api_client(cfg.kubeconfig), timeout=cfg.api_timeout_seconds
     )
     memo.clock = SystemClock()
+    memo.metrics = HttpMetricsSource(timeout=cfg.analysis_timeout_seconds)
     if cfg.metrics_port:
         start_http_server(cfg.metrics_port, addr="0.0.0.0", registry=telemetry.REGISTRY)  # noqa: S104
     logger.info("bluegreen operator configured", extra={"metrics_port": cfg.metrics_port})
@@ -67,7 +81,7 @@ def _locked_pass(lock: threading.Lock, namespace: str, name: str, memo: Any) -> 
     # while a pass is still running: one pass per app at a time, always.
     with lock, telemetry.reconcile_timer():
         sent = memo.gateway.requests
-        outcome = reconcile.reconcile(namespace, name, memo.gateway, memo.clock)
+        outcome = reconcile.reconcile(namespace, name, memo.gateway, memo.clock, memo.metrics)
         telemetry.API_REQUESTS.inc(memo.gateway.requests - sent)
     if not outcome.exists:
         telemetry.forget(namespace, name)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from bluegreen import decide, naming
+from bluegreen.analysis import QueryResult
+from bluegreen.analysis_ports import MetricsSource, sample_metric
 from bluegreen.api import BlueGreenApp, BlueGreenAppStatus, Color, Condition
 from bluegreen.errors import InvalidSpecError, RejectedError
 from bluegreen.plan import Apply, ClearRequest, Plan, Scale
@@ -41,9 +44,15 @@ def load(body: dict[str, Any]) -> BlueGreenApp:
         raise InvalidSpecError(_validation_message(err)) from err
 
 
-def observe(app: BlueGreenApp, gateway: ClusterGateway, clock: Clock) -> Observed:
+def observe(
+    app: BlueGreenApp,
+    gateway: ClusterGateway,
+    clock: Clock,
+    metrics: MetricsSource | None = None,
+) -> Observed:
     """Read everything the decision needs, once, read-only."""
     ns, name = app.metadata.namespace, app.metadata.name
+    now = clock.now()
     deployments: dict[Color, DeploymentState] = {}
     for color in Color:
         obj = gateway.get("Deployment", ns, naming.deployment(name, color))
@@ -73,8 +82,10 @@ def observe(app: BlueGreenApp, gateway: ClusterGateway, clock: Clock) -> Observe
         sm_supported = gateway.service_monitors_supported()
         if sm_supported:
             service_monitor = gateway.get("ServiceMonitor", ns, naming.service_monitor(name))
+    samples = _sample(app, now, metrics)
     return Observed(
-        now=clock.now(),
+        now=now,
+        samples=samples,
         deployments=deployments,
         services=services,
         pods=pods,
@@ -83,6 +94,37 @@ def observe(app: BlueGreenApp, gateway: ClusterGateway, clock: Clock) -> Observe
         service_monitor_supported=sm_supported,
         service_monitor=service_monitor,
     )
+
+
+def _sample(
+    app: BlueGreenApp, now: datetime, metrics: MetricsSource | None
+) -> dict[str, QueryResult]:
+    """Take the analysis samples that are due now (decided by the pure core)."""
+    due = decide.due_samples(app, now)
+    release = app.status.release
+    if not due or release is None:
+        return {}
+    address = (
+        app.spec.analysis.prometheus.address
+        if app.spec.analysis and app.spec.analysis.prometheus
+        else None
+    )
+    out = {}
+    for phase, metric in due:
+        if metrics is None:
+            result = QueryResult(error="the operator has no metrics source")
+        else:
+            result = sample_metric(
+                metrics,
+                metric,
+                address=address,
+                namespace=app.metadata.namespace,
+                name=app.metadata.name,
+                color=release.color.value,
+                revision=release.revision,
+            )
+        out[decide.sample_key(phase, metric)] = result
+    return out
 
 
 def execute(app: BlueGreenApp, plan: Plan, gateway: ClusterGateway) -> None:
@@ -97,7 +139,13 @@ def execute(app: BlueGreenApp, plan: Plan, gateway: ClusterGateway) -> None:
             gateway.remove_app_annotation(ns, app.metadata.name, naming.ANNOTATION_REQUEST)
 
 
-def reconcile(namespace: str, name: str, gateway: ClusterGateway, clock: Clock) -> Outcome:
+def reconcile(
+    namespace: str,
+    name: str,
+    gateway: ClusterGateway,
+    clock: Clock,
+    metrics: MetricsSource | None = None,
+) -> Outcome:
     """One full pass for one app. The caller holds the app's lock."""
     body = gateway.get_app(namespace, name)
     if body is None or body.get("metadata", {}).get("deletionTimestamp"):
@@ -107,7 +155,7 @@ def reconcile(namespace: str, name: str, gateway: ClusterGateway, clock: Clock) 
     except InvalidSpecError as err:
         written = _write_invalid(body, str(err), gateway, clock)
         return Outcome(plan=None, status_written=written, requeue_after=None)
-    observed = observe(app, gateway, clock)
+    observed = observe(app, gateway, clock, metrics)
     plan = decide.plan(app, observed)
     status = plan.status
     try:

@@ -16,5 +16,7 @@ class Settings(BaseSettings):
     metrics_port: int = 8080
     """Where the operator serves its own Prometheus metrics (0: off)."""
     api_timeout_seconds: float = 10.0
+    analysis_timeout_seconds: float = 5.0
+    """How long one Prometheus query or web check may take before it counts as unreachable."""
     idle_poll_seconds: float = 30.0
     """How long a daemon that has nothing to wait for sleeps before looking again."""

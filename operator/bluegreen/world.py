@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bluegreen.analysis import QueryResult
 from bluegreen.api import Color
 
 
@@ -72,6 +73,8 @@ class Observed:
     metrics_endpoints: tuple[Endpoint, ...] = ()
     service_monitor_supported: bool = False
     service_monitor: Mapping[str, Any] | None = None
+    samples: Mapping[str, QueryResult] = field(default_factory=dict)
+    """Analysis samples taken in this pass, keyed by `<phase>/<metric name>`."""
 
     def ready_pods(self, color: Color, revision: str | None = None) -> set[str]:
         return {

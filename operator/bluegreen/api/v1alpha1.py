@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import itertools
 import re
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -530,6 +531,10 @@ class Release(Model):
     switched_back_at: str | None = None
     completed_at: str | None = None
     switch_latency_seconds: float | None = None
+    rollback_seconds: float | None = None
+    """Rollback started to every ready endpoint behind the active Service being stable again."""
+    first_failure_at: str | None = None
+    """When analysis measured the first failing sample of this release."""
     duration_seconds: float | None = None
     result: ReleaseResult | None = None
     reason: str = ""
@@ -554,6 +559,69 @@ class ScaleDown(Model):
     at: str
 
 
+AnalysisPhase = Literal["pre", "post"]
+"""Which list a metric comes from: spec.analysis.prePromotion or postPromotion."""
+
+
+def parse_time(text: str) -> datetime:
+    """An RFC 3339 timestamp as an aware datetime (ValueError if it is not one)."""
+    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        raise ValueError(f"timestamp {text!r} has no time zone")
+    return t
+
+
+class MeasurementVerdict(enum.StrEnum):
+    """The verdict of a single measurement."""
+
+    SUCCESSFUL = "Successful"
+    """Every series is inside thresholdRange (or no data with noData: Pass)."""
+    FAILED = "Failed"
+    """A series is outside thresholdRange (or no data with noData: Fail)."""
+    INCONCLUSIVE = "Inconclusive"
+    """No data, NaN/Inf, too few requests, or the provider could not be reached."""
+    ERROR = "Error"
+    """The metric itself is wrong (Prometheus rejected the query, the query does not give an
+    instant vector or a scalar): counted like Inconclusive, shown apart so a person fixes it."""
+
+
+class Measurement(Model):
+    """One measurement of one metric, as kept in status (camelCase on the wire)."""
+
+    metric: Annotated[str, Field(min_length=1, max_length=63)]
+    phase: AnalysisPhase
+    at: str
+    """RFC 3339 UTC time the sample was taken."""
+    value: Annotated[float | None, Field(allow_inf_nan=False)] = None
+    """The deciding value; None when there was none (no data, NaN, an error)."""
+    verdict: MeasurementVerdict
+    message: str = ""
+
+    @field_validator("at")
+    @classmethod
+    def _rfc3339(cls, value: str) -> str:
+        parse_time(value)
+        return value
+
+    @property
+    def taken_at(self) -> datetime:
+        return parse_time(self.at)
+
+
+class AnalysisRun(Model):
+    """One analysis window (pre- or post-promotion) of the current release, kept in status
+    so a restarted operator goes on with the same window and counters."""
+
+    phase: AnalysisPhase
+    revision: str
+    window_start: str
+    verdict: Literal["Running", "Successful", "Failed", "Inconclusive"] = "Running"
+    message: str = ""
+    runs: int = 1
+    """Windows taken so far in this phase: an inconclusive window is followed by a new one."""
+    measurements: list[Measurement] = Field(default_factory=list)
+
+
 class BlueGreenAppStatus(Model):
     phase: Phase = Phase.PENDING
     active_color: Color | None = None
@@ -568,6 +636,7 @@ class BlueGreenAppStatus(Model):
     history: list[HistoryEntry] = Field(default_factory=list)
     failed_revisions: list[str] = Field(default_factory=list)
     scale_down: ScaleDown | None = None
+    analysis: AnalysisRun | None = None
 
 
 class ObjectMeta(BaseModel):

@@ -1,0 +1,55 @@
+"""The port through which analysis reads metrics, and the one function that uses it.
+
+Pure by imports (no network, no clock): the adapter (`bluegreen.prometheus.HttpMetricsSource`)
+is handed in by the caller. To be merged into `ports.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bluegreen.analysis import QueryResult, render_query, with_guard
+from bluegreen.api.v1alpha1 import Metric
+
+
+class MetricsSource(Protocol):
+    """Reads one sample. Never raises for a failed read: the error is in the QueryResult
+    (an unreachable Prometheus is an inconclusive measurement, not a crashed reconcile)."""
+
+    def query(self, address: str, promql: str) -> QueryResult:
+        """An instant PromQL query against the Prometheus at `address` (http(s)://host:port)."""
+        ...
+
+    def probe(self, url: str) -> QueryResult:
+        """A web check: value 1.0 when GET `url` answers 2xx, 0.0 for any other status."""
+        ...
+
+
+def sample_metric(
+    source: MetricsSource,
+    metric: Metric,
+    *,
+    address: str | None,
+    namespace: str,
+    name: str,
+    color: str,
+    revision: str,
+) -> QueryResult:
+    """Take one sample of `metric` for one colour: render its query (or URL) with the app's
+    namespace, name, colour and revision, read it, and, for a metric with minRequestsQuery,
+    read the guard too (only when the query itself answered). Blocking: call it from a
+    worker thread."""
+
+    def render(template: str) -> str:
+        return render_query(template, namespace, name, color, revision)
+
+    if metric.url is not None:
+        return source.probe(render(metric.url))
+    if metric.query is None:
+        return QueryResult(error="the metric has neither query nor url", invalid=True)
+    if address is None:
+        return QueryResult(error="query metrics need analysis.prometheus.address", invalid=True)
+    result = source.query(address, render(metric.query))
+    if metric.min_requests_query is None or result.error is not None:
+        return result
+    return with_guard(result, source.query(address, render(metric.min_requests_query)))

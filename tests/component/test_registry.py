@@ -1,0 +1,387 @@
+"""The ECR adapter (bluegreen.registry.EcrResolver) with the real boto3 client against moto's
+real server mode on loopback; faults come from loopback stand-ins: a proxy in front of moto
+that answers the first requests with an AWS error, a socket that never answers, a closed
+port, and an environment without credentials.
+
+Requests are counted by the proxy, as HTTP requests on the wire (retries included).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from bluegreen.images import Outcome, Resolution
+from bluegreen.registry import MAX_ATTEMPTS, EcrResolver
+from tests.support.demo_app import LOOPBACK, free_port
+from tests.support.moto import ACCOUNT, REGION, create_repository, push_image, run_moto_server
+
+pytestmark = pytest.mark.timeout(60)
+
+REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
+TIMEOUT = 1.0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FaultProxy:
+    """A loopback HTTP proxy in front of `upstream` that counts every request and answers the
+    first `fail_first` of them itself: HTTP `status` with an AWS JSON error body."""
+
+    def __init__(
+        self,
+        upstream: str,
+        fail_first: int = 0,
+        error_type: str = "ThrottlingException",
+        message: str = "Rate exceeded",
+        status: int = 400,
+    ) -> None:
+        self.upstream = urlsplit(upstream)
+        self.fail_first = fail_first
+        self.error = json.dumps({"__type": error_type, "message": message}).encode()
+        self.status = status
+        self.requests = 0
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with proxy._lock:
+                    proxy.requests += 1
+                    fail = proxy.requests <= proxy.fail_first
+                if fail:
+                    self._answer(
+                        proxy.status, [("Content-Type", "application/x-amz-json-1.1")], proxy.error
+                    )
+                else:
+                    self._answer(*proxy._forward(self.command, self.path, dict(self.headers), body))
+
+            def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+                self.send_response(status)
+                for name, value in headers:
+                    if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://{LOOPBACK}:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _forward(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        connection = http.client.HTTPConnection(
+            self.upstream.hostname or LOOPBACK, self.upstream.port, timeout=10
+        )
+        try:
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.getheaders(), response.read()
+        finally:
+            connection.close()
+
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[str]:
+    """A loopback socket that accepts connections and never answers; yields its URL."""
+    listener = socket.create_server((LOOPBACK, 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                connection, _ = listener.accept()
+                accepted.append(connection)
+
+    listener.settimeout(0.1)
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{LOOPBACK}:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for connection in accepted:
+            connection.close()
+        listener.close()
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Dummy credentials only: nothing from the developer's ~/.aws, no instance metadata."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[str]:
+    with run_moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def repo(moto: str) -> str:
+    """A fresh repository with a nested path, so tests never see each other's images."""
+    name = f"team/shop-{uuid.uuid4().hex[:8]}"
+    create_repository(moto, name)
+    return name
+
+
+def resolver(
+    endpoint: str,
+    clock: FakeClock | None = None,
+    ttl_seconds: float = 60,
+    timeout_seconds: float = TIMEOUT,
+) -> EcrResolver:
+    return EcrResolver(ttl_seconds, timeout_seconds, endpoint, clock=clock or FakeClock())
+
+
+def test_a_tag_resolves_to_the_digest_that_was_pushed(moto: str, repo: str) -> None:
+    digest = push_image(moto, repo, "v1")
+    image = f"{REGISTRY}/{repo}:v1"
+
+    result = resolver(moto).resolve(image)
+
+    assert result == Resolution(image, digest, Outcome.RESOLVED, result.message)
+    assert result.pinned_image == f"{REGISTRY}/{repo}@{digest}"
+
+
+def test_a_reference_without_tag_means_latest(moto: str, repo: str) -> None:
+    digest = push_image(moto, repo, "latest")
+    assert resolver(moto).resolve(f"{REGISTRY}/{repo}").digest == digest
+
+
+def test_a_missing_tag_is_not_found(moto: str, repo: str) -> None:
+    push_image(moto, repo, "v1")
+    result = resolver(moto).resolve(f"{REGISTRY}/{repo}:v9")
+    assert result.outcome is Outcome.NOT_FOUND
+    assert result.digest is None
+    assert result.message == f"tag v9 not found in repository {repo} ({ACCOUNT}, {REGION})"
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        pytest.param(f"{REGISTRY}/team/absent:v1", id="no-such-repository"),
+        pytest.param(
+            f"210987654321.dkr.ecr.{REGION}.amazonaws.com/{{repo}}:v1", id="other-account"
+        ),
+        pytest.param(f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/{{repo}}:v1", id="other-region"),
+    ],
+)
+def test_a_missing_repository_is_not_found(moto: str, repo: str, image: str) -> None:
+    push_image(moto, repo, "v1")
+    result = resolver(moto).resolve(image.format(repo=repo))
+    assert result.outcome is Outcome.NOT_FOUND
+    assert result.message.startswith("repository ")
+    assert "not found in registry" in result.message
+
+
+@pytest.mark.parametrize(
+    ("image", "outcome"),
+    [
+        (f"{REGISTRY}/shop@sha256:{'a' * 64}", Outcome.ALREADY_PINNED),
+        (f"{REGISTRY}/shop:v1@sha256:{'b' * 64}", Outcome.ALREADY_PINNED),
+        (f"docker.io/library/nginx@sha256:{'c' * 64}", Outcome.ALREADY_PINNED),
+        ("nginx:1.27", Outcome.NOT_ECR),
+        ("ghcr.io/acme/shop:v1", Outcome.NOT_ECR),
+        ("registry.example/team/shop:v1", Outcome.NOT_ECR),
+        (f"{REGISTRY}/Shop:v1", Outcome.NOT_ECR),
+    ],
+)
+def test_pinned_and_foreign_images_need_no_request(moto: str, image: str, outcome: Outcome) -> None:
+    with FaultProxy(moto) as proxy:
+        ecr = resolver(proxy.url)
+        result = ecr.resolve(image)
+    assert result.outcome is outcome
+    assert proxy.requests == 0
+    assert ecr.calls == 0
+    if outcome is Outcome.ALREADY_PINNED:
+        assert result.digest == image.rsplit("@", 1)[1]
+        assert result.pinned_image == image
+
+
+def test_answers_are_cached_for_the_ttl(moto: str, repo: str) -> None:
+    digest = push_image(moto, repo, "v1")
+    clock = FakeClock()
+    with FaultProxy(moto) as proxy:
+        ecr = resolver(proxy.url, clock, ttl_seconds=60)
+        found, missing = f"{REGISTRY}/{repo}:v1", f"{REGISTRY}/{repo}:v9"
+        assert ecr.resolve(found).digest == digest
+        assert ecr.resolve(missing).outcome is Outcome.NOT_FOUND
+        assert proxy.requests == 2
+
+        clock.advance(59)
+        assert ecr.resolve(found).digest == digest
+        assert ecr.resolve(missing).outcome is Outcome.NOT_FOUND
+        # The same image written another way shares the entry, and gets its own spelling back.
+        other_spelling = f"{REGISTRY}/{repo}:v1"
+        assert ecr.resolve(other_spelling).image == other_spelling
+        assert proxy.requests == 2
+
+        clock.advance(1)
+        assert ecr.resolve(found).digest == digest
+        assert ecr.resolve(missing).outcome is Outcome.NOT_FOUND
+        assert proxy.requests == 4
+
+
+def test_a_moved_tag_gives_the_new_digest_after_the_ttl(moto: str, repo: str) -> None:
+    clock = FakeClock()
+    ecr = resolver(moto, clock, ttl_seconds=60)
+    image = f"{REGISTRY}/{repo}:v1"
+    first = push_image(moto, repo, "v1", content="build 1")
+    assert ecr.resolve(image).digest == first
+
+    second = push_image(moto, repo, "v1", content="build 2")  # moto moves the tag
+    assert second != first
+    assert ecr.resolve(image).digest == first  # still cached
+    clock.advance(60)
+    assert ecr.resolve(image).digest == second
+
+
+def test_throttled_on_every_attempt_is_unavailable_and_not_cached(moto: str, repo: str) -> None:
+    digest = push_image(moto, repo, "v1")
+    image = f"{REGISTRY}/{repo}:v1"
+    with FaultProxy(moto, fail_first=MAX_ATTEMPTS) as proxy:
+        ecr = resolver(proxy.url)
+        result = ecr.resolve(image)
+        assert result.outcome is Outcome.UNAVAILABLE
+        assert "throttled" in result.message
+        assert "Rate exceeded" in result.message
+        assert proxy.requests == MAX_ATTEMPTS
+
+        assert ecr.resolve(image).digest == digest  # asked again: UNAVAILABLE is not cached
+        assert proxy.requests == MAX_ATTEMPTS + 1
+
+
+def test_throttling_within_the_retry_budget_still_resolves(moto: str, repo: str) -> None:
+    digest = push_image(moto, repo, "v1")
+    with FaultProxy(moto, fail_first=MAX_ATTEMPTS - 1) as proxy:
+        result = resolver(proxy.url).resolve(f"{REGISTRY}/{repo}:v1")
+    assert result.outcome is Outcome.RESOLVED
+    assert result.digest == digest
+    assert proxy.requests == MAX_ATTEMPTS
+
+
+def test_access_denied_is_unavailable(moto: str, repo: str) -> None:
+    push_image(moto, repo, "v1")
+    with FaultProxy(
+        moto, fail_first=1, error_type="AccessDeniedException", message="not authorized"
+    ) as proxy:
+        result = resolver(proxy.url).resolve(f"{REGISTRY}/{repo}:v1")
+    assert result.outcome is Outcome.UNAVAILABLE
+    assert result.message == "access denied by ECR: not authorized"
+    assert proxy.requests == 1  # not retried
+
+
+def test_a_server_error_is_unavailable(moto: str, repo: str) -> None:
+    push_image(moto, repo, "v1")
+    with FaultProxy(
+        moto, fail_first=MAX_ATTEMPTS, error_type="ServerException", message="oops", status=500
+    ) as proxy:
+        result = resolver(proxy.url).resolve(f"{REGISTRY}/{repo}:v1")
+    assert result.outcome is Outcome.UNAVAILABLE
+    assert "ServerException" in result.message
+    assert proxy.requests == MAX_ATTEMPTS
+
+
+def test_a_registry_that_never_answers_times_out(repo: str) -> None:
+    with silent_server() as url:
+        ecr = resolver(url, timeout_seconds=TIMEOUT)
+        started = time.monotonic()
+        result = ecr.resolve(f"{REGISTRY}/{repo}:v1")
+        elapsed = time.monotonic() - started
+    assert result.outcome is Outcome.UNAVAILABLE
+    assert result.message == "ECR timed out after 1s"
+    assert MAX_ATTEMPTS * TIMEOUT <= elapsed < 4 * TIMEOUT
+
+
+def test_an_unreachable_endpoint_is_unavailable() -> None:
+    url = f"http://{LOOPBACK}:{free_port()}"  # nothing listens there
+    result = resolver(url).resolve(f"{REGISTRY}/shop:v1")
+    assert result.outcome is Outcome.UNAVAILABLE
+    assert result.message.startswith("cannot reach ECR")
+
+
+def test_without_credentials_it_is_unavailable_until_they_appear(
+    moto: str, repo: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest = push_image(moto, repo, "v1")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with FaultProxy(moto) as proxy:
+        ecr = resolver(proxy.url)
+        result = ecr.resolve(f"{REGISTRY}/{repo}:v1")
+        assert result.outcome is Outcome.UNAVAILABLE
+        assert result.message == "no AWS credentials found"
+        assert proxy.requests == 0
+
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        assert ecr.resolve(f"{REGISTRY}/{repo}:v1").digest == digest
+
+
+def test_the_endpoint_can_come_from_botos_environment(
+    moto: str, repo: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest = push_image(moto, repo, "v1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ECR", moto)
+    result = EcrResolver(clock=FakeClock()).resolve(f"{REGISTRY}/{repo}:v1")
+    assert result.digest == digest
+
+
+def test_worker_threads_can_share_one_resolver(moto: str, repo: str) -> None:
+    digests = {tag: push_image(moto, repo, tag) for tag in ("v1", "v2", "v3")}
+    ecr = resolver(moto)
+    tags = list(digests) * 8
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda tag: ecr.resolve(f"{REGISTRY}/{repo}:{tag}"), tags))
+    assert [r.digest for r in results] == [digests[tag] for tag in tags]
