@@ -34,6 +34,8 @@ from bluegreen.api import (
     ReleaseResult,
     ScaleDown,
 )
+from bluegreen.api.v1alpha1 import ResolveDigest
+from bluegreen.images import Outcome as ResolutionOutcome
 from bluegreen.plan import Action, Apply, ClearRequest, Event, Plan, Scale
 from bluegreen.world import Observed, ServiceState
 
@@ -45,6 +47,7 @@ REQUESTS = ("promote", "abort", "retry")
 POLL_SWITCH = 0.05  # right after a selector flip: switch latency is measured at this grain
 POLL_ROLLOUT = 0.5  # while pods start
 POLL_SCALING = 2.0  # while the active colour scales to a new replica count
+POLL_REGISTRY = 5.0  # while the image registry does not answer
 
 
 def iso(t: datetime) -> str:
@@ -139,7 +142,8 @@ class _Planner:
         self.name = app.metadata.name
         self.obs = observed
         self.now = observed.now
-        self.target = render.target_revision(app)
+        self.pins, self.image_issue = _pins(app, observed)
+        self.target = render.target_revision(app, self.pins)
         self.image = render.primary_image(app)
         self.w = _Work(status=app.status, actions=[], events=[])
         raw = app.metadata.annotations.get(naming.ANNOTATION_REQUEST)
@@ -203,7 +207,7 @@ class _Planner:
         """The colour runs the target revision with `replicas` replicas."""
         dep = self.obs.deployments.get(color)
         if dep is None or dep.revision != self.target or not dep.has_owner:
-            self.w.actions.append(Apply(render.deployment(self.app, color, replicas)))
+            self.w.actions.append(Apply(render.deployment(self.app, color, replicas, self.pins)))
         elif dep.replicas != replicas:
             self.w.actions.append(Scale(naming.deployment(self.name, color), replicas))
 
@@ -221,6 +225,9 @@ class _Planner:
     # ------------------------------------------------------------------ transitions
 
     def start_release(self, color: Color, previous: Color | None) -> None:
+        if self.image_issue is not None and self.image_issue.kind == "fail":
+            self.fail_before_pods(color, previous, self.image_issue)
+            return
         self.w.update(
             phase=Phase.DEPLOYING if previous is not None else Phase.PENDING,
             candidate_revision=self.target,
@@ -228,6 +235,7 @@ class _Planner:
             release=Release(
                 revision=self.target,
                 image=self.image,
+                pinned_image=self.pins.get(self.image),
                 color=color,
                 previous_color=previous,
                 started_at=iso(self.now),
@@ -799,6 +807,7 @@ class _Planner:
         ready = len(self.obs.ready_pods(active)) if active is not None else 0
         selector = naming.label_selector(naming.selector(self.name, active)) if active else ""
         self.w.update(
+            pinned_images=dict(self.pins),
             message=st.message if st.phase in (Phase.DEGRADED, Phase.PAUSED) else "",
             observed_generation=self.app.metadata.generation,
             replicas=ready,
@@ -853,6 +862,18 @@ class _Planner:
                 "waiting for `kubectl bluegreen promote`" if phase is Phase.PAUSED else "",
             ),
         ]
+        if self.spec.image.resolve_digest is not ResolveDigest.NEVER:
+            issue = self.image_issue
+            desired.append(
+                (
+                    "ImagePinned",
+                    issue is None,
+                    "Pinned" if issue is None else issue.reason,
+                    ", ".join(f"{k} -> {v}" for k, v in self.pins.items() if k != v)
+                    if issue is None
+                    else issue.message,
+                )
+            )
         if self.spec.monitoring.service_monitor.enabled:
             supported = self.obs.service_monitor_supported
             desired.append(
@@ -890,7 +911,47 @@ class _Planner:
 
     # ------------------------------------------------------------------ entry
 
+    def fail_before_pods(self, color: Color, previous: Color | None, issue: ImageIssue) -> None:
+        """spec.image.resolveDigest: Required, and the image cannot be pinned: the release
+        fails before any pod of it is created; traffic stays where it is."""
+        where = (
+            f"traffic stays on {previous.value}" if previous is not None else "nothing was deployed"
+        )
+        message = f"{issue.message}; no pod was created, {where}"
+        self.w.update(
+            release=Release(
+                revision=self.target,
+                image=self.image,
+                color=color,
+                previous_color=previous,
+                started_at=iso(self.now),
+                reason=issue.reason,
+                message=message,
+            )
+        )
+        self.finish(ReleaseResult.FAILED, issue.reason, message)
+        dep = self.obs.deployments.get(color)
+        if previous is not None and dep is not None and dep.revision != self.st.stable_revision:
+            self.ensure_scale(color, 0)  # a superseded candidate, if any, goes away
+        self.w.update(
+            phase=Phase.DEGRADED,
+            message=message,
+            failed_revisions=[*self.st.failed_revisions, self.target][-FAILED_REVISIONS_LIMIT:],
+        )
+        self.w.event(issue.reason, message, "Warning")
+
     def run(self) -> Plan:
+        if self.image_issue is not None and self.image_issue.kind == "hold":
+            # Required digests, and the registry does not answer: nothing moves until it
+            # does; the ImagePinned condition says why.
+            self.upkeep()
+            self.w.poll(POLL_REGISTRY)
+            return Plan(
+                actions=tuple(self.w.actions),
+                status=self.st,
+                events=tuple(self.w.events),
+                requeue_after=self.w.requeue,
+            )
         if not self.handle_request():
             step = {
                 Phase.PENDING: self.pending,
@@ -951,3 +1012,62 @@ def _analysis_summary(
             f"{failed} failed{'; ' + detail if detail else ''})"
         )
     return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class ImageIssue:
+    """Why the template's images are not (all) pinned to digests."""
+
+    kind: Literal["fail", "hold", "warn"]
+    reason: str
+    message: str
+
+
+def _pins(app: BlueGreenApp, observed: Observed) -> tuple[dict[str, str], ImageIssue | None]:
+    """Each image as written -> the reference to run, per spec.image.resolveDigest.
+
+    Required: an image that does not exist (or cannot be pinned) fails the release before
+    any pod; a registry that does not answer holds everything until it does. IfPossible:
+    both fall back to the tag, and the ImagePinned condition says why. A registry that does
+    not answer never changes a pin made before (no release caused by an outage)."""
+    policy = app.spec.image.resolve_digest
+    if policy is ResolveDigest.NEVER:
+        return {}, None
+    required = policy is ResolveDigest.REQUIRED
+    known = app.status.pinned_images
+    pins: dict[str, str] = {}
+    issues: list[ImageIssue] = []
+    for image in render.images(app):
+        r = observed.images.get(image)
+        outcome = r.outcome if r is not None else ResolutionOutcome.UNAVAILABLE
+        message = r.message if r is not None else f"{image}: not resolved yet"
+        if r is not None and r.pinned_image is not None:
+            pins[image] = r.pinned_image
+        elif image in known and outcome in (
+            ResolutionOutcome.UNAVAILABLE,
+            ResolutionOutcome.NOT_FOUND,
+        ):
+            # Keep what runs: an outage or a deleted tag is no reason for a new release.
+            pins[image] = known[image]
+        elif outcome is ResolutionOutcome.UNAVAILABLE:
+            issues.append(
+                ImageIssue("hold" if required else "warn", "RegistryUnavailable", message)
+            )
+        elif outcome is ResolutionOutcome.NOT_FOUND:
+            issues.append(ImageIssue("fail" if required else "warn", "ImageNotFound", message))
+        elif outcome is ResolutionOutcome.NOT_ECR:
+            issues.append(
+                ImageIssue(
+                    "fail" if required else "warn",
+                    "ImageNotPinnable",
+                    f"{image} is not an Amazon ECR image: pin it by digest in the template, "
+                    "or use resolveDigest: IfPossible",
+                )
+            )
+    for kind in ("fail", "hold", "warn"):
+        found = [i for i in issues if i.kind == kind]
+        if found:
+            return pins, ImageIssue(
+                found[0].kind, found[0].reason, "; ".join(i.message for i in found)
+            )
+    return pins, None

@@ -24,6 +24,7 @@ from bluegreen.clock import SystemClock
 from bluegreen.errors import TransientError
 from bluegreen.k8s import KubernetesGateway, load_api_client
 from bluegreen.prometheus import HttpMetricsSource
+from bluegreen.registry import EcrResolver
 from bluegreen.settings import Settings
 
 RESOURCE = (GROUP, VERSION, PLURAL)
@@ -65,6 +66,9 @@ def configure(settings: kopf.OperatorSettings, memo: Any, logger: Logger, **_: A
     )
     memo.clock = SystemClock()
     memo.metrics = HttpMetricsSource(timeout=cfg.analysis_timeout_seconds)
+    memo.images = EcrResolver(
+        ttl_seconds=cfg.image_cache_seconds, timeout_seconds=cfg.registry_timeout_seconds
+    )
     if cfg.metrics_port:
         start_http_server(cfg.metrics_port, addr="0.0.0.0", registry=telemetry.REGISTRY)  # noqa: S104
     logger.info("bluegreen operator configured", extra={"metrics_port": cfg.metrics_port})
@@ -81,7 +85,9 @@ def _locked_pass(lock: threading.Lock, namespace: str, name: str, memo: Any) -> 
     # while a pass is still running: one pass per app at a time, always.
     with lock, telemetry.reconcile_timer():
         sent = memo.gateway.requests
-        outcome = reconcile.reconcile(namespace, name, memo.gateway, memo.clock, memo.metrics)
+        outcome = reconcile.reconcile(
+            namespace, name, memo.gateway, memo.clock, metrics=memo.metrics, resolver=memo.images
+        )
         telemetry.API_REQUESTS.inc(memo.gateway.requests - sent)
     if not outcome.exists:
         telemetry.forget(namespace, name)

@@ -14,11 +14,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bluegreen import decide, naming
+from bluegreen import decide, naming, render
 from bluegreen.analysis import QueryResult
 from bluegreen.analysis_ports import MetricsSource, sample_metric
 from bluegreen.api import BlueGreenApp, BlueGreenAppStatus, Color, Condition
+from bluegreen.api.v1alpha1 import ResolveDigest
 from bluegreen.errors import InvalidSpecError, RejectedError
+from bluegreen.images import ImageResolver, Resolution, local_resolution
 from bluegreen.plan import Apply, ClearRequest, Plan, Scale
 from bluegreen.ports import Clock, ClusterGateway
 from bluegreen.world import DeploymentState, Endpoint, Observed, PodState, ServiceState
@@ -48,7 +50,9 @@ def observe(
     app: BlueGreenApp,
     gateway: ClusterGateway,
     clock: Clock,
+    *,
     metrics: MetricsSource | None = None,
+    resolver: ImageResolver | None = None,
 ) -> Observed:
     """Read everything the decision needs, once, read-only."""
     ns, name = app.metadata.namespace, app.metadata.name
@@ -86,6 +90,7 @@ def observe(
     return Observed(
         now=now,
         samples=samples,
+        images=_resolve_images(app, resolver),
         deployments=deployments,
         services=services,
         pods=pods,
@@ -94,6 +99,19 @@ def observe(
         service_monitor_supported=sm_supported,
         service_monitor=service_monitor,
     )
+
+
+def _resolve_images(app: BlueGreenApp, resolver: ImageResolver | None) -> dict[str, Resolution]:
+    if app.spec.image.resolve_digest is ResolveDigest.NEVER:
+        return {}
+    out = {}
+    for image in render.images(app):
+        local = local_resolution(image)
+        if local is not None:
+            out[image] = local
+        elif resolver is not None:
+            out[image] = resolver.resolve(image)
+    return out
 
 
 def _sample(
@@ -144,7 +162,9 @@ def reconcile(
     name: str,
     gateway: ClusterGateway,
     clock: Clock,
+    *,
     metrics: MetricsSource | None = None,
+    resolver: ImageResolver | None = None,
 ) -> Outcome:
     """One full pass for one app. The caller holds the app's lock."""
     body = gateway.get_app(namespace, name)
@@ -155,7 +175,7 @@ def reconcile(
     except InvalidSpecError as err:
         written = _write_invalid(body, str(err), gateway, clock)
         return Outcome(plan=None, status_written=written, requeue_after=None)
-    observed = observe(app, gateway, clock, metrics)
+    observed = observe(app, gateway, clock, metrics=metrics, resolver=resolver)
     plan = decide.plan(app, observed)
     status = plan.status
     try:

@@ -7,6 +7,7 @@ garbage collector remove everything it owned.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 from bluegreen import naming
@@ -20,9 +21,30 @@ def template_dict(app: BlueGreenApp) -> dict[str, Any]:
     return app.spec.template.model_dump(mode="json", by_alias=True)
 
 
-def target_revision(app: BlueGreenApp) -> str:
-    """The revision the spec asks for."""
-    return revision(template_dict(app))
+def pinned_template(app: BlueGreenApp, pins: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The user's template with every image replaced by its pinned (digest) form, if any."""
+    template = copy.deepcopy(template_dict(app))
+    if pins:
+        for key in ("containers", "initContainers"):
+            for container in template["spec"].get(key) or []:
+                image = str(container.get("image", ""))
+                container["image"] = pins.get(image, image)
+    return template
+
+
+def images(app: BlueGreenApp) -> list[str]:
+    """Every image the template runs, in order, once each."""
+    seen: dict[str, None] = {}
+    for key in ("initContainers", "containers"):
+        for container in app.spec.template.spec.get(key) or []:
+            seen[str(container.get("image", ""))] = None
+    return list(seen)
+
+
+def target_revision(app: BlueGreenApp, pins: Mapping[str, str] | None = None) -> str:
+    """The revision the spec asks for: the template as it will run, digests included,
+    so a tag pushed again with new content is a new revision."""
+    return revision(pinned_template(app, pins))
 
 
 def primary_image(app: BlueGreenApp) -> str:
@@ -50,10 +72,12 @@ def _meta(app: BlueGreenApp, name: str, extra_labels: dict[str, str]) -> dict[st
     }
 
 
-def pod_template(app: BlueGreenApp, color: Color, rev: str) -> dict[str, Any]:
-    """The user's template, pinned to its revision, labelled with its colour, and given
-    APP_COLOR / APP_VERSION unless the user set them."""
-    template = copy.deepcopy(template_dict(app))
+def pod_template(
+    app: BlueGreenApp, color: Color, rev: str, pins: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The user's template, pinned to its revision (and its images to their digests),
+    labelled with its colour, and given APP_COLOR / APP_VERSION unless the user set them."""
+    template = pinned_template(app, pins)
     metadata = template.setdefault("metadata", {}) or {}
     template["metadata"] = metadata
     metadata["labels"] = {
@@ -61,10 +85,12 @@ def pod_template(app: BlueGreenApp, color: Color, rev: str) -> dict[str, Any]:
         **naming.selector(app.metadata.name, color),
         naming.LABEL_REVISION: rev,
     }
-    for container in template["spec"].get("containers", []):
+    written = [str(c.get("image", "")) for c in template_dict(app)["spec"].get("containers", [])]
+    for index, container in enumerate(template["spec"].get("containers", [])):
         env = list(container.get("env") or [])
         present = {e.get("name") for e in env}
-        version = image_tag(str(container.get("image", ""))) or rev
+        # The version a person reads is the tag they wrote, not the digest it resolved to.
+        version = image_tag(written[index] if index < len(written) else "") or rev
         if naming.ENV_COLOR not in present:
             env.append({"name": naming.ENV_COLOR, "value": color.value})
         if naming.ENV_VERSION not in present:
@@ -73,8 +99,10 @@ def pod_template(app: BlueGreenApp, color: Color, rev: str) -> dict[str, Any]:
     return template
 
 
-def deployment(app: BlueGreenApp, color: Color, replicas: int) -> Manifest:
-    rev = target_revision(app)
+def deployment(
+    app: BlueGreenApp, color: Color, replicas: int, pins: Mapping[str, str] | None = None
+) -> Manifest:
+    rev = target_revision(app, pins)
     name = app.metadata.name
     return {
         "apiVersion": "apps/v1",
@@ -89,7 +117,7 @@ def deployment(app: BlueGreenApp, color: Color, replicas: int) -> Manifest:
             "selector": {"matchLabels": naming.selector(name, color)},
             # The colour being replaced serves no traffic: replace its pods all at once.
             "strategy": {"type": "Recreate"},
-            "template": pod_template(app, color, rev),
+            "template": pod_template(app, color, rev, pins),
         },
     }
 

@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     """Where the operator serves its own Prometheus metrics (0: off)."""
     api_timeout_seconds: float = 10.0
     analysis_timeout_seconds: float = 5.0
+    image_cache_seconds: float = 60.0
+    """How long a tag's digest from ECR is trusted before it is asked again."""
+    registry_timeout_seconds: float = 3.0
     """How long one Prometheus query or web check may take before it counts as unreachable."""
     idle_poll_seconds: float = 30.0
     """How long a daemon that has nothing to wait for sleeps before looking again."""

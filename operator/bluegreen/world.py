@@ -12,6 +12,7 @@ from typing import Any
 
 from bluegreen.analysis import QueryResult
 from bluegreen.api import Color
+from bluegreen.images import Resolution
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ class Observed:
     metrics_endpoints: tuple[Endpoint, ...] = ()
     service_monitor_supported: bool = False
     service_monitor: Mapping[str, Any] | None = None
+    images: Mapping[str, Resolution] = field(default_factory=dict)
+    """Digest resolutions of the template's images (spec.image.resolveDigest), by image."""
     samples: Mapping[str, QueryResult] = field(default_factory=dict)
     """Analysis samples taken in this pass, keyed by `<phase>/<metric name>`."""
 

@@ -27,7 +27,14 @@ def free_port() -> int:
 class OperatorProcess:
     """One `kopf run` process watching the namespaces that match `namespaces`."""
 
-    def __init__(self, kubeconfig: Path, log_dir: Path, namespaces: str) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        log_dir: Path,
+        namespaces: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.extra_env = dict(env or {})
         self.kubeconfig = kubeconfig
         self.log_dir = log_dir
         self.namespaces = namespaces
@@ -49,6 +56,7 @@ class OperatorProcess:
             "KUBECONFIG": str(self.kubeconfig),
             "BLUEGREEN_METRICS_PORT": str(self.metrics_port),
             "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
         }
         log = self.log_path.open("ab")
         log.write(f"\n=== start #{self.starts + 1} at {time.time():.3f}\n".encode())

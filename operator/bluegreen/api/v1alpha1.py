@@ -520,6 +520,8 @@ class Release(Model):
 
     revision: str
     image: str = ""
+    pinned_image: str | None = None
+    """The image as it runs: `repo@sha256:...` when spec.image.resolveDigest pinned it."""
     color: Color
     previous_color: Color | None = None
     started_at: str
@@ -637,6 +639,8 @@ class BlueGreenAppStatus(Model):
     failed_revisions: list[str] = Field(default_factory=list)
     scale_down: ScaleDown | None = None
     analysis: AnalysisRun | None = None
+    pinned_images: dict[str, str] = Field(default_factory=dict)
+    """Each image of the template as written, and the digest reference it runs as."""
 
 
 class ObjectMeta(BaseModel):
