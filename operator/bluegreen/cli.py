@@ -4,18 +4,22 @@
     kubectl bluegreen promote|abort|retry NAME [--force] [--wait [--timeout 120]]
     kubectl bluegreen history NAME
     kubectl bluegreen timeline NAME [--events]
+    kubectl bluegreen graph NAME [--since 15m] [-o switch.png] [--prometheus URL]
 
 promote, abort and retry set the annotation bluegreen.dev/request on the app (a JSON
 merge patch of metadata.annotations); the operator carries the request out and removes
-the annotation. Nothing here writes the app's spec or status.
+the annotation. Nothing here writes the app's spec or status. graph reads the app's
+status and asks Prometheus for its request rate per colour (bluegreen.graph draws it).
 
 Exit codes:
     0  done (with --wait: the app came to rest in the phase the request leads to)
-    1  the app does not exist, or the API server refused the call
-    2  usage error (argparse)
+    1  the app does not exist, or the API server refused the call (graph: or Prometheus
+       refused the query, or matplotlib is missing)
+    2  usage error (argparse; graph: no Prometheus address)
     3  the request makes no sense in the app's phase (--force sends it anyway)
     4  --wait timed out
-    5  the cluster cannot be reached (no usable kubeconfig, or the API server does not answer)
+    5  the cluster cannot be reached (no usable kubeconfig, or the API server does not answer;
+       graph: or Prometheus does not answer)
     6  --wait: the operator ignored the request, or the app came to rest in another phase
        than the request leads to (for example a promoted release that rolled back)
 
@@ -30,7 +34,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -39,6 +43,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from bluegreen import cli_format as fmt
+from bluegreen import graph
 from bluegreen.api import GROUP, PLURAL, VERSION
 from bluegreen.naming import ANNOTATION_REQUEST
 
@@ -53,6 +58,7 @@ EXIT_UNEXPECTED = 6
 FIELD_MANAGER = "kubectl-bluegreen"
 POLL_SECONDS = 0.5
 IGNORED_REASONS = ("RequestIgnored", "RequestRejected")
+PROMETHEUS_ENV = "BLUEGREEN_PROMETHEUS_URL"
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 EPILOG = """\
@@ -68,7 +74,7 @@ exit codes:
   2  usage error
   3  the request makes no sense in the app's phase (--force sends it anyway)
   4  --wait timed out
-  5  the cluster cannot be reached (no usable kubeconfig, or no answer)
+  5  the cluster (or, for graph, Prometheus) cannot be reached
   6  --wait: the operator ignored the request, or the app came to rest elsewhere
 """
 
@@ -427,6 +433,55 @@ def cmd_timeline(cluster: Cluster, namespace: str, args: argparse.Namespace) -> 
     return EXIT_OK
 
 
+def prometheus_address(app: Mapping[str, Any], flag: str | None) -> str | None:
+    """--prometheus, else $BLUEGREEN_PROMETHEUS_URL, else the Prometheus of the app's analysis."""
+    if flag:
+        return flag
+    if os.environ.get(PROMETHEUS_ENV):
+        return os.environ[PROMETHEUS_ENV]
+    analysis = (app.get("spec") or {}).get("analysis") or {}
+    address = (analysis.get("prometheus") or {}).get("address")
+    return str(address) if address else None
+
+
+def cmd_graph(cluster: Cluster, namespace: str, args: argparse.Namespace) -> int:
+    app = cluster.get_app(namespace, args.name)
+    address = prometheus_address(app, args.prometheus)
+    if address is None:
+        raise CliError(
+            EXIT_USAGE,
+            f"error: no Prometheus to ask: give --prometheus URL, set {PROMETHEUS_ENV}, or "
+            f'set spec.analysis.prometheus.address of {fmt.KIND_TEXT} "{args.name}"',
+        )
+    end = _now()
+    start = end - timedelta(seconds=args.since)
+    step = args.step or graph.auto_step(args.since)
+    path = args.output or f"{args.name}-switch.png"
+    promql = graph.rate_query(namespace, args.name, graph.promql_duration(args.rate_window))
+    try:
+        series = graph.query_range(address, promql, start, end, step, timeout=args.request_timeout)
+        marks = graph.markers(app.get("status") or {}, start, end)
+        title = (
+            f"{namespace}/{args.name}: page requests per second by colour, "
+            f"{start:%Y-%m-%d %H:%M:%S} to {end:%H:%M:%S} UTC"
+        )
+        graph.draw_png(series, marks, path, title, start=start, end=end)
+    except graph.GraphError as err:
+        code = EXIT_UNREACHABLE if err.unreachable else EXIT_NOT_FOUND
+        raise CliError(code, f"error: {err.message}") from err
+    except OSError as err:
+        raise CliError(EXIT_NOT_FOUND, f"error: cannot write {path}: {err}") from err
+    if not series:
+        print(
+            f"warning: Prometheus at {address} has no page requests of "
+            f"{namespace}/{args.name} in the last {fmt.human_age(args.since)} ({promql})",
+            file=sys.stderr,
+        )
+    colours = ", ".join(s.color or "?" for s in series) or "none"
+    print(f"wrote {path}: colours {colours}; {len(marks)} release marks")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[Cluster, str, argparse.Namespace], int]] = {
     "status": cmd_status,
     "promote": cmd_request,
@@ -434,6 +489,7 @@ COMMANDS: dict[str, Callable[[Cluster, str, argparse.Namespace], int]] = {
     "retry": cmd_request,
     "history": cmd_history,
     "timeline": cmd_timeline,
+    "graph": cmd_graph,
 }
 
 
@@ -448,6 +504,13 @@ def _positive(value: str) -> float:
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {value!r}")
     return seconds
+
+
+def _duration(value: str) -> float:
+    try:
+        return graph.parse_duration(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -531,6 +594,47 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.add_argument("name", metavar="NAME")
     timeline.add_argument(
         "--events", action="store_true", help="merge in the app's Kubernetes Events"
+    )
+    graph_help = "draw the app's page requests per second by colour, with its releases, as a PNG"
+    p = sub.add_parser(
+        "graph",
+        help=graph_help,
+        description=graph_help + ". The switch shows as a crossover: the old colour's "
+        "line falls as the new colour's rises. Needs matplotlib.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[connection(False)],
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument(
+        "--since",
+        type=_duration,
+        default=900.0,
+        metavar="DURATION",
+        help="how far back the graph goes (default 15m)",
+    )
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="the PNG to write (default NAME-switch.png)"
+    )
+    p.add_argument(
+        "--prometheus",
+        metavar="URL",
+        help=f"Prometheus to ask (default: ${PROMETHEUS_ENV}, else the app's "
+        "spec.analysis.prometheus.address)",
+    )
+    p.add_argument(
+        "--rate-window",
+        type=_duration,
+        default=60.0,
+        metavar="DURATION",
+        help="window of rate() (default 1m; at least 4 scrape intervals)",
+    )
+    p.add_argument(
+        "--step",
+        type=_duration,
+        default=None,
+        metavar="DURATION",
+        help="resolution of the graph (default: the range / 600, at least 1s)",
     )
     return parser
 

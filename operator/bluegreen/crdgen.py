@@ -177,6 +177,7 @@ def crd() -> dict[str, Any]:
                             "type": "string",
                             "jsonPath": ".status.candidateRevision",
                         },
+                        {"name": "Canary", "type": "integer", "jsonPath": ".status.canary.weight"},
                         {
                             "name": "Ready",
                             "type": "integer",

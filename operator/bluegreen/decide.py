@@ -34,10 +34,10 @@ from bluegreen.api import (
     ReleaseResult,
     ScaleDown,
 )
-from bluegreen.api.v1alpha1 import ResolveDigest
+from bluegreen.api.v1alpha1 import CanaryStatus, ResolveDigest
 from bluegreen.images import Outcome as ResolutionOutcome
-from bluegreen.plan import Action, Apply, ClearRequest, Event, Plan, Scale
-from bluegreen.world import Observed, ServiceState
+from bluegreen.plan import Action, Apply, ClearRequest, Delete, Event, Plan, Scale
+from bluegreen.world import IngressState, Observed, ServiceState
 
 HISTORY_LIMIT = 10
 FAILED_REVISIONS_LIMIT = 20
@@ -79,7 +79,15 @@ def needs_polling(status: BlueGreenAppStatus, replicas: int) -> bool:
     )
 
 
-def analysis_metrics(app: BlueGreenApp, phase: AnalysisPhase) -> list[Metric]:
+def analysis_metrics(
+    app: BlueGreenApp, phase: AnalysisPhase, step: int | None = None
+) -> list[Metric]:
+    """The metrics of an analysis phase; for a canary step, its own metrics if it has any."""
+    canary = app.spec.strategy.canary
+    if step is not None and canary is not None and step < len(canary.steps):
+        own = canary.steps[step].metrics
+        if own is not None:
+            return list(own)
     spec = app.spec.analysis
     if spec is None:
         return []
@@ -101,7 +109,7 @@ def due_samples(app: BlueGreenApp, now: datetime) -> list[tuple[AnalysisPhase, M
         return []
     start = parse(run.window_start)
     due = []
-    for metric in analysis_metrics(app, run.phase):
+    for metric in analysis_metrics(app, run.phase, run.step):
         at = analysis.next_due(metric, run.measurements, start, now)
         if at is not None and at <= now:
             due.append((run.phase, metric))
@@ -448,7 +456,10 @@ class _Planner:
         if release.promotion_requested_at is not None:
             self.promote()
             return
-        if analysis_metrics(self.app, "pre"):
+        if self.spec.strategy.canary is not None:
+            if not self.canary_steps():
+                return
+        elif analysis_metrics(self.app, "pre"):
             verdict = self.run_analysis("pre")
             if verdict is Verdict.FAILURE:
                 self.begin_rollback("PrePromotionAnalysisFailed", self.analysis_message())
@@ -511,16 +522,115 @@ class _Planner:
         elif verdict is Verdict.FAILURE:
             self.begin_rollback("PostPromotionAnalysisFailed", self.analysis_message())
 
+    # ------------------------------------------------------------------ canary
+
+    def canary_steps(self) -> bool:
+        """Step the canary weight; judge each step. True once every step has passed."""
+        release = self.st.release
+        canary = self.spec.strategy.canary
+        assert release is not None and canary is not None
+        c = self.st.canary
+        if c is None or c.revision != release.revision:
+            self.set_canary_step(0)
+            return False
+        step = canary.steps[c.step]
+        if analysis_metrics(self.app, "pre", c.step):
+            verdict = self.run_analysis("pre", c.step)
+            if verdict is Verdict.FAILURE:
+                self.begin_rollback(
+                    "CanaryAnalysisFailed",
+                    f"step {c.step + 1} at {c.weight}%: {self.analysis_message()}",
+                )
+                return False
+            if verdict is Verdict.INCONCLUSIVE:
+                self.pause_inconclusive()
+                return False
+            if verdict is Verdict.RUNNING:
+                return False
+        wait = step.pause_seconds - self.elapsed(c.step_started_at)
+        if wait > 0:
+            self.w.poll(wait)
+            return False
+        if c.step + 1 < len(canary.steps):
+            self.set_canary_step(c.step + 1)
+            return False
+        return True
+
+    def set_canary_step(self, index: int) -> None:
+        release = self.st.release
+        canary = self.spec.strategy.canary
+        assert release is not None and canary is not None
+        weight = canary.steps[index].weight
+        self.w.update(
+            canary=CanaryStatus(
+                revision=release.revision, step=index, weight=weight, step_started_at=iso(self.now)
+            )
+        )
+        self.w.event(
+            "CanaryStep",
+            f"step {index + 1}/{len(canary.steps)}: {weight}% of requests to "
+            f"{release.color.value} (revision {release.revision})",
+        )
+        self.w.poll(0)
+
+    def ensure_ingresses(self) -> None:
+        """The stable Ingress follows spec.ingress; the canary Ingress exists only while a
+        canary step is in flight, and goes away in a safe order: after the switch once the
+        endpoints converged; on abort or failure, weight 0 first, then removed."""
+        st, name = self.st, self.name
+        stable = self.obs.ingresses.get(naming.ingress(name))
+        have = self.obs.ingresses.get(naming.canary_ingress(name))
+        if self.spec.ingress is not None:
+            desired = render.stable_ingress(self.app)
+            if stable is None or not _ingress_matches(stable, desired):
+                self.w.actions.append(Apply(desired))
+        elif stable is not None:
+            self.w.actions.append(Delete("Ingress", naming.ingress(name)))
+        c, release = st.canary, st.release
+        want: int | None = None
+        switched = release is not None and release.switched_at is not None
+        if self.spec.ingress is not None and c is not None and release is not None:
+            if (
+                c.revision == release.revision
+                and not switched
+                and st.phase
+                in (
+                    Phase.ANALYZING,
+                    Phase.PAUSED,
+                )
+            ):
+                want = c.weight
+            elif st.phase is Phase.OBSERVING and release.endpoints_converged_at is None:
+                want = have.weight if have is not None else None
+        if want is not None and want > 0:
+            desired = render.canary_ingress(self.app, want)
+            if have is None or not _ingress_matches(have, desired):
+                self.w.actions.append(Apply(desired))
+            return
+        if have is not None:
+            if not switched and have.weight:
+                self.w.actions.append(Apply(render.canary_ingress(self.app, 0)))
+            self.w.actions.append(Delete("Ingress", naming.canary_ingress(name)))
+            if c is not None and c.weight:
+                self.w.event("CanaryRemoved", f"canary Ingress removed (was {c.weight}%)")
+        if c is not None and want is None:
+            self.w.update(canary=None)
+
     # ------------------------------------------------------------------ analysis
 
-    def run_analysis(self, phase: AnalysisPhase) -> Verdict:
+    def run_analysis(self, phase: AnalysisPhase, step: int | None = None) -> Verdict:
         """Open the phase's window if needed, take in this pass's samples, and judge."""
         release = self.st.release
         assert release is not None
-        metrics = analysis_metrics(self.app, phase)
+        metrics = analysis_metrics(self.app, phase, step)
         run = self.st.analysis
-        if run is None or run.phase != phase or run.revision != release.revision:
-            self.open_window(phase, runs=1)
+        if (
+            run is None
+            or run.phase != phase
+            or run.revision != release.revision
+            or run.step != step
+        ):
+            self.open_window(phase, runs=1, step=step)
             return Verdict.RUNNING
         if run.verdict != "Running":
             return Verdict(run.verdict)
@@ -564,22 +674,27 @@ class _Planner:
     def rerun_analysis(self, phase: AnalysisPhase) -> Verdict:
         """After an inconclusive window, take a new one; judge it like the first."""
         run = self.st.analysis
+        step = run.step if run is not None else None
         if run is not None and run.phase == phase and run.verdict == "Inconclusive":
-            self.open_window(phase, runs=run.runs + 1)
+            self.open_window(phase, runs=run.runs + 1, step=step)
             return Verdict.RUNNING
-        return self.run_analysis(phase)
+        return self.run_analysis(phase, step)
 
-    def open_window(self, phase: AnalysisPhase, runs: int) -> None:
+    def open_window(self, phase: AnalysisPhase, runs: int, step: int | None = None) -> None:
         release = self.st.release
         assert release is not None
-        metrics = analysis_metrics(self.app, phase)
+        metrics = analysis_metrics(self.app, phase, step)
         # The first sample one interval after the window opens: a rate() over a colour
         # that just became ready needs two scrapes before it says anything.
         first = min(analysis.interval_seconds(m) for m in metrics)
         start = self.now + timedelta(seconds=first)
         self.w.update(
             analysis=AnalysisRun(
-                phase=phase, revision=release.revision, window_start=iso(start), runs=runs
+                phase=phase,
+                revision=release.revision,
+                window_start=iso(start),
+                runs=runs,
+                step=step,
             )
         )
         if runs == 1:
@@ -774,6 +889,8 @@ class _Planner:
             self.ensure_scale(stable_color, self.spec.replicas)
         if self.obs.deployments:
             self.ensure_service(render.metrics_service(self.app))
+        if active is not None:
+            self.ensure_ingresses()
         if (
             self.spec.monitoring.service_monitor.enabled
             and self.obs.service_monitor_supported
@@ -1071,3 +1188,10 @@ def _pins(app: BlueGreenApp, observed: Observed) -> tuple[dict[str, str], ImageI
                 found[0].kind, found[0].reason, "; ".join(i.message for i in found)
             )
     return pins, None
+
+
+def _ingress_matches(have: IngressState, want: dict[str, Any]) -> bool:
+    wanted = want["metadata"].get("annotations") or {}
+    return dict(have.spec) == want["spec"] and all(
+        have.annotations.get(k) == v for k, v in wanted.items()
+    )

@@ -152,6 +152,11 @@ class KubernetesGateway:
         )
         self._ok(kind, meta["name"], status, body, "applying")
 
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        status, body = self._request("DELETE", f"{_PATHS[kind].format(ns=namespace)}/{name}")
+        if status != 404:
+            self._ok(kind, name, status, body, "deleting")
+
     def scale(self, namespace: str, deployment: str, replicas: int) -> None:
         status, body = self._request(
             "PATCH",

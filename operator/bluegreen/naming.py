@@ -35,6 +35,18 @@ def metrics_service(app: str) -> str:
     return f"{app}-metrics"
 
 
+def ingress(app: str) -> str:
+    return app
+
+
+def canary_ingress(app: str) -> str:
+    return f"{app}-canary"
+
+
+CANARY = "nginx.ingress.kubernetes.io/canary"
+CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
+
+
 def service_monitor(app: str) -> str:
     return app
 

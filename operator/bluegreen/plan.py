@@ -28,11 +28,19 @@ class Scale:
 
 
 @dataclass(frozen=True)
+class Delete:
+    """Delete an object the operator owns (absent already is fine)."""
+
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
 class ClearRequest:
     """Remove the person's request annotation once it has been handled."""
 
 
-Action = Apply | Scale | ClearRequest
+Action = Apply | Scale | Delete | ClearRequest
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,16 @@ from bluegreen.api import BlueGreenApp, BlueGreenAppStatus, Color, Condition
 from bluegreen.api.v1alpha1 import ResolveDigest
 from bluegreen.errors import InvalidSpecError, RejectedError
 from bluegreen.images import ImageResolver, Resolution, local_resolution
-from bluegreen.plan import Apply, ClearRequest, Plan, Scale
+from bluegreen.plan import Apply, ClearRequest, Delete, Plan, Scale
 from bluegreen.ports import Clock, ClusterGateway
-from bluegreen.world import DeploymentState, Endpoint, Observed, PodState, ServiceState
+from bluegreen.world import (
+    DeploymentState,
+    Endpoint,
+    IngressState,
+    Observed,
+    PodState,
+    ServiceState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +87,12 @@ def observe(
         metrics_endpoints = _endpoints(
             gateway.list_endpoint_slices(ns, naming.metrics_service(name))
         )
+    ingresses: dict[str, IngressState] = {}
+    if app.spec.ingress is not None or app.status.canary is not None:
+        for ing_name in (naming.ingress(name), naming.canary_ingress(name)):
+            obj = gateway.get("Ingress", ns, ing_name)
+            if obj is not None and _owned_by(obj, app.metadata.uid):
+                ingresses[ing_name] = _ingress_state(obj)
     sm_supported = False
     service_monitor = None
     if app.spec.monitoring.service_monitor.enabled:
@@ -91,6 +104,7 @@ def observe(
         now=now,
         samples=samples,
         images=_resolve_images(app, resolver),
+        ingresses=ingresses,
         deployments=deployments,
         services=services,
         pods=pods,
@@ -153,6 +167,8 @@ def execute(app: BlueGreenApp, plan: Plan, gateway: ClusterGateway) -> None:
             gateway.apply(action.manifest)
         elif isinstance(action, Scale):
             gateway.scale(ns, action.deployment, action.replicas)
+        elif isinstance(action, Delete):
+            gateway.delete(action.kind, ns, action.name)
         elif isinstance(action, ClearRequest):
             gateway.remove_app_annotation(ns, app.metadata.name, naming.ANNOTATION_REQUEST)
 
@@ -361,3 +377,19 @@ def _endpoints(slices: list[dict[str, Any]]) -> tuple[Endpoint, ...]:
             ready = (ep.get("conditions") or {}).get("ready")
             out.append(Endpoint(pod=ref.get("name"), ready=ready is not False))
     return tuple(out)
+
+
+def _ingress_state(obj: dict[str, Any]) -> IngressState:
+    spec = obj.get("spec", {})
+    backend = ""
+    for rule in spec.get("rules") or []:
+        for path in (rule.get("http") or {}).get("paths") or []:
+            backend = path.get("backend", {}).get("service", {}).get("name", "")
+            break
+        break
+    return IngressState(
+        name=obj["metadata"]["name"],
+        backend=backend,
+        annotations=dict(obj["metadata"].get("annotations") or {}),
+        spec=spec,
+    )

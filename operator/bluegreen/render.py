@@ -209,5 +209,57 @@ def service_monitor(app: BlueGreenApp) -> Manifest:
     }
 
 
+def _ingress(app: BlueGreenApp, name: str, service: str, annotations: dict[str, str]) -> Manifest:
+    spec = app.spec.ingress
+    assert spec is not None
+    body: dict[str, Any] = {
+        "ingressClassName": spec.class_name,
+        "rules": [
+            {
+                "host": spec.host,
+                "http": {
+                    "paths": [
+                        {
+                            "path": spec.path,
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": service, "port": {"name": "http"}}},
+                        }
+                    ]
+                },
+            }
+        ],
+    }
+    if spec.tls_secret_name:
+        body["tls"] = [{"hosts": [spec.host], "secretName": spec.tls_secret_name}]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {**_meta(app, name, {}), "annotations": annotations},
+        "spec": body,
+    }
+
+
+def stable_ingress(app: BlueGreenApp) -> Manifest:
+    """The Ingress users reach the app through: always the active Service."""
+    assert app.spec.ingress is not None
+    name = app.metadata.name
+    return _ingress(
+        app, naming.ingress(name), naming.active_service(name), dict(app.spec.ingress.annotations)
+    )
+
+
+def canary_ingress(app: BlueGreenApp, weight: int) -> Manifest:
+    """ingress-nginx's canary: the same host and path, `weight` percent to the preview
+    Service (the candidate colour)."""
+    assert app.spec.ingress is not None
+    name = app.metadata.name
+    annotations = {
+        **app.spec.ingress.annotations,
+        naming.CANARY: "true",
+        naming.CANARY_WEIGHT: str(weight),
+    }
+    return _ingress(app, naming.canary_ingress(name), naming.preview_service(name), annotations)
+
+
 def _prom_label(label: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in label)

@@ -48,6 +48,19 @@ class ServiceState:
 
 
 @dataclass(frozen=True)
+class IngressState:
+    name: str
+    backend: str  # the Service of its first path
+    annotations: Mapping[str, str]
+    spec: Mapping[str, Any]
+
+    @property
+    def weight(self) -> int | None:
+        raw = self.annotations.get("nginx.ingress.kubernetes.io/canary-weight")
+        return int(raw) if raw is not None and raw.isdigit() else None
+
+
+@dataclass(frozen=True)
 class PodState:
     name: str
     color: Color | None
@@ -74,6 +87,7 @@ class Observed:
     metrics_endpoints: tuple[Endpoint, ...] = ()
     service_monitor_supported: bool = False
     service_monitor: Mapping[str, Any] | None = None
+    ingresses: Mapping[str, IngressState] = field(default_factory=dict)
     images: Mapping[str, Resolution] = field(default_factory=dict)
     """Digest resolutions of the template's images (spec.image.resolveDigest), by image."""
     samples: Mapping[str, QueryResult] = field(default_factory=dict)

@@ -137,3 +137,42 @@ def colors_of(pods: frozenset[str], app: str) -> set[str]:
         rest = pod.removeprefix(f"{app}-")
         out.add(rest.split("-", 1)[0])
     return out
+
+
+@dataclass(frozen=True)
+class ObjectEvent:
+    kind: str  # ADDED | MODIFIED | DELETED
+    name: str
+    resource_version: int
+    obj: dict[str, Any]
+
+
+class ObjectRecorder(_Recorder):
+    """Every event of the namespace's Ingresses or Services, with its resourceVersion.
+
+    The resourceVersions of all objects come from one etcd revision counter, so comparing
+    them orders changes made to different objects (the tests rely on it to check that a
+    selector flip happened before an Ingress was removed)."""
+
+    def __init__(self, api_client: client.ApiClient, namespace: str, kind: str) -> None:
+        super().__init__(api_client, namespace, "")
+        self.kind = kind
+        self.events: list[ObjectEvent] = []
+        self._lock = threading.Lock()
+
+    def _list(self, *args: Any, **kwargs: Any) -> Any:
+        if self.kind == "Ingress":
+            return client.NetworkingV1Api(self.api_client).list_namespaced_ingress(*args, **kwargs)
+        return client.CoreV1Api(self.api_client).list_namespaced_service(*args, **kwargs)
+
+    def _record(self, kind: str, obj: dict[str, Any]) -> None:
+        with self._lock:
+            self.events.append(
+                ObjectEvent(
+                    kind, obj["metadata"]["name"], int(obj["metadata"]["resourceVersion"]), obj
+                )
+            )
+
+    def history(self, name: str | None = None) -> list[ObjectEvent]:
+        with self._lock:
+            return [e for e in self.events if name is None or e.name == name]

@@ -48,6 +48,7 @@ TARGET_PORT = (
 _PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 CANARY_WEIGHTS = "canary step weights must be strictly increasing"
 CANARY_NEEDS_INGRESS = "strategy.canary needs spec.ingress"
+STEP_QUERY_NEEDS_PROMETHEUS = "query metrics of canary steps need analysis.prometheus.address"
 THRESHOLD_EMPTY = "thresholdRange needs min, max or both"
 THRESHOLD_ORDER = "thresholdRange.min must not exceed max"
 METRIC_KIND = "a metric needs exactly one of query (Prometheus) or url (web check)"
@@ -257,6 +258,14 @@ class CanaryStep(Model):
         int, Field(ge=1, le=100, description="Share of requests for the candidate, in percent.")
     ]
     pause_seconds: Annotated[int, Field(ge=0, le=86400)] = 60
+    metrics: Annotated[
+        list[Metric] | None,
+        Field(
+            max_length=20,
+            json_schema_extra=_LIST_MAP,
+            description="Checks of this step; default: analysis.prePromotion.",
+        ),
+    ] = None
 
 
 class Canary(Model):
@@ -467,6 +476,12 @@ class BlueGreenAppSpec(Model):
             "!has(self.strategy) || !has(self.strategy.canary) || has(self.ingress)",
             CANARY_NEEDS_INGRESS,
         ),
+        (
+            "!has(self.strategy) || !has(self.strategy.canary) || "
+            "self.strategy.canary.steps.all(s, !has(s.metrics) || s.metrics.all(m, !has(m.query)))"
+            " || (has(self.analysis) && has(self.analysis.prometheus))",
+            STEP_QUERY_NEEDS_PROMETHEUS,
+        ),
     )
 
     replicas: Annotated[
@@ -483,8 +498,16 @@ class BlueGreenAppSpec(Model):
 
     @model_validator(mode="after")
     def _canary_needs_ingress(self) -> BlueGreenAppSpec:
-        if self.strategy.canary is not None and self.ingress is None:
+        canary = self.strategy.canary
+        if canary is not None and self.ingress is None:
             raise ValueError(CANARY_NEEDS_INGRESS)
+        no_prometheus = self.analysis is None or self.analysis.prometheus is None
+        if (
+            canary is not None
+            and no_prometheus
+            and any(m.query for s in canary.steps for m in s.metrics or [])
+        ):
+            raise ValueError(STEP_QUERY_NEEDS_PROMETHEUS)
         return self
 
     @property
@@ -554,6 +577,17 @@ class HistoryEntry(Model):
     switch_latency_seconds: float | None = None
 
 
+class CanaryStatus(Model):
+    """Where the canary of the current release stands (NGINX Ingress canary weights)."""
+
+    revision: str
+    step: int
+    """Index of the current step in spec.strategy.canary.steps (0-based)."""
+    weight: int
+    """Share of requests the candidate gets now, in percent (0 while it is removed)."""
+    step_started_at: str
+
+
 class ScaleDown(Model):
     """A colour to scale to zero once `at` has passed (the warm-keeping delay)."""
 
@@ -619,6 +653,8 @@ class AnalysisRun(Model):
     window_start: str
     verdict: Literal["Running", "Successful", "Failed", "Inconclusive"] = "Running"
     message: str = ""
+    step: int | None = None
+    """The canary step this window judges, if any."""
     runs: int = 1
     """Windows taken so far in this phase: an inconclusive window is followed by a new one."""
     measurements: list[Measurement] = Field(default_factory=list)
@@ -639,6 +675,7 @@ class BlueGreenAppStatus(Model):
     failed_revisions: list[str] = Field(default_factory=list)
     scale_down: ScaleDown | None = None
     analysis: AnalysisRun | None = None
+    canary: CanaryStatus | None = None
     pinned_images: dict[str, str] = Field(default_factory=dict)
     """Each image of the template as written, and the digest reference it runs as."""
 

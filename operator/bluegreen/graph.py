@@ -1,0 +1,338 @@
+"""`kubectl bluegreen graph`: the switch as a picture.
+
+Asks Prometheus (`/api/v1/query_range`) for the page requests per second each colour of an
+app served, and draws them with the app's own record of its releases (status.release and
+status.history: started, switched, rolled back, done) as vertical marks:
+
+    series = query_range(url, rate_query("shop-ns", "shop", "1m"), start, end, step=5)
+    draw_png(series, markers(app["status"], start, end), "switch.png", "shop", start=start, end=end)
+
+At a switch the line of the old colour falls as the new colour's rises: the crossover,
+measured, next to the moment the operator says it flipped the selector.
+
+The series come from the demo app's `http_requests_total{namespace, app, color, route}`, as
+the operator's ServiceMonitor labels them (route="/": page requests, not probes or scrapes).
+
+matplotlib is imported only when a picture is drawn (it is in the project's dev group, not
+in the operator's image): without it, draw_png raises GraphError saying how to get it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from bluegreen import cli_format as fmt
+
+COLORS = {"blue": "#1f6fd1", "green": "#2ca02c"}
+OTHER_COLOR = "#7f7f7f"
+MARK_STYLES = {
+    # kind: (colour, line style)
+    "start": ("#9e9e9e", ":"),
+    "switch": ("#222222", "--"),
+    "rollback": ("#d62728", "-"),
+    "done": ("#555555", ":"),
+    "failed": ("#d62728", ":"),
+}
+FIGSIZE = (12.0, 6.0)  # inches
+DPI = 100  # so the PNG is 1200 x 600 pixels
+MAX_POINTS = 600  # per series: the automatic step keeps a query_range answer this small
+DEFAULT_TIMEOUT = 10.0
+MAX_BODY_BYTES = 32 * 1024 * 1024
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class GraphError(Exception):
+    """Why no graph could be drawn; `unreachable` when Prometheus did not answer at all."""
+
+    def __init__(self, message: str, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.unreachable = unreachable
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line: the colour (or whatever the `color` label says) and its samples."""
+
+    color: str
+    times: tuple[float, ...]  # Unix seconds
+    values: tuple[float, ...]
+
+    @property
+    def peak(self) -> float:
+        finite = [v for v in self.values if math.isfinite(v)]
+        return max(finite, default=0.0)
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A moment of a release, from the app's status."""
+
+    at: datetime
+    kind: str  # start, switch, rollback, done or failed (a key of MARK_STYLES)
+    label: str
+
+
+# ----------------------------------------------------------------------------- durations
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Prometheus-style duration: 90s, 15m, 1h30m, 2d; a bare number is seconds."""
+    text = text.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        pos, seconds = 0, 0.0
+        for match in _DURATION.finditer(text):
+            if match.start() != pos:
+                break
+            seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+            pos = match.end()
+        if pos != len(text) or not text:
+            raise ValueError(f"not a duration: {text!r} (examples: 90s, 15m, 1h30m)") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"a duration must be more than 0: {text!r}")
+    return seconds
+
+
+def promql_duration(seconds: float) -> str:
+    """A duration as PromQL writes it in a range selector: whole seconds, or ms below 1 s."""
+    if seconds < 1:
+        return f"{max(1, round(seconds * 1000))}ms"
+    return f"{round(seconds)}s"
+
+
+def auto_step(seconds: float) -> float:
+    """The query_range step for a range: at most MAX_POINTS points, never under 1 s."""
+    return float(max(1, math.ceil(seconds / MAX_POINTS)))
+
+
+# ----------------------------------------------------------------------------- queries
+
+
+def _label_value(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def rate_query(namespace: str, name: str, window: str) -> str:
+    """Page requests per second each colour of the app served."""
+    selector = f'namespace="{_label_value(namespace)}",app="{_label_value(name)}",route="/"'
+    return f"sum by (color) (rate(http_requests_total{{{selector}}}[{window}]))"
+
+
+def query_range(
+    address: str,
+    promql: str,
+    start: datetime,
+    end: datetime,
+    step: float,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> list[Series]:
+    """The series of a range query, by colour name; GraphError for anything but a matrix."""
+    address = address.rstrip("/")
+    if urlsplit(address).scheme not in ("http", "https"):
+        raise GraphError(f"invalid Prometheus address {address!r}: expected http(s)://")
+    params = {
+        "query": promql,
+        "start": f"{start.timestamp():.3f}",
+        "end": f"{end.timestamp():.3f}",
+        "step": f"{step:g}",
+    }
+    url = f"{address}/api/v1/query_range?{urlencode(params)}"
+    request = urllib.request.Request(  # noqa: S310 - scheme checked above
+        url, headers={"Accept": "application/json", "User-Agent": "kubectl-bluegreen"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            body = response.read(MAX_BODY_BYTES + 1)
+    except urllib.error.HTTPError as err:
+        with err:
+            raise GraphError(_error_text(address, err.code, err.read(4096))) from err
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+        reason = getattr(err, "reason", None) or err
+        raise GraphError(
+            f"cannot reach Prometheus at {address}: {reason}", unreachable=True
+        ) from err
+    if len(body) > MAX_BODY_BYTES:
+        raise GraphError(f"Prometheus answered more than {MAX_BODY_BYTES} bytes")
+    return parse_matrix(body)
+
+
+def parse_matrix(body: bytes) -> list[Series]:
+    """The `matrix` of a query_range answer, sorted by colour."""
+    try:
+        document = json.loads(body)
+    except ValueError as err:
+        raise GraphError(f"Prometheus answered something that is not JSON: {err}") from err
+    if not isinstance(document, dict) or document.get("status") != "success":
+        error = document.get("error") if isinstance(document, dict) else None
+        raise GraphError(f"Prometheus refused the query: {error or document!r}")
+    data = document.get("data") or {}
+    if data.get("resultType") != "matrix":
+        raise GraphError(f"expected a matrix from query_range, got {data.get('resultType')!r}")
+    out = []
+    for item in data.get("result") or []:
+        metric = item.get("metric") or {}
+        times, values = [], []
+        for ts, value in item.get("values") or []:
+            times.append(float(ts))
+            values.append(float(value))  # "NaN" and "+Inf" parse too
+        out.append(Series(str(metric.get("color", "")), tuple(times), tuple(values)))
+    return sorted(out, key=lambda s: (s.color not in COLORS, s.color))
+
+
+def _error_text(address: str, code: int, body: bytes) -> str:
+    try:
+        document = json.loads(body)
+        detail = f"{document['errorType']}: {document['error']}"
+    except (ValueError, KeyError, TypeError):
+        detail = body.decode(errors="replace")[:200]
+    return f"Prometheus at {address} answered HTTP {code}: {detail}"
+
+
+# ----------------------------------------------------------------------------- the release marks
+
+
+def markers(status: Mapping[str, Any], start: datetime, end: datetime) -> list[Marker]:
+    """The moments of the app's releases between start and end, in time order.
+
+    The current (or last) release gives every moment it recorded; earlier releases, from
+    status.history, give when they started and how they ended. A moment recorded twice
+    (the last release is also the first history entry) is marked once."""
+    found: dict[tuple[datetime, str], Marker] = {}
+
+    def add(ts: Any, kind: str, label: str) -> None:
+        t = fmt.parse_time(ts)
+        if t is not None and start <= t <= end:
+            found.setdefault((t, kind), Marker(t, kind, label))
+
+    for entry in status.get("history") or []:
+        if not isinstance(entry, Mapping):
+            continue
+        revision = _short(entry.get("revision"))
+        result = str(entry.get("result") or "")
+        add(entry.get("startedAt"), "start", f"{revision} started")
+        add(entry.get("completedAt"), _end_kind(result), f"{revision} {result}".strip())
+
+    release = status.get("release")
+    if isinstance(release, Mapping):
+        revision = _short(release.get("revision"))
+        color = str(release.get("color") or "")
+        previous = str(release.get("previousColor") or "")
+        result = str(release.get("result") or "")
+        add(release.get("startedAt"), "start", f"{revision} started")
+        add(release.get("switchedAt"), "switch", f"switch to {color}".strip())
+        add(release.get("rollbackStartedAt"), "rollback", "rollback started")
+        add(
+            release.get("switchedBackAt"),
+            "rollback",
+            f"back to {previous}" if previous else "switched back",
+        )
+        if result:
+            add(release.get("completedAt"), _end_kind(result), f"{revision} {result}")
+    # A history entry and the release share completedAt: keep one mark per moment and kind.
+    return sorted(found.values(), key=lambda m: (m.at, list(MARK_STYLES).index(m.kind)))
+
+
+def _end_kind(result: str) -> str:
+    return "done" if result in ("Promoted", "Superseded", "") else "failed"
+
+
+def _short(revision: Any) -> str:
+    text = str(revision or "?")
+    return text if len(text) <= 12 else text[:10]
+
+
+# ----------------------------------------------------------------------------- the picture
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib  # noqa: PLC0415 - optional: only `graph` needs it
+
+        matplotlib.use("Agg")  # no display: files only
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError as err:
+        raise GraphError(
+            "`kubectl bluegreen graph` needs matplotlib, which is not installed in the "
+            f"plugin's Python ({err}); install it there: `pip install matplotlib`"
+        ) from err
+    return plt
+
+
+def draw_png(
+    series: Sequence[Series],
+    marks: Sequence[Marker],
+    path: str,
+    title: str,
+    *,
+    start: datetime,
+    end: datetime,
+) -> None:
+    """Write the graph: one line per colour, a vertical line and a label per mark."""
+    plt = _pyplot()
+    import matplotlib.dates as mdates  # noqa: PLC0415 - with matplotlib, see _pyplot
+
+    fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
+    try:
+        for s in series:
+            name = s.color or "(no colour label)"
+            ax.plot(
+                [datetime.fromtimestamp(t, UTC) for t in s.times],
+                list(s.values),
+                color=COLORS.get(s.color, OTHER_COLOR),
+                linewidth=2.5,
+                label=name,
+            )
+        peak = max((s.peak for s in series), default=0.0)
+        ax.set_ylim(0, peak * 1.35 if peak > 0 else 1.0)
+        ax.set_xlim(start, end)
+        if not series:
+            ax.text(
+                0.5,
+                0.5,
+                "no page requests in Prometheus for this app and range",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                color=OTHER_COLOR,
+            )
+        heights = (0.97, 0.88, 0.79)
+        for i, mark in enumerate(marks):
+            colour, style = MARK_STYLES[mark.kind]
+            ax.axvline(mark.at, color=colour, linestyle=style, linewidth=1.4)
+            ax.text(
+                mark.at,
+                heights[i % len(heights)],
+                f" {mark.label} {mark.at:%H:%M:%S}",
+                transform=ax.get_xaxis_transform(),
+                color=colour,
+                fontsize=8,
+                ha="left",
+                va="top",
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
+            )
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S", tz=UTC))  # type: ignore[no-untyped-call]
+        ax.set_xlabel("time (UTC)")
+        ax.set_ylabel("page requests per second (route /)")
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+        if series:
+            ax.legend(loc="lower left", title="colour")
+        fig.autofmt_xdate()
+        fig.tight_layout()
+        fig.savefig(path, format="png", dpi=DPI)
+    finally:
+        plt.close(fig)
