@@ -10,6 +10,7 @@ nothing until their spec or a person's request changes them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
@@ -158,3 +159,18 @@ async def drive_release(
             if outcome.requeue_after is not None
             else memo.settings.idle_poll_seconds
         )
+
+
+def _release_daemon_needs_no_finalizer() -> None:
+    """kopf puts a finalizer on every object that has a daemon, so that it can stop the
+    daemon before the object goes. This daemon holds nothing to clean up (every owned
+    object has an ownerReference), and a finalizer would make deleting an app, or its
+    namespace, hang whenever the operator is not running (a GitOps prune, an uninstall).
+    So the daemon is registered without one; kopf still stops it when the app is gone."""
+    spawning = kopf.get_default_registry()._spawning
+    spawning._handlers = [
+        dataclasses.replace(h, requires_finalizer=False) for h in spawning.get_all_handlers()
+    ]
+
+
+_release_daemon_needs_no_finalizer()

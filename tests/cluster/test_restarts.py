@@ -175,3 +175,33 @@ def test_killed_at_random_moments_over_many_releases(setup: Any) -> None:
     assert flips(selectors) == expected[: releases + 1]
     never_dark(endpoints)
     assert op.starts == releases + 1
+
+
+def test_an_app_deleted_while_the_operator_is_down_goes_away(
+    api_client: client.ApiClient, own_operator: tuple[OperatorProcess, str]
+) -> None:
+    """No finalizer holds the app: a GitOps prune or an uninstall never hangs on it."""
+    op, ns = own_operator
+    apps = Apps(api_client, ns)
+    apps.create(app_manifest("shop"))
+    apps.wait_phase("shop", "Healthy")
+    assert not apps.get("shop")["metadata"].get("finalizers")
+    op.kill()
+    apps.delete("shop")
+    objs = client.CustomObjectsApi(api_client)
+    wait_for(
+        "the app to be gone",
+        lambda: (
+            not objs.list_namespaced_custom_object(
+                "bluegreen.dev", "v1alpha1", ns, "bluegreenapps"
+            )["items"]
+        ),
+        timeout=20,
+    )
+    appsv1 = client.AppsV1Api(api_client)
+    wait_for(
+        "its Deployments to be collected",
+        lambda: not appsv1.list_namespaced_deployment(ns).items,
+        timeout=60,
+    )
+    op.start()
