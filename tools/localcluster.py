@@ -415,6 +415,10 @@ def write_kubeconfig(path: Path, server: str) -> None:
 
 
 def _spawn(name: str, cmd: list[str], logs: Path) -> int:
+    commands_file = STATE / "commands.json"
+    commands = json.loads(commands_file.read_text()) if commands_file.exists() else {}
+    commands[name] = cmd
+    commands_file.write_text(json.dumps(commands, indent=2))
     out = (logs / f"{name}.log").open("ab")
     out.write(f"\n=== {datetime.now(UTC).isoformat()} {' '.join(cmd)}\n".encode())
     out.flush()
@@ -669,9 +673,35 @@ def down(quiet: bool = False) -> None:
     shutil.rmtree(STATE / "etcd", ignore_errors=True)
 
 
+def restart(name: str) -> None:
+    """Stop one component and start it again with the same command line (chaos tests)."""
+    pids = _pids()
+    commands = json.loads((STATE / "commands.json").read_text())
+    if name not in pids or name not in commands:
+        raise SystemExit(f"no running component named {name}: {sorted(pids)}")
+    pid = pids[name]
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    started = time.monotonic()
+    pids[name] = _spawn(name, commands[name], STATE / "logs")
+    _save_pids(pids)
+    if name == "kube-apiserver":
+        _wait("kube-apiserver /readyz", lambda: api("GET", "/readyz", timeout=3)[0] == 200, 120)
+    log(f"restarted {name} in {time.monotonic() - started:.1f}s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["build", "up", "down", "status", "gen-k8s-mod", "env"])
+    parser.add_argument(
+        "command", choices=["build", "up", "down", "status", "gen-k8s-mod", "env", "restart"]
+    )
+    parser.add_argument("component", nargs="?", help="with restart: e.g. kube-apiserver")
     args = parser.parse_args()
     if args.command == "build":
         build_all()
@@ -683,6 +713,8 @@ def main() -> None:
         ok = healthy()
         print("running" if ok else "stopped")
         sys.exit(0 if ok else 1)
+    elif args.command == "restart":
+        restart(args.component or "kube-apiserver")
     elif args.command == "gen-k8s-mod":
         gen_k8s_mod()
     elif args.command == "env":

@@ -31,6 +31,7 @@ from bluegreen.settings import Settings
 RESOURCE = (GROUP, VERSION, PLURAL)
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 TRANSIENT_RETRY_SECONDS = 2.0
+MAX_RETRY_SECONDS = 60.0
 KOPF_PREFIX = f"kopf.{GROUP}"
 PEERING_LIFETIME_SECONDS = 15
 """How long kopf peers trust a silent peer: a SIGKILLed active replica is replaced within it."""
@@ -107,12 +108,17 @@ async def _pass(namespace: str, name: str, memo: Any) -> reconcile.Outcome:
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE)
-async def on_change(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+async def on_change(namespace: str | None, name: str, memo: Any, retry: int, **_: Any) -> None:
     try:
         await _pass(namespace or "default", name, memo)
     except TransientError as err:
         telemetry.RECONCILE_ERRORS.labels(kind="transient").inc()
-        raise kopf.TemporaryError(str(err), delay=TRANSIENT_RETRY_SECONDS) from err
+        raise kopf.TemporaryError(str(err), delay=backoff(retry)) from err
+
+
+def backoff(attempt: int) -> float:
+    """2 s, 4 s, 8 s, ... at most a minute: a failing API call is retried, not stormed."""
+    return float(min(TRANSIENT_RETRY_SECONDS * 2 ** max(attempt, 0), MAX_RETRY_SECONDS))
 
 
 def _in_flight(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
@@ -140,6 +146,7 @@ async def drive_release(
 ) -> None:
     """Move an in-flight release on as time passes; stops once the app is settled."""
     delay = 0.0
+    failures = 0
     while not stopped:
         if delay:
             await stopped.wait(delay)
@@ -149,9 +156,11 @@ async def drive_release(
             outcome = await _pass(namespace or "default", name, memo)
         except TransientError as err:
             telemetry.RECONCILE_ERRORS.labels(kind="transient").inc()
-            logger.warning("transient error, retrying: %s", err)
-            delay = TRANSIENT_RETRY_SECONDS
+            delay = backoff(failures)
+            failures += 1
+            logger.warning("transient error, retrying in %.0fs: %s", delay, err)
             continue
+        failures = 0
         if not outcome.exists:
             return
         delay = (

@@ -96,6 +96,10 @@ class KubernetesGateway:
         message = body.get("message", str(body)) if isinstance(body, dict) else str(body)
         if status in (400, 422) or (status == 403 and "forbidden" not in message.lower()):
             raise RejectedError(kind, name, message)
+        if status == 500 and "convert" in message and "quantities" in message:
+            # Server-side apply answers 500 when a value cannot be converted to the typed
+            # object (a resource quantity that is not one): the input is wrong, not the server.
+            raise RejectedError(kind, name, message)
         raise TransientError(f"{what} {kind} {name}: HTTP {status}: {message}")
 
     # ------------------------------------------------------------------ reads
