@@ -676,10 +676,15 @@ def down(quiet: bool = False) -> None:
 def restart(name: str) -> None:
     """Stop one component and start it again with the same command line (chaos tests)."""
     pids = _pids()
-    commands = json.loads((STATE / "commands.json").read_text())
-    if name not in pids or name not in commands:
+    commands_file = STATE / "commands.json"
+    commands = json.loads(commands_file.read_text()) if commands_file.exists() else {}
+    if name not in pids:
         raise SystemExit(f"no running component named {name}: {sorted(pids)}")
     pid = pids[name]
+    if name not in commands:
+        # A cluster started before commands were recorded: read the running command line.
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        commands[name] = [part.decode() for part in raw.split(b"\0") if part]
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + 20

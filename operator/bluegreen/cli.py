@@ -74,7 +74,8 @@ exit codes:
   2  usage error
   3  the request makes no sense in the app's phase (--force sends it anyway)
   4  --wait timed out
-  5  the cluster (or, for graph, Prometheus) cannot be reached
+  5  the cluster cannot be reached (no usable kubeconfig, or no answer);
+     graph: Prometheus cannot be reached
   6  --wait: the operator ignored the request, or the app came to rest elsewhere
 """
 
@@ -460,7 +461,15 @@ def cmd_graph(cluster: Cluster, namespace: str, args: argparse.Namespace) -> int
     promql = graph.rate_query(namespace, args.name, graph.promql_duration(args.rate_window))
     try:
         series = graph.query_range(address, promql, start, end, step, timeout=args.request_timeout)
-        marks = graph.markers(app.get("status") or {}, start, end)
+        active = graph.query_range(
+            address,
+            graph.active_color_query(namespace, args.name),
+            start,
+            end,
+            step,
+            timeout=args.request_timeout,
+        )
+        marks = graph.metric_switches(graph.markers(app.get("status") or {}, start, end), active)
         title = (
             f"{namespace}/{args.name}: page requests per second by colour, "
             f"{start:%Y-%m-%d %H:%M:%S} to {end:%H:%M:%S} UTC"

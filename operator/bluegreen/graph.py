@@ -2,10 +2,14 @@
 
 Asks Prometheus (`/api/v1/query_range`) for the page requests per second each colour of an
 app served, and draws them with the app's own record of its releases (status.release and
-status.history: started, switched, rolled back, done) as vertical marks:
+status.history: started, switched, rolled back, done) as vertical marks, plus the switches
+of earlier releases, which the history does not time, from the operator's
+bluegreen_app_active_color:
 
     series = query_range(url, rate_query("shop-ns", "shop", "1m"), start, end, step=5)
-    draw_png(series, markers(app["status"], start, end), "switch.png", "shop", start=start, end=end)
+    active = query_range(url, active_color_query("shop-ns", "shop"), start, end, step=5)
+    marks = metric_switches(markers(app["status"], start, end), active)
+    draw_png(series, marks, "switch.png", "shop", start=start, end=end)
 
 At a switch the line of the old colour falls as the new colour's rises: the crossover,
 measured, next to the moment the operator says it flipped the selector.
@@ -77,11 +81,12 @@ class Series:
 
 @dataclass(frozen=True)
 class Marker:
-    """A moment of a release, from the app's status."""
+    """A moment of a release, from the app's status (or a switch seen in the metrics)."""
 
     at: datetime
     kind: str  # start, switch, rollback, done or failed (a key of MARK_STYLES)
     label: str
+    color: str = ""  # for a switch or a switch back: the colour traffic went to
 
 
 # ----------------------------------------------------------------------------- durations
@@ -129,6 +134,12 @@ def rate_query(namespace: str, name: str, window: str) -> str:
     """Page requests per second each colour of the app served."""
     selector = f'namespace="{_label_value(namespace)}",app="{_label_value(name)}",route="/"'
     return f"sum by (color) (rate(http_requests_total{{{selector}}}[{window}]))"
+
+
+def active_color_query(namespace: str, name: str) -> str:
+    """The operator's record of the active colour: 0 blue, 1 green, -1 none."""
+    selector = f'namespace="{_label_value(namespace)}",name="{_label_value(name)}"'
+    return f"max(bluegreen_app_active_color{{{selector}}})"
 
 
 def query_range(
@@ -213,10 +224,10 @@ def markers(status: Mapping[str, Any], start: datetime, end: datetime) -> list[M
     (the last release is also the first history entry) is marked once."""
     found: dict[tuple[datetime, str], Marker] = {}
 
-    def add(ts: Any, kind: str, label: str) -> None:
+    def add(ts: Any, kind: str, label: str, color: str = "") -> None:
         t = fmt.parse_time(ts)
         if t is not None and start <= t <= end:
-            found.setdefault((t, kind), Marker(t, kind, label))
+            found.setdefault((t, kind), Marker(t, kind, label, color))
 
     for entry in status.get("history") or []:
         if not isinstance(entry, Mapping):
@@ -233,17 +244,48 @@ def markers(status: Mapping[str, Any], start: datetime, end: datetime) -> list[M
         previous = str(release.get("previousColor") or "")
         result = str(release.get("result") or "")
         add(release.get("startedAt"), "start", f"{revision} started")
-        add(release.get("switchedAt"), "switch", f"switch to {color}".strip())
-        add(release.get("rollbackStartedAt"), "rollback", "rollback started")
+        add(release.get("switchedAt"), "switch", f"switch to {color}".strip(), color)
+        add(release.get("rollbackStartedAt"), "rollback", "rollback started", previous)
         add(
             release.get("switchedBackAt"),
             "rollback",
             f"back to {previous}" if previous else "switched back",
+            previous,
         )
         if result:
             add(release.get("completedAt"), _end_kind(result), f"{revision} {result}")
     # A history entry and the release share completedAt: keep one mark per moment and kind.
     return sorted(found.values(), key=lambda m: (m.at, list(MARK_STYLES).index(m.kind)))
+
+
+def metric_switches(
+    known: Sequence[Marker], active: Sequence[Series], lag: float = 120.0
+) -> list[Marker]:
+    """`known` plus the switches bluegreen_app_active_color shows that `known` does not.
+
+    status.history keeps no switch time, so the switches of earlier releases come from the
+    operator's metric: a mark where the active colour changed, at the first sample with
+    the new colour. A change to a colour that a known switch (or switch back) went to at
+    most `lag` seconds before (a scrape interval and a step, say) is that known switch."""
+    names = {0.0: "blue", 1.0: "green"}
+    found = list(known)
+    for series in active:
+        previous: float | None = None
+        for ts, value in zip(series.times, series.values, strict=True):
+            if not math.isfinite(value):
+                continue
+            if previous is not None and value != previous and value in names:
+                at = datetime.fromtimestamp(ts, UTC)
+                color = names[value]
+                seen = any(
+                    m.color == color and -2.0 <= (at - m.at).total_seconds() <= lag
+                    for m in known
+                    if m.kind in ("switch", "rollback")
+                )
+                if not seen:
+                    found.append(Marker(at, "switch", f"switch to {color}", color))
+            previous = value
+    return sorted(found, key=lambda m: (m.at, list(MARK_STYLES).index(m.kind)))
 
 
 def _end_kind(result: str) -> str:
@@ -256,6 +298,43 @@ def _short(revision: Any) -> str:
 
 
 # ----------------------------------------------------------------------------- the picture
+
+LABEL_CHAR_WIDTH = 0.0064  # of the axes' width, per character at 8 pt in a 12-inch figure
+LABEL_ROW_HEIGHT = 0.065  # of the axes' height
+MAX_LABEL_ROWS = 8
+
+
+@dataclass(frozen=True)
+class LabelPlace:
+    row: int  # 0 is the top row
+    align: str  # "left": the text starts at the mark; "right": it ends there
+
+
+def label_places(marks: Sequence[Marker], start: datetime, end: datetime) -> list[LabelPlace]:
+    """A row for each mark's label, so that labels of marks close in time do not overlap:
+    each label takes the top-most row that is free where it would be drawn."""
+    span = max((end - start).total_seconds(), 1e-9)
+    row_ends: list[float] = []  # the right end of the last label in each row
+    places = []
+    for mark in marks:
+        x = (mark.at - start).total_seconds() / span
+        width = (len(mark_text(mark)) + 1) * LABEL_CHAR_WIDTH
+        left, right, align = (x, x + width, "left") if x + width <= 1 else (x - width, x, "right")
+        free = [i for i, used in enumerate(row_ends) if used < left]
+        if free:
+            row = free[0]
+        elif len(row_ends) < MAX_LABEL_ROWS:
+            row = len(row_ends)
+            row_ends.append(0.0)
+        else:
+            row = min(range(len(row_ends)), key=row_ends.__getitem__)
+        row_ends[row] = right
+        places.append(LabelPlace(row, align))
+    return places
+
+
+def mark_text(mark: Marker) -> str:
+    return f"{mark.label} {mark.at:%H:%M:%S}"
 
 
 def _pyplot() -> Any:
@@ -296,8 +375,12 @@ def draw_png(
                 linewidth=2.5,
                 label=name,
             )
+        places = label_places(marks, start, end)
+        rows = max((p.row for p in places), default=-1) + 1
+        # The data stays under the lowest row of labels.
+        free_height = 0.97 - rows * LABEL_ROW_HEIGHT - 0.03
         peak = max((s.peak for s in series), default=0.0)
-        ax.set_ylim(0, peak * 1.35 if peak > 0 else 1.0)
+        ax.set_ylim(0, peak / max(free_height, 0.3) if peak > 0 else 1.0)
         ax.set_xlim(start, end)
         if not series:
             ax.text(
@@ -309,18 +392,17 @@ def draw_png(
                 va="center",
                 color=OTHER_COLOR,
             )
-        heights = (0.97, 0.88, 0.79)
-        for i, mark in enumerate(marks):
+        for mark, place in zip(marks, places, strict=True):
             colour, style = MARK_STYLES[mark.kind]
             ax.axvline(mark.at, color=colour, linestyle=style, linewidth=1.4)
             ax.text(
                 mark.at,
-                heights[i % len(heights)],
-                f" {mark.label} {mark.at:%H:%M:%S}",
+                0.97 - place.row * LABEL_ROW_HEIGHT,
+                f" {mark_text(mark)} " if place.align == "left" else f"{mark_text(mark)} ",
                 transform=ax.get_xaxis_transform(),
                 color=colour,
                 fontsize=8,
-                ha="left",
+                ha=place.align,
                 va="top",
                 bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
             )

@@ -196,11 +196,19 @@ class PrometheusServer:
     address, same data), to play an outage in the middle of an analysis."""
 
     def __init__(
-        self, targets: list[tuple[str, dict[str, str]]], scrape_interval: str = "1s"
+        self,
+        targets: list[tuple[str, dict[str, str]]],
+        scrape_interval: str = "1s",
+        *,
+        config: Mapping[str, object] | None = None,
     ) -> None:
+        """`config`: a whole prometheus.yml to use instead of the one built from `targets`
+        (several jobs, rule files); `targets` are then every target it scrapes, to wait for."""
         self.workdir = Path(tempfile.mkdtemp(prefix="prometheus-"))
         self.config = self.workdir / "prometheus.yml"
-        self.config.write_text(yaml.safe_dump(prometheus_config(targets, scrape_interval)))
+        if config is None:
+            config = prometheus_config(targets, scrape_interval)
+        self.config.write_text(yaml.safe_dump(dict(config)))
         self.log_path = self.workdir / "prometheus.log"
         self.targets = targets
         self.port = free_port()

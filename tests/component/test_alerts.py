@@ -1,0 +1,116 @@
+"""The alert rules: promtool's checks and unit tests, and the chart's PrometheusRule.
+
+`promtool test rules` runs tests/alerts/bluegreen.rules.test.yaml: for every alert, input
+series that make it fire and series that must not, at chosen times. The rules run against
+a real Prometheus with a real operator and a real rollback in
+tests/cluster/test_observability.py.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tools.localcluster import helm_bin
+
+from tests.support.dashboards import CHART, RULE_TESTS, RULES, load_rules
+
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+ALERTS = {
+    "BlueGreenReleaseStuck": "warning",
+    "BlueGreenReleaseRolledBack": "warning",
+    "BlueGreenAnalysisPausedTooLong": "warning",
+    "BlueGreenOperatorDown": "critical",
+    "BlueGreenOperatorTargetDown": "warning",
+    "BlueGreenOperatorReconcileErrors": "warning",
+}
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PROMTOOL, *args], capture_output=True, text=True, check=False, timeout=120
+    )
+
+
+def test_promtool_check_rules() -> None:
+    proc = promtool("check", "rules", str(RULES))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"SUCCESS: {len(ALERTS)} rules found" in proc.stdout
+
+
+def test_promtool_test_rules() -> None:
+    proc = promtool("test", "rules", str(RULE_TESTS))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SUCCESS" in proc.stdout
+
+
+def test_unit_tests_cover_every_alert_firing_and_not() -> None:
+    document = yaml.safe_load(RULE_TESTS.read_text())
+    firing: set[str] = set()
+    quiet: set[str] = set()
+    for case in document["tests"]:
+        for check in case.get("alert_rule_test") or []:
+            (firing if check.get("exp_alerts") else quiet).add(check["alertname"])
+    assert firing == set(ALERTS), f"alerts never tested firing: {set(ALERTS) - firing}"
+    assert quiet == set(ALERTS), f"alerts never tested quiet: {set(ALERTS) - quiet}"
+
+
+def test_every_alert_has_severity_summary_and_description() -> None:
+    rules = load_rules()
+    assert {r["alert"]: r["labels"]["severity"] for r in rules} == ALERTS
+    for rule in rules:
+        annotations = rule["annotations"]
+        assert annotations["summary"] and annotations["description"], rule["alert"]
+        per_app = rule["alert"].startswith(("BlueGreenRelease", "BlueGreenAnalysis"))
+        if per_app:
+            for text in (annotations["summary"], annotations["description"]):
+                assert "{{ $labels.namespace }}/{{ $labels.name }}" in text, rule["alert"]
+
+
+# --------------------------------------------------------------------------- the chart
+
+
+def _render(chart: Path, *sets: str) -> list[dict[str, Any]]:
+    args = ["template", "bg", str(chart), "--namespace", "bluegreen-system"]
+    for s in sets:
+        args += ["--set", s]
+    proc = subprocess.run(
+        [str(helm_bin()), *args], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    return [d for d in yaml.safe_load_all(proc.stdout) if d]
+
+
+def test_no_prometheus_rule_by_default() -> None:
+    assert not [d for d in _render(CHART) if d["kind"] == "PrometheusRule"]
+
+
+@pytest.fixture
+def chart_without_schema(tmp_path: Path) -> Path:
+    """A copy of the chart without values.schema.json, so prometheusRule values can be set
+    whether or not the schema lists them yet."""
+    copy = tmp_path / "chart"
+    shutil.copytree(CHART, copy)
+    (copy / "values.schema.json").unlink(missing_ok=True)
+    return copy
+
+
+def test_prometheus_rule_wraps_the_rule_file(chart_without_schema: Path, tmp_path: Path) -> None:
+    docs = _render(
+        chart_without_schema, "prometheusRule.enabled=true", "prometheusRule.labels.release=kps"
+    )
+    (rule,) = [d for d in docs if d["kind"] == "PrometheusRule"]
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    assert rule["metadata"]["namespace"] == "bluegreen-system"
+    assert rule["metadata"]["labels"]["release"] == "kps"
+    assert rule["spec"] == yaml.safe_load(RULES.read_text())
+    # What Prometheus Operator hands to Prometheus is that spec as a rule file: promtool
+    # accepts it as it stands.
+    extracted = tmp_path / "extracted.rules.yaml"
+    extracted.write_text(yaml.safe_dump(rule["spec"]))
+    proc = promtool("check", "rules", str(extracted))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
