@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -38,9 +39,14 @@ PEERING_LIFETIME_SECONDS = 15
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, memo: Any, logger: Logger, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, memo: Any, logger: Logger, **_: Any) -> None:
     """All kopf tuning in one place; typed settings and the gateway built once."""
     cfg = Settings()
+    # Passes run in worker threads (the API client is synchronous); the loop's default
+    # pool has cpu+4 threads, far too few when hundreds of apps release at once.
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="reconcile")
+    )
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     # kopf hides annotations under its own prefix from change detection; keep it apart
     # from bluegreen.dev/request, which must trigger a pass.
@@ -52,7 +58,7 @@ def configure(settings: kopf.OperatorSettings, memo: Any, logger: Logger, **_: A
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.batching.error_delays = [1, 2, 5, 10, 30]
-    settings.execution.max_workers = 32
+    settings.execution.max_workers = cfg.workers
     # Peering (`--peering=NAME`, as the chart runs its replicas): kopf pauses every peer
     # that sees another live peer of the same or a higher priority, so each process takes
     # a priority of its own unless `--priority` gave one. Older processes rank higher: a
@@ -64,7 +70,9 @@ def configure(settings: kopf.OperatorSettings, memo: Any, logger: Logger, **_: A
     settings.peering.lifetime = PEERING_LIFETIME_SECONDS
     memo.settings = cfg
     memo.gateway = KubernetesGateway(
-        load_api_client(cfg.kubeconfig), timeout=cfg.api_timeout_seconds
+        load_api_client(cfg.kubeconfig, pool_size=cfg.workers),
+        timeout=cfg.api_timeout_seconds,
+        on_request=telemetry.API_REQUESTS.inc,
     )
     memo.clock = SystemClock()
     memo.metrics = HttpMetricsSource(timeout=cfg.analysis_timeout_seconds)
@@ -86,11 +94,9 @@ def _locked_pass(lock: threading.Lock, namespace: str, name: str, memo: Any) -> 
     # The lock is taken in the worker thread, so a cancelled awaiter cannot release it
     # while a pass is still running: one pass per app at a time, always.
     with lock, telemetry.reconcile_timer():
-        sent = memo.gateway.requests
         outcome = reconcile.reconcile(
             namespace, name, memo.gateway, memo.clock, metrics=memo.metrics, resolver=memo.images
         )
-        telemetry.API_REQUESTS.inc(memo.gateway.requests - sent)
     if not outcome.exists:
         telemetry.forget(namespace, name)
     elif outcome.plan is not None:

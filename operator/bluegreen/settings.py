@@ -15,6 +15,8 @@ class Settings(BaseSettings):
     log_format: Literal["plain", "json"] = "plain"
     metrics_port: int = 8080
     """Where the operator serves its own Prometheus metrics (0: off)."""
+    workers: int = 64
+    """Reconcile passes that may run at once (each in a worker thread)."""
     api_timeout_seconds: float = 10.0
     analysis_timeout_seconds: float = 5.0
     image_cache_seconds: float = 60.0
