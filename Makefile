@@ -72,5 +72,11 @@ test: setup lint
 demo: setup
 	$(PY) tools/demo.py
 
+# 100 releases of one app, then 1000 apps created, released and left idle 300 s; prints
+# each number against its target and writes tests/bench/results/summary.json (about 30 min).
+# BENCH_ARGS="--apps 50 --idle-seconds 30" for a short run, "--summary-only" for the table.
+bench: setup
+	$(PY) -m tests.bench.run_all $(BENCH_ARGS)
+
 clean: cluster-down
 	rm -rf .cache/cluster

@@ -1,0 +1,267 @@
+"""Every benchmark, then one table of each number against its target (`make bench`).
+
+    .venv/bin/python -m tests.bench.run_all                  # 100 releases, 1000 apps, 300 s idle
+    .venv/bin/python -m tests.bench.run_all --summary-only   # only the table, from the results
+
+Runs `tests.bench.release_latency --releases 100` and `tests.bench.scale --apps 1000
+--idle-seconds 300` one after the other, each as its own process, on one cluster (the
+local control plane is started once if it is not running, and stopped at the end only if
+this run started it). Then reads their results files, prints the table and writes
+tests/bench/results/summary.json. A benchmark that fails or stops early leaves its
+numbers "not measured" or "not met"; the others are still reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tests.bench.release_latency import RESULTS
+from tests.support.cluster import REPO, cluster_session
+
+
+@dataclass(frozen=True)
+class Target:
+    metric: str
+    source: str  # which results file
+    read: Callable[[dict[str, Any]], float | None]
+    limit: float | None  # None: reported for context, no target
+    unit: str
+    strict: bool = False  # "under" (<) instead of "at most" (<=)
+
+    def judge(self, value: float | None) -> str:
+        if self.limit is None:
+            return ""
+        if value is None:
+            return "not met (not measured)"
+        ok = value < self.limit if self.strict else value <= self.limit
+        return "met" if ok else "not met"
+
+    def target_text(self) -> str:
+        if self.limit is None:
+            return "-"
+        return f"{'<' if self.strict else '<='} {self.limit:g} {self.unit}"
+
+
+def _get(*path: str) -> Callable[[dict[str, Any]], float | None]:
+    def read(result: dict[str, Any]) -> float | None:
+        value: Any = result
+        for key in path:
+            if not isinstance(value, dict) or value.get(key) is None:
+                return None
+            value = value[key]
+        return float(value)
+
+    return read
+
+
+def targets(apps: int) -> list[Target]:
+    rl, sc = "release_latency", "scale"
+    return [
+        Target("switch latency p50", rl, _get("switch_latency_seconds", "median"), 0.25, "s"),
+        Target("switch latency p95", rl, _get("switch_latency_seconds", "p95"), 1.0, "s"),
+        Target("release latency p50", rl, _get("release_latency_seconds", "median"), 3.0, "s"),
+        Target("release latency p95", rl, _get("release_latency_seconds", "p95"), None, "s"),
+        Target(
+            f"{apps} apps created -> all Healthy",
+            sc,
+            _get("create", "all_healthy_seconds"),
+            120.0 if apps == 1000 else None,
+            "s",
+        ),
+        Target(
+            f"operator peak RSS at {apps} apps (VmHWM)",
+            sc,
+            _get("operator", "peak_rss_mb_vmhwm"),
+            400.0 if apps == 1000 else None,
+            "MB",
+        ),
+        Target(
+            f"operator idle CPU, {apps} settled apps",
+            sc,
+            _get("idle", "operator_cpu_percent_of_core"),
+            2.0,
+            "% of a core",
+            strict=True,
+        ),
+        Target(
+            f"{apps} apps released at once -> all Healthy",
+            sc,
+            _get("release", "all_healthy_seconds"),
+            None,
+            "s",
+        ),
+        Target(
+            f"release at {apps} apps, per app p50",
+            sc,
+            _get("release", "per_app_patch_to_healthy_seconds", "median"),
+            None,
+            "s",
+        ),
+        Target(
+            f"switch latency at {apps} apps p50",
+            sc,
+            _get("release", "switch_latency_seconds", "median"),
+            None,
+            "s",
+        ),
+        Target(
+            f"switch latency at {apps} apps p95",
+            sc,
+            _get("release", "switch_latency_seconds", "p95"),
+            None,
+            "s",
+        ),
+        Target(
+            "operator API requests per release (gateway count)",
+            sc,
+            _get("release", "operator_api_requests_per_app"),
+            None,
+            "",
+        ),
+        Target(
+            "... per release, as bluegreen_kube_api_requests_total says",
+            sc,
+            _get("release", "operator_metric_api_requests_per_app"),
+            None,
+            "",
+        ),
+        Target(
+            "operator API requests per idle app per minute",
+            sc,
+            _get("idle", "operator_api_requests_per_app_per_minute"),
+            None,
+            "",
+        ),
+        Target(
+            "operator CPU to create all apps",
+            sc,
+            _get("create", "operator_cpu_seconds"),
+            None,
+            "s",
+        ),
+        Target(
+            "operator CPU to release all apps",
+            sc,
+            _get("release", "operator_cpu_seconds"),
+            None,
+            "s",
+        ),
+    ]
+
+
+def run_benchmarks(releases: int, apps: int, idle_seconds: float) -> dict[str, int]:
+    """Each benchmark in its own process; their exit codes."""
+    commands = {
+        "release_latency": ["-m", "tests.bench.release_latency", "--releases", str(releases)],
+        "scale": [
+            "-m",
+            "tests.bench.scale",
+            "--apps",
+            str(apps),
+            "--idle-seconds",
+            f"{idle_seconds:g}",
+        ],
+    }
+    codes = {}
+    with cluster_session():
+        for name, args in commands.items():
+            print(f"\n=== {name}: {' '.join(args[1:])}", flush=True)
+            codes[name] = subprocess.run(
+                [sys.executable, *args], cwd=REPO, check=False, stdin=subprocess.DEVNULL
+            ).returncode
+    return codes
+
+
+def summarize(apps: int, codes: dict[str, int] | None = None) -> dict[str, Any]:
+    files = {
+        "release_latency": RESULTS / "release_latency.json",
+        "scale": RESULTS / f"scale-{apps}.json",
+    }
+    results: dict[str, dict[str, Any]] = {}
+    for name, path in files.items():
+        if path.exists():
+            results[name] = json.loads(path.read_text())
+    rows = []
+    for t in targets(apps):
+        value = t.read(results.get(t.source, {}))
+        rows.append(
+            {
+                "metric": t.metric,
+                "value": value,
+                "unit": t.unit,
+                "target": t.target_text(),
+                "verdict": t.judge(value),
+                "source": str(files[t.source].relative_to(REPO)),
+            }
+        )
+    summary = {
+        "benchmark": "summary",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "exit_codes": codes,
+        "runs": {
+            name: {
+                "when": r.get("when"),
+                "machine": r.get("machine"),
+                "profiled": r.get("profiled", False),
+                "operator_code": r.get("operator_code"),
+            }
+            for name, r in results.items()
+        },
+        "releases": results.get("release_latency", {}).get("releases"),
+        "apps": apps,
+        "rows": rows,
+        "targets_met": sum(r["verdict"] == "met" for r in rows),
+        "targets_total": sum(bool(r["verdict"]) for r in rows),
+    }
+    print_table(summary)
+    return summary
+
+
+def print_table(summary: dict[str, Any]) -> None:
+    header = ("metric", "value", "target", "met?")
+    lines = [
+        (
+            r["metric"],
+            "-" if r["value"] is None else f"{r['value']:g} {r['unit']}".strip(),
+            r["target"],
+            r["verdict"],
+        )
+        for r in summary["rows"]
+    ]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=False)]
+    print()
+    for line in (header, tuple("-" * w for w in widths), *lines):
+        print("  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
+    print(f"\n{summary['targets_met']} of {summary['targets_total']} targets met")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--releases", type=int, default=100)
+    parser.add_argument("--apps", type=int, default=1000)
+    parser.add_argument("--idle-seconds", type=float, default=300)
+    parser.add_argument(
+        "--summary-only", action="store_true", help="do not run; summarize the results files"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS / "summary.json")
+    args = parser.parse_args()
+    codes = None
+    if not args.summary_only:
+        codes = run_benchmarks(args.releases, args.apps, args.idle_seconds)
+    summary = summarize(args.apps, codes)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    if codes and any(codes.values()):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
