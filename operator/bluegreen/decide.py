@@ -459,16 +459,10 @@ class _Planner:
         if self.spec.strategy.canary is not None:
             if not self.canary_steps():
                 return
-        elif analysis_metrics(self.app, "pre"):
-            verdict = self.run_analysis("pre")
-            if verdict is Verdict.FAILURE:
-                self.begin_rollback("PrePromotionAnalysisFailed", self.analysis_message())
-                return
-            if verdict is Verdict.INCONCLUSIVE:
-                self.pause_inconclusive()
-                return
-            if verdict is Verdict.RUNNING:
-                return
+        elif analysis_metrics(self.app, "pre") and not self.analysis_passed(
+            "pre", "PrePromotionAnalysisFailed"
+        ):
+            return
         strategy = self.spec.strategy
         if not strategy.auto_promotion:
             self.w.update(phase=Phase.PAUSED)
@@ -534,19 +528,10 @@ class _Planner:
             self.set_canary_step(0)
             return False
         step = canary.steps[c.step]
-        if analysis_metrics(self.app, "pre", c.step):
-            verdict = self.run_analysis("pre", c.step)
-            if verdict is Verdict.FAILURE:
-                self.begin_rollback(
-                    "CanaryAnalysisFailed",
-                    f"step {c.step + 1} at {c.weight}%: {self.analysis_message()}",
-                )
-                return False
-            if verdict is Verdict.INCONCLUSIVE:
-                self.pause_inconclusive()
-                return False
-            if verdict is Verdict.RUNNING:
-                return False
+        if analysis_metrics(self.app, "pre", c.step) and not self.analysis_passed(
+            "pre", "CanaryAnalysisFailed", c.step, f"step {c.step + 1} at {c.weight}%: "
+        ):
+            return False
         wait = step.pause_seconds - self.elapsed(c.step_started_at)
         if wait > 0:
             self.w.poll(wait)
@@ -671,6 +656,18 @@ class _Planner:
             self.w.event("AnalysisSucceeded", f"{phase}-promotion analysis passed: {message}")
         return verdict
 
+    def analysis_passed(
+        self, phase: AnalysisPhase, failure: str, step: int | None = None, prefix: str = ""
+    ) -> bool:
+        """Judge the phase's window: roll back when it failed, pause when it is
+        inconclusive, wait while it runs. True once it passed."""
+        verdict = self.run_analysis(phase, step)
+        if verdict is Verdict.FAILURE:
+            self.begin_rollback(failure, prefix + self.analysis_message())
+        elif verdict is Verdict.INCONCLUSIVE:
+            self.pause_inconclusive()
+        return verdict is Verdict.SUCCESS
+
     def rerun_analysis(self, phase: AnalysisPhase) -> Verdict:
         """After an inconclusive window, take a new one; judge it like the first."""
         run = self.st.analysis
@@ -769,16 +766,10 @@ class _Planner:
                 "Superseded", f"superseded by revision {self.target} during observation"
             )
             return
-        if analysis_metrics(self.app, "post"):
-            verdict = self.run_analysis("post")
-            if verdict is Verdict.FAILURE:
-                self.begin_rollback("PostPromotionAnalysisFailed", self.analysis_message())
-                return
-            if verdict is Verdict.INCONCLUSIVE:
-                self.pause_inconclusive()
-                return
-            if verdict is Verdict.RUNNING:
-                return
+        if analysis_metrics(self.app, "post") and not self.analysis_passed(
+            "post", "PostPromotionAnalysisFailed"
+        ):
+            return
         self.complete()
 
     def complete(self) -> None:
