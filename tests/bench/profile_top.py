@@ -8,6 +8,11 @@ number of samples. Prints, with shares of all samples:
 - inclusive: every function on the stack (what the time is spent under);
 - operator: the innermost frames of the operator's own code (bluegreen/), two deep, which
   is where an engineer would change something.
+
+`--on-cpu` drops the samples whose innermost frame waits (a socket read, select, poll, a
+lock, an idle worker): py-spy counts a thread blocked in an SSL read as active, so its
+default view of a client waiting on the API server is mostly waiting. What is left
+approximates where the operator's CPU goes.
 """
 
 from __future__ import annotations
@@ -18,6 +23,20 @@ import re
 from pathlib import Path
 
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^():]*)(?::\d+)?\)$")
+
+
+WAITS = (
+    "SSLSocket.read (",
+    "SSLSocket.recv_into (",
+    "EpollSelector.select (",
+    "_PollLikeSelector.select (",
+    "poll_wait_for_socket.<locals>.do_poll (",
+    "_worker (concurrent/futures/thread.py",
+    "_locked_pass (bluegreen/handlers.py",  # `with lock`: another pass of the same app runs
+    "Condition.wait (",
+    "Event.wait (",
+    "Thread.join (",
+)
 
 
 def parse(path: Path) -> list[tuple[list[str], int]]:
@@ -49,10 +68,13 @@ def tops(stacks: list[tuple[list[str], int]]) -> dict[str, collections.Counter[s
     return {"self": own, "inclusive": inclusive, "operator": operator}
 
 
-def report(path: Path, limit: int = 25) -> str:
+def report(path: Path, limit: int = 25, on_cpu: bool = False) -> str:
     stacks = parse(path)
+    everything = sum(c for _, c in stacks)
+    if on_cpu:
+        stacks = [(f, c) for f, c in stacks if not f[-1].startswith(WAITS)]
     total = sum(c for _, c in stacks)
-    out = [f"{path.name}: {total} samples"]
+    out = [f"{path.name}: {total} samples" + (f" on CPU of {everything}" if on_cpu else "")]
     if not total:
         return out[0]
     for title, counter in tops(stacks).items():
@@ -66,9 +88,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("profiles", nargs="+", type=Path)
     parser.add_argument("--limit", type=int, default=25)
+    parser.add_argument("--on-cpu", action="store_true", help="drop samples that wait")
     args = parser.parse_args()
     for path in args.profiles:
-        print(report(path, args.limit))
+        print(report(path, args.limit, args.on_cpu))
         print()
 
 

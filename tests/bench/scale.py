@@ -432,6 +432,7 @@ class Profiler:
         self.out_dir = out_dir
         self.tag = tag
         self.files: dict[str, str] = {}
+        self.dump_tallies: dict[str, list[list[Any]]] = {}
 
     def _record(self, out: Path, *extra: str) -> subprocess.Popen[bytes]:
         assert self.binary is not None
@@ -457,6 +458,34 @@ class Profiler:
             stdin=subprocess.DEVNULL,
         )
 
+    def dump(self) -> str:
+        assert self.binary is not None
+        return subprocess.run(
+            [self.binary, "dump", "--nonblocking", "--pid", str(self.pid)],
+            capture_output=True,
+            text=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+        ).stdout
+
+    def _dumps(self, name: str, stop: threading.Event, every: float) -> None:
+        """A `py-spy dump` every `every` seconds: what each thread is doing, over time."""
+        started = time.monotonic()
+        tallies: list[list[Any]] = []
+        dumps: list[str] = []
+        while not stop.wait(every):
+            with suppress(OSError, subprocess.SubprocessError):
+                dumps.append(self.dump())
+                tallies.append([round(time.monotonic() - started, 1), thread_states(dumps[-1])])
+        self.dump_tallies[name] = tallies
+        if dumps:  # the one from the middle of the phase, as text
+            middle = len(dumps) // 2
+            (self.out_dir / f"pyspy-dump-{self.tag}-{name}.txt").write_text(
+                f"# py-spy dump --nonblocking, {tallies[middle][0]} s into the {name} phase\n"
+                + dumps[middle]
+            )
+
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
         if not self.binary:
@@ -467,16 +496,45 @@ class Profiler:
             "wall": self.out_dir / f"profile-{self.tag}-{name}-wall.txt",
         }
         procs = {"cpu": self._record(outs["cpu"]), "wall": self._record(outs["wall"], "--idle")}
+        stop = threading.Event()
+        dumper = threading.Thread(target=self._dumps, args=(name, stop, 5.0), daemon=True)
+        dumper.start()
         try:
             yield
         finally:
+            stop.set()
+            dumper.join(timeout=90)
             for view_, proc in procs.items():
                 proc.send_signal(signal.SIGINT)
                 try:
                     proc.wait(timeout=60)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-                self.files[f"{name}-{view_}"] = str(outs[view_].relative_to(REPO))
+                self.files[f"{name}-{view_}"] = _shown(outs[view_])
+
+
+def thread_states(dump: str) -> dict[str, int]:
+    """Classify the threads of one `py-spy dump` by what they are doing."""
+    states: collections.Counter[str] = collections.Counter()
+    for block in dump.split("\nThread ")[1:]:
+        frames = [ln.strip() for ln in block.splitlines()[1:] if ln.strip()]
+        head = block.splitlines()[0]
+        leaf = frames[0] if frames else ""
+        if "_locked_pass" in leaf:
+            states["pass: waiting for the app's lock"] += 1
+        elif any("KubernetesGateway." in f for f in frames):
+            call = next(f.split()[0] for f in frames if f.startswith("KubernetesGateway.")
+                        and not f.startswith("KubernetesGateway._"))  # fmt: skip
+            states[f"pass: API call {call.removeprefix('KubernetesGateway.')}"] += 1
+        elif any("_locked_pass" in f for f in frames):
+            states["pass: computing"] += 1
+        elif leaf.startswith("_worker (concurrent/futures/thread.py"):
+            states["worker: idle, no pass queued"] += 1
+        elif '"MainThread"' in head:
+            states["main: event loop " + ("idle" if "select" in leaf else "busy")] += 1
+        else:
+            states["other"] += 1
+    return dict(states)
 
 
 # ---------------------------------------------------------------------------- the run
@@ -879,6 +937,9 @@ class ScaleRun:
         times = os.times()
         self.result["benchmark_client_cpu_seconds"] = round(times.user + times.system, 1)
         self.result["profiles"] = self.profiler.files
+        if self.profiler.dump_tallies:
+            # [seconds into the phase, {what a thread does: how many threads}], every 5 s
+            self.result["thread_states"] = self.profiler.dump_tallies
         print_summary(self.result)
         self.write()
 
@@ -906,6 +967,11 @@ def run(opts: Options) -> dict[str, Any]:
         finally:
             bench.cleanup()
         return bench.result
+
+
+def _shown(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
 def _other_kopf_processes() -> int:
@@ -1035,7 +1101,7 @@ def main() -> None:
         Options(
             apps=args.apps,
             idle_seconds=args.idle_seconds,
-            out=args.out or RESULTS / f"scale-{args.apps}.json",
+            out=(args.out or RESULTS / f"scale-{args.apps}.json").resolve(),
             create_timeout=args.create_timeout,
             release_timeout=args.release_timeout,
             workers=args.workers,
