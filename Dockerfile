@@ -45,4 +45,4 @@ EXPOSE 8080 8081
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8081/healthz', timeout=4)"]
 # Peering (--peering=NAME) and any other flag come as arguments, e.g. from the Helm chart.
-ENTRYPOINT ["kopf", "run", "--log-format=json", "-m", "bluegreen.handlers", "--all-namespaces", "--liveness=http://0.0.0.0:8081/healthz"]
+ENTRYPOINT ["kopf", "run", "--log-format=json", "-m", "bluegreen.runtime.handlers", "--all-namespaces", "--liveness=http://0.0.0.0:8081/healthz"]

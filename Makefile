@@ -57,14 +57,14 @@ cluster-down:
 	@$(CLUSTER) down
 
 crds: venv
-	$(PY) -m bluegreen.crdgen --write
+	$(PY) -m bluegreen.api.crdgen --write
 
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
-	$(PY) -m bluegreen.crdgen --check
+	$(PY) -m bluegreen.api.crdgen --check
 
 test: setup lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -32,7 +32,7 @@ WAITS = (
     "_PollLikeSelector.select (",
     "poll_wait_for_socket.<locals>.do_poll (",
     "_worker (concurrent/futures/thread.py",
-    "_locked_pass (bluegreen/handlers.py",  # `with lock`: another pass of the same app runs
+    "_locked_pass (bluegreen/runtime/handlers.py",  # `with lock`: another pass of the same app runs
     "Condition.wait (",
     "Event.wait (",
     "Thread.join (",

@@ -324,7 +324,7 @@ class PeeredOperator:
             self.proc = subprocess.Popen(
                 [
                     *(sys.executable, "-m", "kopf", "run", "--log-format=json"),
-                    *("-m", "bluegreen.handlers", f"--namespace={self.namespace}"),
+                    *("-m", "bluegreen.runtime.handlers", f"--namespace={self.namespace}"),
                     f"--peering={self.peering}",
                     f"--liveness=http://127.0.0.1:{liveness}/healthz",
                 ],

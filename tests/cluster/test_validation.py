@@ -25,8 +25,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 from pydantic import ValidationError
 
-from bluegreen import crdgen
-from bluegreen.api import BlueGreenApp
+from bluegreen.api import BlueGreenApp, crdgen
 from bluegreen.api.v1alpha1 import MAX_NAME_LENGTH
 from tests.support.apps import GROUP, PLURAL, VERSION, app_manifest
 

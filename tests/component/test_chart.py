@@ -17,7 +17,7 @@ import pytest
 import yaml
 from tools.localcluster import helm_bin
 
-from bluegreen import k8s
+from bluegreen.adapters import k8s
 from tests.support.cluster import REPO
 
 CHART = REPO / "charts" / "bluegreen-operator"

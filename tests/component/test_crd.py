@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from bluegreen import crdgen
+from bluegreen.api import crdgen
 from tests.support.cluster import REPO
 
 

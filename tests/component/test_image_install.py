@@ -172,7 +172,7 @@ def test_image_shape(stages: list[Stage]) -> None:
     argv = entrypoint(final)
     assert argv[:2] == ["kopf", "run"]
     assert "--log-format=json" in argv and "--all-namespaces" in argv
-    assert argv[argv.index("-m") + 1] == "bluegreen.handlers"
+    assert argv[argv.index("-m") + 1] == "bluegreen.runtime.handlers"
     assert f"--liveness=http://0.0.0.0:{IMAGE_LIVENESS_PORT}/healthz" in argv
     # The uv that replays the build is the one the image installs.
     version = subprocess.run([str(UV), "--version"], capture_output=True, text=True, check=True)
@@ -253,7 +253,7 @@ def installed(stages: list[Stage], tmp_path_factory: pytest.TempPathFactory) -> 
 
 def test_the_wheel_holds_the_package_only(installed: Installed) -> None:
     names = zipfile.ZipFile(installed.wheel).namelist()
-    assert "bluegreen/handlers.py" in names
+    assert "bluegreen/runtime/handlers.py" in names
     assert all(n.startswith(("bluegreen/", "bluegreen-")) for n in names), names
 
 

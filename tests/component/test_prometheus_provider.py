@@ -27,10 +27,10 @@ from typing import Any
 
 import pytest
 
-from bluegreen.analysis import MeasurementVerdict, QueryResult, evaluate_sample, render_query
-from bluegreen.analysis_ports import sample_metric
+from bluegreen.adapters.prometheus import HttpMetricsSource, PrometheusProvider, WebProvider
 from bluegreen.api.v1alpha1 import Metric, NoDataPolicy, ThresholdRange
-from bluegreen.prometheus import HttpMetricsSource, PrometheusProvider, WebProvider
+from bluegreen.core.analysis import MeasurementVerdict, QueryResult, evaluate_sample, render_query
+from bluegreen.core.sampling import sample_metric
 from tests.support.demo_app import DemoApp, free_port, http_request, start_demo_app
 from tests.support.prometheus import run_prometheus, wait_for_scrape_after
 from tests.support.traffic import Traffic

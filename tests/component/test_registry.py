@@ -1,4 +1,4 @@
-"""The ECR adapter (bluegreen.registry.EcrResolver) with the real boto3 client against moto's
+"""The ECR adapter (bluegreen.adapters.registry.EcrResolver) with the real boto3 client against moto's
 real server mode on loopback; faults come from loopback stand-ins: a proxy in front of moto
 that answers the first requests with an AWS error, a socket that never answers, a closed
 port, and an environment without credentials.
@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bluegreen.images import Outcome, Resolution
-from bluegreen.registry import MAX_ATTEMPTS, EcrResolver
+from bluegreen.adapters.registry import MAX_ATTEMPTS, EcrResolver
+from bluegreen.core.images import Outcome, Resolution
 from tests.support.demo_app import LOOPBACK, free_port
 from tests.support.moto import ACCOUNT, REGION, create_repository, push_image, run_moto_server
 

@@ -1,7 +1,7 @@
 """The real operator, run as its own process (`kopf run`), as tests drive it.
 
 Tests never import the handlers into their own process: they start `kopf run -m
-bluegreen.handlers` with the cluster's kubeconfig, and may SIGKILL and restart it.
+bluegreen.runtime.handlers` with the cluster's kubeconfig, and may SIGKILL and restart it.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class OperatorProcess:
                 "kopf",
                 "run",
                 "-m",
-                "bluegreen.handlers",
+                "bluegreen.runtime.handlers",
                 "--standalone",
                 f"--namespace={self.namespaces}",
                 f"--liveness=http://127.0.0.1:{liveness}/healthz",

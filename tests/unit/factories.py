@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
-from bluegreen import naming, render
 from bluegreen.api import (
     BlueGreenApp,
     BlueGreenAppStatus,
@@ -32,7 +31,8 @@ from bluegreen.api import (
     ReleaseResult,
     ScaleDown,
 )
-from bluegreen.world import DeploymentState, Endpoint, Observed, PodState, ServiceState
+from bluegreen.core import naming, render
+from bluegreen.core.world import DeploymentState, Endpoint, Observed, PodState, ServiceState
 
 NAME = "shop"
 NAMESPACE = "default"

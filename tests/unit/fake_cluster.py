@@ -29,9 +29,9 @@ from typing import Any
 
 import yaml
 
-from bluegreen import naming
-from bluegreen.errors import RejectedError
-from bluegreen.ports import ClusterGateway
+from bluegreen.core import naming
+from bluegreen.core.errors import RejectedError
+from bluegreen.core.ports import ClusterGateway
 from tests.unit.factories import NAMESPACE, T0
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"

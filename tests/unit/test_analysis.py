@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from bluegreen.analysis import (
+from bluegreen.api.v1alpha1 import Color, Metric, NoDataPolicy, ThresholdRange
+from bluegreen.core.analysis import (
     Measurement,
     MeasurementVerdict,
     QueryResult,
@@ -26,7 +27,6 @@ from bluegreen.analysis import (
     render_query,
     with_guard,
 )
-from bluegreen.api.v1alpha1 import Color, Metric, NoDataPolicy, ThresholdRange
 
 T0 = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 NAN = math.nan

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bluegreen import cli_format as fmt
+from bluegreen.kubectl import format as fmt
 
 NOW = datetime(2026, 11, 26, 15, 0, 0, tzinfo=UTC)
 

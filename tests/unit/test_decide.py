@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from bluegreen import decide, naming, render
 from bluegreen.api import (
     BlueGreenApp,
     BlueGreenAppStatus,
@@ -28,8 +27,10 @@ from bluegreen.api import (
     ReleaseResult,
     ScaleDown,
 )
-from bluegreen.plan import Action, Apply, ClearRequest, Plan, Scale
-from bluegreen.world import Observed
+from bluegreen.core import naming, render
+from bluegreen.core.plan import Action, Apply, ClearRequest, Plan, Scale
+from bluegreen.core.world import Observed
+from bluegreen.release import machine as decide
 from tests.unit.factories import (
     BLUE,
     GREEN,

@@ -1,4 +1,4 @@
-"""bluegreen.graph without Prometheus or a cluster: durations, the query, the answer, the
+"""bluegreen.kubectl.graph without Prometheus or a cluster: durations, the query, the answer, the
 marks taken from an app's status, the picture, and the error without matplotlib.
 
 The real thing (a real Prometheus scraping real app processes during a real release, and
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bluegreen import cli, graph
+from bluegreen.kubectl import cli, graph
 
 T0 = datetime(2026, 11, 26, 15, 0, 0, tzinfo=UTC)
 

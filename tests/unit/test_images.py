@@ -1,10 +1,10 @@
-"""Table tests of the pure image-reference helpers (bluegreen.images)."""
+"""Table tests of the pure image-reference helpers (bluegreen.core.images)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bluegreen.images import (
+from bluegreen.core.images import (
     EcrRef,
     Outcome,
     Resolution,

@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 
-from bluegreen import decide, naming, reconcile
 from bluegreen.api import BlueGreenAppStatus
+from bluegreen.core import naming
+from bluegreen.release import machine as decide
+from bluegreen.runtime import reconcile
 from tests.unit.factories import (
     NAME,
     NAMESPACE,

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bluegreen.analysis import QueryResult
 from bluegreen.api import Color
-from bluegreen.images import Resolution
+from bluegreen.core.analysis import QueryResult
+from bluegreen.core.images import Resolution
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@
 promote, abort and retry set the annotation bluegreen.dev/request on the app (a JSON
 merge patch of metadata.annotations); the operator carries the request out and removes
 the annotation. Nothing here writes the app's spec or status. graph reads the app's
-status and asks Prometheus for its request rate per colour (bluegreen.graph draws it).
+status and asks Prometheus for its request rate per colour (bluegreen.kubectl.graph draws it).
 
 Exit codes:
     0  done (with --wait: the app came to rest in the phase the request leads to)
@@ -23,7 +23,7 @@ Exit codes:
     6  --wait: the operator ignored the request, or the app came to rest in another phase
        than the request leads to (for example a promoted release that rolled back)
 
-This module does the API calls; what it prints comes from the pure bluegreen.cli_format.
+This module does the API calls; what it prints comes from the pure bluegreen.kubectl.format.
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from bluegreen import cli_format as fmt
-from bluegreen import graph
 from bluegreen.api import GROUP, PLURAL, VERSION
-from bluegreen.naming import ANNOTATION_REQUEST
+from bluegreen.core.naming import ANNOTATION_REQUEST
+from bluegreen.kubectl import format as fmt
+from bluegreen.kubectl import graph
 
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1

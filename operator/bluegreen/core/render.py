@@ -10,9 +10,9 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from bluegreen import naming
 from bluegreen.api import BlueGreenApp, Color
-from bluegreen.revision import image_tag, revision
+from bluegreen.core import naming
+from bluegreen.core.revision import image_tag, revision
 
 Manifest = dict[str, Any]
 

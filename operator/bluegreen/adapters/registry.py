@@ -9,7 +9,7 @@ ECR client per region (made on first use). Credentials come from boto3's default
 (environment, shared files, web identity/IRSA, container and instance metadata); the
 endpoint from `endpoint_url` or boto3's own `AWS_ENDPOINT_URL_ECR` / `AWS_ENDPOINT_URL`.
 
-Never raises for registry failures (see `bluegreen.images.Outcome`):
+Never raises for registry failures (see `bluegreen.core.images.Outcome`):
 - ImageNotFoundException, RepositoryNotFoundException -> NOT_FOUND (a definite answer);
 - throttling, connect/read timeouts, unreachable endpoint, missing or rejected
   credentials, access denied, server errors -> UNAVAILABLE (ask again later).
@@ -39,7 +39,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from bluegreen.images import (
+from bluegreen.core.images import (
     EcrRef,
     Outcome,
     Resolution,
@@ -77,7 +77,7 @@ _CacheKey = tuple[str, str, str, str]
 
 
 class EcrResolver:
-    """Implements `bluegreen.images.ImageResolver` for Amazon ECR."""
+    """Implements `bluegreen.core.images.ImageResolver` for Amazon ECR."""
 
     def __init__(
         self,

@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from bluegreen import cli_format as fmt
+from bluegreen.kubectl import format as fmt
 
 COLORS = {"blue": "#1f6fd1", "green": "#2ca02c"}
 OTHER_COLOR = "#7f7f7f"

@@ -20,9 +20,9 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from bluegreen import naming
 from bluegreen.api import GROUP, PLURAL, VERSION
-from bluegreen.errors import RejectedError, TransientError
+from bluegreen.core import naming
+from bluegreen.core.errors import RejectedError, TransientError
 
 _PATHS = {
     "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",

@@ -3,7 +3,7 @@
 Every function takes the BlueGreenApp (or its status) as the plain dict the API server
 returned, and `now` when it needs the time, and returns a string or plain data. The
 module reads no clock, no file and no network, so each output can be checked exactly
-(tests/unit/test_cli_format.py); bluegreen.cli does the API calls and the printing.
+(tests/unit/test_cli_format.py); bluegreen.kubectl.cli does the API calls and the printing.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ RESOURCE = "bluegreenapp.bluegreen.dev"
 
 # ----------------------------------------------------------------------------- requests
 
-# Where a person's request means something (bluegreen.decide.handle_request ignores it
+# Where a person's request means something (bluegreen.release.machine.handle_request ignores it
 # anywhere else and emits a RequestIgnored event).
 REQUEST_PHASES: dict[str, tuple[Phase, ...]] = {
     "promote": (Phase.ANALYZING, Phase.PAUSED),

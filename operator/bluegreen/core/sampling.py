@@ -1,6 +1,6 @@
 """The port through which analysis reads metrics, and the one function that uses it.
 
-Pure by imports (no network, no clock): the adapter (`bluegreen.prometheus.HttpMetricsSource`)
+Pure by imports (no network, no clock): the adapter (`bluegreen.adapters.prometheus.HttpMetricsSource`)
 is handed in by the caller. To be merged into `ports.py`.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bluegreen.analysis import QueryResult, render_query, with_guard
 from bluegreen.api.v1alpha1 import Metric
+from bluegreen.core.analysis import QueryResult, render_query, with_guard
 
 
 class MetricsSource(Protocol):

@@ -10,7 +10,7 @@ deploy `<registry>/<repository>@sha256:...` instead of the tag (`spec.image.reso
     parse_ecr("ghcr.io/acme/shop:v9")         # None: not an ECR image
 
 The registry lookup itself is behind the `ImageResolver` port (the boto3 adapter lives in
-`bluegreen.registry`); its answer is a `Resolution` with a five-valued `outcome`:
+`bluegreen.adapters.registry`); its answer is a `Resolution` with a five-valued `outcome`:
 
     RESOLVED        the tag points at `digest` now
     ALREADY_PINNED  the reference already carries a digest (any registry): nothing to ask

@@ -1,6 +1,6 @@
 """The kopf edge: thin handlers that call `reconcile` and nothing else.
 
-    kopf run -m bluegreen.handlers --all-namespaces
+    kopf run -m bluegreen.runtime.handlers --all-namespaces
 
 Every trigger ends in the same level-triggered `reconcile.reconcile`. A daemon drives an
 app only while a release is in flight (or a delayed scale-down is due); settled apps cost
@@ -20,14 +20,15 @@ from typing import Any
 import kopf
 from prometheus_client import start_http_server
 
-from bluegreen import decide, reconcile, telemetry
+from bluegreen.adapters.clock import SystemClock
+from bluegreen.adapters.prometheus import HttpMetricsSource
+from bluegreen.adapters.registry import EcrResolver
 from bluegreen.api import GROUP, PLURAL, VERSION, BlueGreenAppStatus
-from bluegreen.clock import SystemClock
-from bluegreen.errors import TransientError
-from bluegreen.k8s import KubernetesGateway, load_api_client
-from bluegreen.prometheus import HttpMetricsSource
-from bluegreen.registry import EcrResolver
-from bluegreen.settings import Settings
+from bluegreen.core.errors import TransientError
+from bluegreen.adapters.k8s import KubernetesGateway, load_api_client
+from bluegreen.release import machine as decide
+from bluegreen.runtime import reconcile, telemetry
+from bluegreen.runtime.settings import Settings
 
 RESOURCE = (GROUP, VERSION, PLURAL)
 Logger = logging.Logger | logging.LoggerAdapter[Any]

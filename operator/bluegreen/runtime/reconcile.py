@@ -14,16 +14,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bluegreen import decide, naming, render
-from bluegreen.analysis import QueryResult
-from bluegreen.analysis_ports import MetricsSource, sample_metric
 from bluegreen.api import BlueGreenApp, BlueGreenAppStatus, Color, Condition
 from bluegreen.api.v1alpha1 import ResolveDigest
-from bluegreen.errors import InvalidSpecError, RejectedError
-from bluegreen.images import ImageResolver, Resolution, local_resolution
-from bluegreen.plan import Apply, ClearRequest, Delete, Plan, Scale
-from bluegreen.ports import Clock, ClusterGateway
-from bluegreen.world import (
+from bluegreen.core import naming, render
+from bluegreen.core.analysis import QueryResult
+from bluegreen.core.errors import InvalidSpecError, RejectedError
+from bluegreen.core.images import ImageResolver, Resolution, local_resolution
+from bluegreen.core.plan import Apply, ClearRequest, Delete, Plan, Scale
+from bluegreen.core.ports import Clock, ClusterGateway
+from bluegreen.core.sampling import MetricsSource, sample_metric
+from bluegreen.core.world import (
     DeploymentState,
     Endpoint,
     IngressState,
@@ -31,6 +31,7 @@ from bluegreen.world import (
     PodState,
     ServiceState,
 )
+from bluegreen.release import machine as decide
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from bluegreen import analysis, naming, render
-from bluegreen.analysis import Verdict
 from bluegreen.api import (
     IN_FLIGHT_PHASES,
     AnalysisPhase,
@@ -35,9 +33,11 @@ from bluegreen.api import (
     ScaleDown,
 )
 from bluegreen.api.v1alpha1 import CanaryStatus, ResolveDigest
-from bluegreen.images import Outcome as ResolutionOutcome
-from bluegreen.plan import Action, Apply, ClearRequest, Delete, Event, Plan, Scale
-from bluegreen.world import IngressState, Observed, ServiceState
+from bluegreen.core import analysis, naming, render
+from bluegreen.core.analysis import Verdict
+from bluegreen.core.images import Outcome as ResolutionOutcome
+from bluegreen.core.plan import Action, Apply, ClearRequest, Delete, Event, Plan, Scale
+from bluegreen.core.world import IngressState, Observed, ServiceState
 
 HISTORY_LIMIT = 10
 FAILED_REVISIONS_LIMIT = 20

@@ -18,7 +18,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from bluegreen.analysis import QueryResult
+from bluegreen.core.analysis import QueryResult
 
 DEFAULT_TIMEOUT = 10.0
 MAX_BODY_BYTES = 8 * 1024 * 1024  # an answer this large is a query gone wrong, not a sample

@@ -1,0 +1,1 @@
+"""`kubectl bluegreen`: the plugin, its output formats and the switch graph."""
