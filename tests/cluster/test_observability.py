@@ -426,7 +426,7 @@ def test_graph_without_prometheus_says_so(apps: Apps, cluster: Cluster, tmp_path
     assert none.returncode == 2, none.stdout + none.stderr
     assert "error: no Prometheus to ask: give --prometheus URL" in none.stderr
     missing = graph("--prometheus", "http://127.0.0.1:9", "--since", "soon")
-    assert missing.returncode == 2 and "not a duration" in missing.stderr
+    assert missing.returncode == 2 and "invalid duration 'soon'" in missing.stderr
     for proc in (down, none, missing):
         assert "Traceback" not in proc.stderr
     assert not png.exists()

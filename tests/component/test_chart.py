@@ -17,7 +17,7 @@ import pytest
 import yaml
 from tools.localcluster import helm_bin
 
-from bluegreen.adapters import k8s
+from bluegreen.adapters import cache, k8s
 from tests.support.cluster import REPO
 
 CHART = REPO / "charts" / "bluegreen-operator"
@@ -28,17 +28,16 @@ NAMESPACE = "bluegreen-system"
 # Every rule of the ClusterRole, as (apiGroup, resource) -> verbs. A new permission is a
 # deliberate change of this table, with the call in k8s.py or kopf that needs it.
 EXPECTED_RULES: dict[tuple[str, str], set[str]] = {
-    ("bluegreen.dev", "bluegreenapps"): {"get", "list", "watch", "patch"},
+    ("bluegreen.dev", "bluegreenapps"): {"list", "watch", "patch"},
     ("bluegreen.dev", "bluegreenapps/status"): {"patch"},
-    ("apps", "deployments"): {"get", "create", "patch"},
-    ("apps", "deployments/scale"): {"patch"},
-    ("", "services"): {"get", "create", "patch"},
-    ("", "pods"): {"list"},
-    ("discovery.k8s.io", "endpointslices"): {"list"},
+    ("apps", "deployments"): {"list", "watch", "create", "patch"},
+    ("", "services"): {"list", "watch", "create", "patch"},
+    ("", "pods"): {"list", "watch"},
+    ("discovery.k8s.io", "endpointslices"): {"list", "watch"},
     ("events.k8s.io", "events"): {"create"},
     ("", "events"): {"create"},
-    ("monitoring.coreos.com", "servicemonitors"): {"get", "create", "patch"},
-    ("networking.k8s.io", "ingresses"): {"get", "create", "patch", "delete"},
+    ("monitoring.coreos.com", "servicemonitors"): {"list", "watch", "create", "patch"},
+    ("networking.k8s.io", "ingresses"): {"list", "watch", "create", "patch", "delete"},
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
     ("", "namespaces"): {"list", "watch"},
     ("kopf.dev", "clusterkopfpeerings"): {"list", "watch", "patch"},
@@ -246,16 +245,22 @@ def test_rbac_has_no_secrets_no_exec_no_wildcards() -> None:
     assert got == EXPECTED_RULES
 
 
-def test_rbac_covers_every_kind_of_the_gateway() -> None:
-    """Each kind k8s.KubernetesGateway applies is readable and appliable (create + patch)."""
+def test_rbac_covers_every_kind_of_the_gateway_and_the_watches() -> None:
+    """Each kind k8s.KubernetesGateway applies is appliable (create + patch), and each kind
+    the operator watches can be listed and watched."""
     got = rules(render())
-    for kind, path in k8s._PATHS.items():
+
+    def group_resource(path: str) -> tuple[str, str]:
         parts = path.strip("/").split("/")
-        group = "" if parts[0] == "api" else parts[1]
-        resource = parts[-1]
-        verbs = got.get((group, resource), set())
-        needed = {"get", "patch"} if kind == "BlueGreenApp" else {"get", "create", "patch"}
-        assert needed <= verbs, f"{kind} ({group}/{resource}): {verbs}"
+        return ("" if parts[0] == "api" else parts[1]), parts[-1]
+
+    for kind, path in k8s._PATHS.items():
+        verbs = got.get(group_resource(path), set())
+        needed = {"patch"} if kind == "BlueGreenApp" else {"create", "patch"}
+        assert needed <= verbs, f"{kind} {group_resource(path)}: {verbs}"
+    for watched in (*cache.WATCHED, cache.CLUSTER_PEERINGS):
+        verbs = got.get(group_resource(watched.path()), set())
+        assert {"list", "watch"} <= verbs, f"{watched.name}: {verbs}"
 
 
 def test_role_binding_binds_the_role_to_the_service_account() -> None:

@@ -116,9 +116,9 @@ class FakeCluster:
 
     def __init__(self, state: dict[str, Any] | None = None, *, service_monitors: bool = False):
         s = copy.deepcopy(state) if state is not None else {}
-        self.app: dict[str, Any] | None = s.get("app")
+        self.body: dict[str, Any] | None = s.get("app")  # the BlueGreenApp
         self.objects: dict[str, dict[str, Any]] = s.get("objects", {})  # "Kind/name"
-        self.pods: dict[str, dict[str, Any]] = s.get("pods", {})
+        self.pod_objects: dict[str, dict[str, Any]] = s.get("pods", {})
         self.slices: dict[str, list[dict[str, Any]]] = s.get("slices", {})
         self.serial: int = s.get("serial", 0)
         self.not_ready: set[str] = set(s.get("not_ready", []))
@@ -136,9 +136,9 @@ class FakeCluster:
         """Everything the API server stores, as plain data."""
         return copy.deepcopy(
             {
-                "app": self.app,
+                "app": self.body,
                 "objects": self.objects,
-                "pods": self.pods,
+                "pods": self.pod_objects,
                 "slices": self.slices,
                 "serial": self.serial,
                 "not_ready": sorted(self.not_ready),
@@ -146,16 +146,16 @@ class FakeCluster:
         )
 
     def create_app(self, body: dict[str, Any]) -> None:
-        self.app = copy.deepcopy(body)
-        self.app["status"] = apply_defaults(self.app.get("status") or {}, _status_schema())
+        self.body = copy.deepcopy(body)
+        self.body["status"] = apply_defaults(self.body.get("status") or {}, _status_schema())
 
     def update_spec(self, change: Callable[[dict[str, Any]], None]) -> None:
         """A person (or GitOps) edits the spec: the generation goes up."""
-        assert self.app is not None
-        before = copy.deepcopy(self.app["spec"])
-        change(self.app["spec"])
-        if self.app["spec"] != before:
-            self.app["metadata"]["generation"] = self.app["metadata"].get("generation", 0) + 1
+        assert self.body is not None
+        before = copy.deepcopy(self.body["spec"])
+        change(self.body["spec"])
+        if self.body["spec"] != before:
+            self.body["metadata"]["generation"] = self.body["metadata"].get("generation", 0) + 1
 
     def set_image(self, image: str) -> None:
         def change(spec: dict[str, Any]) -> None:
@@ -164,8 +164,8 @@ class FakeCluster:
         self.update_spec(change)
 
     def annotate(self, key: str, value: str) -> None:
-        assert self.app is not None
-        self.app["metadata"].setdefault("annotations", {})[key] = value
+        assert self.body is not None
+        self.body["metadata"].setdefault("annotations", {})[key] = value
 
     def hold_not_ready(self, revision: str, held: bool = True) -> None:
         """Pods of `revision` fail their readiness probe (or pass it again)."""
@@ -173,8 +173,8 @@ class FakeCluster:
 
     @property
     def status(self) -> dict[str, Any]:
-        assert self.app is not None
-        return dict(self.app.get("status") or {})
+        assert self.body is not None
+        return dict(self.body.get("status") or {})
 
     def obj(self, kind: str, name: str) -> dict[str, Any] | None:
         return self.objects.get(f"{kind}/{name}")
@@ -187,12 +187,12 @@ class FakeCluster:
     def _ns(self, namespace: str) -> None:
         assert namespace == NAMESPACE, f"call for namespace {namespace!r}"
 
-    def get_app(self, namespace: str, name: str) -> dict[str, Any] | None:
+    def app(self, namespace: str, name: str) -> dict[str, Any] | None:
         self._ns(namespace)
-        self.calls.append(Call("get_app", "BlueGreenApp", name))
-        if self.app is None or self.app["metadata"]["name"] != name:
+        self.calls.append(Call("app", "BlueGreenApp", name))
+        if self.body is None or self.body["metadata"]["name"] != name:
             return None
-        return copy.deepcopy(self.app)
+        return copy.deepcopy(self.body)
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         self._ns(namespace)
@@ -200,18 +200,19 @@ class FakeCluster:
         found = self.obj(kind, name)
         return copy.deepcopy(found) if found is not None else None
 
-    def list_pods(self, namespace: str, selector: Mapping[str, str]) -> list[dict[str, Any]]:
+    def pods(self, namespace: str, app: str) -> list[dict[str, Any]]:
         self._ns(namespace)
-        self.calls.append(Call("list_pods", "Pod", "", dict(selector)))
+        selector = naming.app_selector(app)
+        self.calls.append(Call("pods", "Pod", "", selector))
         return [
             copy.deepcopy(p)
-            for _, p in sorted(self.pods.items())
+            for _, p in sorted(self.pod_objects.items())
             if _matches(p["metadata"]["labels"], selector)
         ]
 
-    def list_endpoint_slices(self, namespace: str, service: str) -> list[dict[str, Any]]:
+    def endpoint_slices(self, namespace: str, service: str) -> list[dict[str, Any]]:
         self._ns(namespace)
-        self.calls.append(Call("list_endpoint_slices", "EndpointSlice", service))
+        self.calls.append(Call("endpoint_slices", "EndpointSlice", service))
         return copy.deepcopy(self.slices.get(service, []))
 
     def service_monitors_supported(self) -> bool:
@@ -259,17 +260,17 @@ class FakeCluster:
 
     def patch_app_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         self._ns(namespace)
-        assert self.app is not None and self.app["metadata"]["name"] == name
+        assert self.body is not None and self.body["metadata"]["name"] == name
         self.calls.append(Call("patch_app_status", "BlueGreenApp", name, copy.deepcopy(status)))
-        patched = apply_merge_patch(self.app.get("status") or {}, status)
-        self.app["status"] = apply_defaults(patched, _status_schema())
+        patched = apply_merge_patch(self.body.get("status") or {}, status)
+        self.body["status"] = apply_defaults(patched, _status_schema())
         self._wrote()
 
     def remove_app_annotation(self, namespace: str, name: str, key: str) -> None:
         self._ns(namespace)
-        assert self.app is not None
+        assert self.body is not None
         self.calls.append(Call("remove_app_annotation", "BlueGreenApp", name, key))
-        self.app["metadata"].get("annotations", {}).pop(key, None)
+        self.body["metadata"].get("annotations", {}).pop(key, None)
         self._wrote()
 
     def emit_event(self, app: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
@@ -295,19 +296,24 @@ class FakeCluster:
             labels = spec["template"]["metadata"]["labels"]
             revision = labels[naming.LABEL_REVISION]
             mine = sorted(
-                n for n, p in self.pods.items() if _matches(p["metadata"]["labels"], selector)
+                n
+                for n, p in self.pod_objects.items()
+                if _matches(p["metadata"]["labels"], selector)
             )
             # Recreate: every pod of another template goes before new ones start.
             for pod in mine:
-                if self.pods[pod]["metadata"]["labels"].get(naming.LABEL_REVISION) != revision:
-                    del self.pods[pod]
-            current = [n for n in mine if n in self.pods]
+                if (
+                    self.pod_objects[pod]["metadata"]["labels"].get(naming.LABEL_REVISION)
+                    != revision
+                ):
+                    del self.pod_objects[pod]
+            current = [n for n in mine if n in self.pod_objects]
             while len(current) > spec["replicas"]:
-                del self.pods[current.pop()]
+                del self.pod_objects[current.pop()]
             while len(current) < spec["replicas"]:
                 self.serial += 1
                 pod = f"{dep['metadata']['name']}-{revision[:6]}-{self.serial:04d}"
-                self.pods[pod] = {
+                self.pod_objects[pod] = {
                     "metadata": {
                         "name": pod,
                         "namespace": NAMESPACE,
@@ -320,7 +326,7 @@ class FakeCluster:
             for pod in current:
                 is_ready = revision not in self.not_ready
                 ready += is_ready
-                self.pods[pod]["status"]["conditions"] = [
+                self.pod_objects[pod]["status"]["conditions"] = [
                     {"type": "Ready", "status": "True" if is_ready else "False"}
                 ]
             owned.update(current)
@@ -331,8 +337,8 @@ class FakeCluster:
                 "readyReplicas": ready,
                 "availableReplicas": ready,
             }
-        for pod in [p for p in self.pods if p not in owned]:
-            del self.pods[pod]  # its Deployment is gone: garbage-collected
+        for pod in [p for p in self.pod_objects if p not in owned]:
+            del self.pod_objects[pod]  # its Deployment is gone: garbage-collected
 
     def _run_endpoint_slices(self) -> None:
         self.slices = {}
@@ -342,7 +348,7 @@ class FakeCluster:
             name = svc["metadata"]["name"]
             selector = svc["spec"].get("selector") or {}
             endpoints: list[dict[str, Any]] = []
-            for pod_name, pod in sorted(self.pods.items()):
+            for pod_name, pod in sorted(self.pod_objects.items()):
                 if not selector or not _matches(pod["metadata"]["labels"], selector):
                     continue
                 ready = any(

@@ -19,18 +19,20 @@ from typing import Any
 import pytest
 
 from bluegreen.api import (
+    AnalysisRun,
     BlueGreenApp,
-    BlueGreenAppStatus,
     Color,
     Phase,
     Release,
     ReleaseResult,
     ScaleDown,
+    Verdict,
 )
 from bluegreen.core import naming, render
+from bluegreen.core.analysis import QueryResult
 from bluegreen.core.plan import Action, Apply, ClearRequest, Plan, Scale
 from bluegreen.core.world import Observed
-from bluegreen.release import lifecycle, machine, timing
+from bluegreen.release import lifecycle, machine
 from tests.unit.factories import (
     BLUE,
     GREEN,
@@ -38,12 +40,14 @@ from tests.unit.factories import (
     R1,
     R2,
     R3,
+    T0,
     V0,
     V1,
     V2,
     V3,
     VERSION_OF,
     ObservedBuilder,
+    app_body,
     at,
     healthy,
     history_entry,
@@ -60,8 +64,9 @@ from tests.unit.factories import (
 ACTIVE = naming.active_service(NAME)
 PREVIEW = naming.preview_service(NAME)
 
-ROLLOUT = timing.ROLLOUT
-SWITCH = timing.SWITCH
+WAIT = "waits on the cluster"
+"""The pass asks for no prompt look: the app's objects wake it (pods getting ready, its
+EndpointSlices). Its only timer is the progress deadline of the step it waits in."""
 
 
 # ----------------------------------------------------------------------------- describing plans
@@ -121,6 +126,8 @@ ALLOWED: dict[Phase, set[Phase]] = {
 
 # Phases in which traffic stays where it was before the release.
 TRAFFIC_UNTOUCHED = {Phase.DEPLOYING, Phase.ANALYZING, Phase.PAUSED}
+TIME_CAN_END = {Phase.PENDING, Phase.DEPLOYING, Phase.ANALYZING, Phase.OBSERVING}
+"""Phases a deadline or a timer ends when nothing else happens: a pass in one asks for one."""
 
 
 def serving_capacity(observed: Observed, color: Color) -> int:
@@ -165,6 +172,22 @@ def assert_traffic_safe(app: BlueGreenApp, observed: Observed, plan: Plan) -> No
         )
 
 
+def assert_waits_on_the_cluster(app: BlueGreenApp, observed: Observed, plan: Plan) -> None:
+    """No timer before the progress deadline of the release's current step (counted from
+    its start, its promotion request or its switch), or none at all."""
+    if plan.requeue_after is None:
+        return
+    release = plan.status.release
+    assert release is not None, f"a timer ({plan.requeue_after}s) without a release"
+    deadline = app.spec.strategy.progress_deadline_seconds
+    now = (observed.now - T0).total_seconds()
+    anchors = [release.started_at, release.promotion_requested_at, release.switched_at]
+    remaining = [deadline - (now - t) for a in anchors if (t := seconds_of(a)) is not None]
+    assert any(abs(plan.requeue_after - max(r, 0.0)) < 0.01 for r in remaining), (
+        f"a timer in {plan.requeue_after}s while waiting on the cluster; deadlines in {remaining}"
+    )
+
+
 def assert_invariants(app: BlueGreenApp, observed: Observed, plan: Plan) -> None:
     before, after = app.status.phase, plan.status.phase
     assert after is before or after in ALLOWED[before], (
@@ -176,8 +199,8 @@ def assert_invariants(app: BlueGreenApp, observed: Observed, plan: Plan) -> None
     assert len(plan.status.history) <= lifecycle.HISTORY_LIMIT
     assert len(plan.status.failed_revisions) <= lifecycle.FAILED_REVISIONS_LIMIT
     assert len(set(plan.status.failed_revisions)) == len(plan.status.failed_revisions)
-    if needs_polling(plan.status, app.spec.replicas):
-        assert plan.requeue_after is not None, "a release in flight must be looked at again"
+    if after in TIME_CAN_END:
+        assert plan.requeue_after is not None, f"{after.value} without a timer or a deadline"
     if plan.requeue_after is not None:
         assert plan.requeue_after >= 0
     requests = [a for a in plan.actions if isinstance(a, ClearRequest)]
@@ -300,16 +323,12 @@ def release_unchanged(app: BlueGreenApp) -> Check:
     return run
 
 
-def needs_polling(status: BlueGreenAppStatus, replicas: int) -> bool:
-    """The operator's own answer to "does time alone move this app on?"."""
-    return timing.needs_polling(status, replicas)
-
-
 def settled(replicas: int = 2) -> Check:
     """Nothing left for time to do: no timer, no requeue."""
 
     def run(plan: Plan) -> None:
-        assert not needs_polling(plan.status, replicas)
+        assert plan.status.phase in (Phase.HEALTHY, Phase.DEGRADED, Phase.PAUSED)
+        assert plan.status.scale_down is None
         assert plan.requeue_after is None
 
     return run
@@ -527,7 +546,7 @@ def _pending_cases() -> list[Case]:
             active=None,
             actions=["apply Deployment/shop-blue v1 x2"],
             events=["ReleaseStarted"],
-            requeue=ROLLOUT,
+            requeue=WAIT,
             check=checks(
                 release_is(R1, BLUE, None),
                 candidate_is(R1),
@@ -544,7 +563,7 @@ def _pending_cases() -> list[Case]:
             active=None,
             actions=["apply Service/shop-metrics -> both"],
             events=[],
-            requeue=ROLLOUT,
+            requeue=WAIT,
         )
     )
     add(
@@ -556,7 +575,7 @@ def _pending_cases() -> list[Case]:
             active=None,
             actions=[],
             events=[],
-            requeue=ROLLOUT,
+            requeue=WAIT,
         )
     )
     add(
@@ -568,7 +587,7 @@ def _pending_cases() -> list[Case]:
             active=BLUE,
             actions=["apply Service/shop -> blue", "apply Service/shop-preview -> blue"],
             events=["Switched"],
-            requeue=SWITCH,
+            requeue=WAIT,
             check=release_times(candidate_ready_at=8, switched_at=8),
         )
     )
@@ -624,7 +643,7 @@ def _pending_cases() -> list[Case]:
             active=None,
             actions=["apply Deployment/shop-blue v2 x2"],
             events=["ReleaseStarted"],
-            requeue=ROLLOUT,
+            requeue=WAIT,
             check=release_is(R2, BLUE, None),
         )
     )
@@ -646,7 +665,7 @@ def _observing_cases() -> list[Case]:
             active=BLUE,
             actions=[],
             events=[],
-            requeue=SWITCH,
+            requeue=WAIT,
             check=release_times(endpoints_converged_at=None),
         )
     )
@@ -659,7 +678,7 @@ def _observing_cases() -> list[Case]:
             active=GREEN,
             actions=[],
             events=[],
-            requeue=SWITCH,
+            requeue=WAIT,
             check=release_times(endpoints_converged_at=None),
         )
     )
@@ -676,24 +695,24 @@ def _observing_cases() -> list[Case]:
             active=GREEN,
             actions=[],
             events=[],
-            requeue=SWITCH,
+            requeue=WAIT,
             check=release_times(endpoints_converged_at=None),
         )
     )
     add(
         case(
-            "observing/converged-records-switch-latency",
+            "observing/converged-records-switch-latency-and-completes-in-the-same-pass",
             make_app(image=V2, status=observing),
             ObservedBuilder(at(21.25))
             .color(BLUE, V1)
             .color(GREEN, V2)
             .services(active=GREEN)
             .build(),
-            phase=Phase.OBSERVING,
+            phase=Phase.HEALTHY,
             active=GREEN,
             actions=[],
-            events=["EndpointsConverged"],
-            requeue=0,
+            events=["EndpointsConverged", "Promoted"],
+            requeue=30,  # the old colour's scale-down
             check=checks(
                 release_times(endpoints_converged_at=21.25),
                 _latency(0.25),
@@ -771,7 +790,7 @@ def _observing_cases() -> list[Case]:
             active=GREEN,
             actions=[],
             events=["RollingBack"],
-            requeue=SWITCH,
+            requeue=WAIT,
             check=release_reason("EndpointsNotConverged"),
         )
     )
@@ -784,7 +803,7 @@ def _observing_cases() -> list[Case]:
             active=GREEN,
             actions=[],
             events=["RollingBack"],
-            requeue=SWITCH,
+            requeue=0,  # the flip back is the next step
             check=release_reason("Superseded"),
         )
     )
@@ -831,7 +850,7 @@ def _healthy_cases() -> list[Case]:
             active=BLUE,
             actions=["scale shop-blue to 3"],
             events=[],
-            requeue=timing.SCALING,  # looks again until the new replicas are ready
+            requeue=None,  # the new replicas' pods wake it
             check=checks(release_unchanged(replicas_only), candidate_is(None), stable_is(R1)),
         )
     )
@@ -861,7 +880,7 @@ def _healthy_cases() -> list[Case]:
             active=BLUE,
             actions=["apply Deployment/shop-green v2 x1"],
             events=["ReleaseStarted"],
-            requeue=ROLLOUT,
+            requeue=WAIT,
             check=checks(
                 release_is(R2, GREEN, BLUE),
                 candidate_is(R2),
@@ -880,7 +899,7 @@ def _healthy_cases() -> list[Case]:
             active=GREEN,
             actions=["apply Deployment/shop-blue v3 x2"],
             events=["ReleaseStarted"],
-            requeue=ROLLOUT,
+            requeue=WAIT,
             check=checks(release_is(R3, BLUE, GREEN), scale_down_is(None)),
         )
     )
@@ -924,7 +943,7 @@ def _deploying_cases() -> list[Case]:
                 # a wrong replica count is corrected; nothing else is written
                 actions=["scale shop-green to 2"] if "replicas" in green else [],
                 events=[],
-                requeue=ROLLOUT,
+                requeue=WAIT,
                 check=release_times(candidate_ready_at=None),
             )
         )
@@ -941,7 +960,7 @@ def _deploying_cases() -> list[Case]:
             active=BLUE,
             actions=["apply Deployment/shop-green v2 x2"],
             events=[],
-            requeue=ROLLOUT,
+            requeue=WAIT,
         )
     )
     add(
@@ -978,7 +997,7 @@ def _deploying_cases() -> list[Case]:
             active=BLUE,
             actions=[],
             events=["RollingBack"],
-            requeue=SWITCH,
+            requeue=WAIT,
             check=checks(
                 release_reason("ProgressDeadlineExceeded"),
                 release_times(rollback_started_at=601, switched_at=None),
@@ -995,7 +1014,7 @@ def _deploying_cases() -> list[Case]:
             active=BLUE,
             actions=[],
             events=[],
-            requeue=ROLLOUT,
+            requeue=WAIT,
         )
     )
     return cs
@@ -1054,7 +1073,7 @@ def _rollingback_cases() -> list[Case]:
             active=BLUE,
             actions=[],
             events=[],
-            requeue=SWITCH,
+            requeue=WAIT,
         )
     )
     add(
@@ -1070,7 +1089,7 @@ def _rollingback_cases() -> list[Case]:
             active=BLUE,
             actions=["apply Service/shop -> blue"],
             events=[],
-            requeue=SWITCH,
+            requeue=WAIT,
         )
     )
     add(
@@ -1082,7 +1101,7 @@ def _rollingback_cases() -> list[Case]:
             active=BLUE,
             actions=None,
             events=["ReleaseSuperseded", "ReleaseStarted"],
-            requeue=ROLLOUT,
+            requeue=WAIT,
             check=checks(failed_are(), last_history(R2, ReleaseResult.SUPERSEDED)),
         )
     )
@@ -1134,7 +1153,7 @@ def _degraded_cases() -> list[Case]:
             active=BLUE,
             actions=["clear request", "scale shop-green to 2"],
             events=["RetryRequested", "ReleaseStarted"],
-            requeue=ROLLOUT,
+            requeue=WAIT,
             check=checks(failed_are(), release_is(R2, GREEN, BLUE), release_times(started_at=900)),
         )
     )
@@ -1164,7 +1183,7 @@ def _degraded_cases() -> list[Case]:
             active=BLUE,
             actions=["apply Deployment/shop-green v3 x2"],
             events=["ReleaseStarted"],
-            requeue=ROLLOUT,
+            requeue=WAIT,
             check=release_is(R3, GREEN, BLUE),
         )
     )
@@ -1184,7 +1203,7 @@ def _degraded_cases() -> list[Case]:
             active=None,
             actions=["clear request"],
             events=["RetryRequested", "ReleaseStarted"],
-            requeue=ROLLOUT,
+            requeue=WAIT,
             check=checks(failed_are(), release_is(R1, BLUE, None), release_times(started_at=700)),
         )
     )
@@ -1206,7 +1225,7 @@ def _analyzing_paused_cases() -> list[Case]:
             active=GREEN,
             actions=["apply Service/shop -> green"],
             events=["Switched"],
-            requeue=SWITCH,
+            requeue=WAIT,
             check=release_times(switched_at=20.1, promotion_requested_at=20.1),
         )
     )
@@ -1244,7 +1263,7 @@ def _analyzing_paused_cases() -> list[Case]:
             active=GREEN,
             actions=["apply Service/shop -> green"],
             events=["Switched"],
-            requeue=SWITCH,
+            requeue=WAIT,
         )
     )
     add(
@@ -1260,7 +1279,7 @@ def _analyzing_paused_cases() -> list[Case]:
             active=BLUE,
             actions=["scale shop-green to 2"],
             events=[],
-            requeue=ROLLOUT,
+            requeue=WAIT,
         )
     )
     add(
@@ -1285,7 +1304,7 @@ def _analyzing_paused_cases() -> list[Case]:
             active=GREEN,
             actions=["clear request", "apply Service/shop -> green"],
             events=["PromotionRequested", "Switched"],
-            requeue=SWITCH,
+            requeue=WAIT,
             check=release_times(promotion_requested_at=300, switched_at=300),
         )
     )
@@ -1300,7 +1319,7 @@ def _analyzing_paused_cases() -> list[Case]:
             active=GREEN,
             actions=["clear request", "apply Service/shop -> green"],
             events=["PromotionRequested", "Switched"],
-            requeue=SWITCH,
+            requeue=WAIT,
         )
     )
     add(
@@ -1312,7 +1331,7 @@ def _analyzing_paused_cases() -> list[Case]:
             active=BLUE,
             actions=["clear request", "scale shop-green to 2"],
             events=["PromotionRequested"],
-            requeue=ROLLOUT,
+            requeue=WAIT,
             check=release_times(promotion_requested_at=300, switched_at=None),
         )
     )
@@ -1327,7 +1346,7 @@ def _analyzing_paused_cases() -> list[Case]:
             active=BLUE,
             actions=["clear request", "scale shop-green to 2"],
             events=["PromotionRequested"],
-            requeue=ROLLOUT,
+            requeue=WAIT,
         )
     )
     add(
@@ -1349,7 +1368,7 @@ def _analyzing_paused_cases() -> list[Case]:
             active=BLUE,
             actions=["scale shop-green to 2"],
             events=[],
-            requeue=ROLLOUT,
+            requeue=WAIT,
             check=release_times(promotion_requested_at=921, switched_at=None),
         )
     )
@@ -1366,7 +1385,7 @@ def _analyzing_paused_cases() -> list[Case]:
             active=BLUE,
             actions=[],
             events=[],
-            requeue=ROLLOUT,
+            requeue=WAIT,
         )
     )
     add(
@@ -1378,7 +1397,7 @@ def _analyzing_paused_cases() -> list[Case]:
             active=GREEN,
             actions=["apply Service/shop -> green"],
             events=["Switched"],
-            requeue=SWITCH,
+            requeue=WAIT,
             check=release_times(promotion_requested_at=300, switched_at=305),
         )
     )
@@ -1400,7 +1419,7 @@ def _abort_cases() -> list[Case]:
             active=BLUE,
             actions=["clear request"],
             events=["RollingBack"],
-            requeue=SWITCH,
+            requeue=0,  # the flip back is the next step
             check=release_reason("Aborted"),
         )
     )
@@ -1413,7 +1432,7 @@ def _abort_cases() -> list[Case]:
             active=BLUE,
             actions=["clear request", "apply Service/shop-preview -> blue"],
             events=["RollingBack"],
-            requeue=SWITCH,
+            requeue=0,  # the flip back is the next step
             check=release_reason("Aborted"),
         )
     )
@@ -1426,7 +1445,7 @@ def _abort_cases() -> list[Case]:
             active=BLUE,
             actions=["clear request", "apply Service/shop-preview -> blue"],
             events=["RollingBack"],
-            requeue=SWITCH,
+            requeue=0,  # the flip back is the next step
             check=release_reason("Aborted"),
         )
     )
@@ -1439,7 +1458,7 @@ def _abort_cases() -> list[Case]:
             active=GREEN,
             actions=["clear request"],
             events=["RollingBack"],
-            requeue=SWITCH,
+            requeue=0,  # the flip back is the next step
             check=checks(release_reason("Aborted"), release_times(rollback_started_at=30)),
         )
     )
@@ -1489,7 +1508,7 @@ def _supersede_cases() -> list[Case]:
             active=BLUE,
             actions=["apply Deployment/shop-green v3 x2"],
             events=["ReleaseSuperseded", "ReleaseStarted"],
-            requeue=ROLLOUT,
+            requeue=WAIT,
             check=checks(
                 release_is(R3, GREEN, BLUE),
                 last_history(R2, ReleaseResult.SUPERSEDED, "Superseded"),
@@ -1511,7 +1530,7 @@ def _supersede_cases() -> list[Case]:
                 "apply Service/shop-preview -> blue",
             ],
             events=["ReleaseSuperseded", "ReleaseStarted"],
-            requeue=ROLLOUT,
+            requeue=WAIT,
             check=checks(
                 release_is(R3, GREEN, BLUE),
                 last_history(R2, ReleaseResult.SUPERSEDED),
@@ -1531,7 +1550,7 @@ def _supersede_cases() -> list[Case]:
                 "apply Service/shop-preview -> blue",
             ],
             events=["ReleaseSuperseded", "ReleaseStarted"],
-            requeue=ROLLOUT,
+            requeue=WAIT,
             check=last_history(R2, ReleaseResult.SUPERSEDED),
         )
     )
@@ -1622,7 +1641,7 @@ def _requests_cases() -> list[Case]:
             active=BLUE,
             actions=["clear request"],
             events=["RequestIgnored"],
-            requeue=ROLLOUT,
+            requeue=WAIT,
             check=release_times(promotion_requested_at=None),
         )
     )
@@ -1772,7 +1791,9 @@ def test_plan(c: Case) -> None:
         assert describe_all(plan) == c.actions
     if c.events is not None:
         assert [e.reason for e in plan.events] == c.events
-    if c.requeue != "unchecked":
+    if c.requeue == WAIT:
+        assert_waits_on_the_cluster(c.app, c.observed, plan)
+    elif c.requeue != "unchecked":
         if c.requeue is None:
             assert plan.requeue_after is None
         else:
@@ -1917,3 +1938,51 @@ def test_label_drift_on_an_owned_service_is_repaired(role: str) -> None:
     applied = [a.key for a in plan.actions if isinstance(a, Apply)]
     assert applied == [f"Service/{name}"]
     assert machine.plan(make_app(status=healthy()), world).actions == ()
+
+
+def test_a_revert_inside_the_warm_window_deploys_nothing_and_goes_on_at_once() -> None:
+    """v2 serves on green, blue is still warm on v1; the spec goes back to v1. Blue already
+    runs v1, saturated: nothing to deploy and no event to wait for, so the next step is
+    taken at once (not when a timer fires)."""
+    app = make_app(image=V1, status=healthy(V2, GREEN, previous=BLUE, scale_down=(BLUE, 60)))
+    world = ObservedBuilder(at(10)).color(BLUE, V1).color(GREEN, V2).services(GREEN).build()
+    plan = machine.plan(app, world)
+    assert plan.status.phase is Phase.DEPLOYING
+    assert describe_all(plan) == []
+    assert plan.status.scale_down is None  # the warm colour is reused, not scaled down
+    assert plan.requeue_after == 0
+    # ... and the steps after it flip traffic back within two more passes.
+    app = app.model_copy(update={"status": plan.status})
+    plan = machine.plan(app, world)
+    assert plan.status.phase is Phase.ANALYZING and plan.requeue_after == 0
+    app = app.model_copy(update={"status": plan.status})
+    plan = machine.plan(app, world)
+    assert plan.status.phase is Phase.OBSERVING
+    assert plan.status.active_color is BLUE
+
+
+def test_a_window_inconclusive_again_while_paused_is_taken_again_at_once() -> None:
+    """Paused because pre-promotion analysis was inconclusive: when the new window ends
+    inconclusive too, the next pass opens another one at once (no clock would wake it)."""
+    metric = {
+        "name": "up",
+        "url": "http://shop-preview.default.svc/health",
+        "interval": "1s",
+        "count": 1,
+    }
+    body = app_body(image=V2, status=in_release(Phase.PAUSED, started=0, candidate_ready=5))
+    body["spec"]["analysis"] = {"prePromotion": [metric]}
+    base = BlueGreenApp.model_validate(body)
+    run = AnalysisRun(phase="pre", revision=R2, window_start=stamp(20), runs=2)
+    app = base.model_copy(update={"status": base.status.model_copy(update={"analysis": run})})
+    world = dataclasses.replace(
+        deploying_world(30),
+        samples={"pre/up": QueryResult(error="GET unreachable: connection refused")},
+    )
+    plan = machine.plan(app, world)
+    assert plan.status.phase is Phase.PAUSED
+    assert plan.status.analysis is not None
+    assert plan.status.analysis.verdict is Verdict.INCONCLUSIVE
+    assert plan.requeue_after == 0
+    again = machine.plan(app.model_copy(update={"status": plan.status}), deploying_world(30))
+    assert again.status.analysis is not None and again.status.analysis.runs == 3

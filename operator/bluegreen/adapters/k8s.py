@@ -1,9 +1,11 @@
-"""The one gateway to the Kubernetes API.
+"""The one gateway for the operator's writes to the Kubernetes API.
 
 Objects travel as plain dicts, exactly as the pure renderer built them. Writes are
 server-side apply with one field manager; API errors become domain errors here and
-nowhere else: 404 on a read is "absent", 409 and 5xx are transient, 400/422 are a
-rejection the app's status must show.
+nowhere else: 409 and 5xx are transient, 400/422 are a rejection the app's status must
+show, 404 on a delete is done already. Every write's answer goes into the watch cache at
+once (`bluegreen.adapters.cache`), so the next pass reads at least what was written.
+Reads are the cache's (`CachedReader`); watches are `bluegreen.adapters.watch`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from bluegreen.adapters.cache import ObjectCache
 from bluegreen.api import GROUP, PLURAL, VERSION, timestamps
 from bluegreen.core import naming
 from bluegreen.core.errors import RejectedError, TransientError
@@ -31,7 +34,6 @@ _PATHS = {
     "Ingress": "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses",
     "BlueGreenApp": f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}/{PLURAL}",
 }
-_DISCOVERY_TTL = 10.0  # how long the answer to "is the ServiceMonitor CRD served?" is kept
 
 
 def load_api_client(
@@ -60,11 +62,12 @@ class KubernetesGateway:
         api_client: client.ApiClient,
         timeout: float = 10.0,
         on_request: Callable[[], None] | None = None,
+        cache: ObjectCache | None = None,
     ) -> None:
         self._on_request = on_request
+        self._cache = cache
         self._api = api_client
         self._timeout = timeout
-        self._sm_supported: tuple[float, bool] | None = None
         self._lock = threading.Lock()
         self.requests = 0  # counted for the operator's metrics and benchmarks
 
@@ -115,45 +118,6 @@ class KubernetesGateway:
             raise RejectedError(kind, name, message)
         raise TransientError(f"{what} {kind} {name}: HTTP {status}: {message}")
 
-    # ------------------------------------------------------------------ reads
-
-    def get_app(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.get("BlueGreenApp", namespace, name)
-
-    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        status, body = self._request("GET", f"{_PATHS[kind].format(ns=namespace)}/{name}")
-        if status == 404:
-            return None
-        self._ok(kind, name, status, body, "reading")
-        return body if isinstance(body, dict) else None
-
-    def list_pods(self, namespace: str, selector: Mapping[str, str]) -> list[dict[str, Any]]:
-        status, body = self._request(
-            "GET",
-            f"/api/v1/namespaces/{namespace}/pods",
-            query={"labelSelector": naming.label_selector(dict(selector))},
-        )
-        self._ok("Pod", naming.label_selector(dict(selector)), status, body, "listing")
-        return list(body.get("items", []))
-
-    def list_endpoint_slices(self, namespace: str, service: str) -> list[dict[str, Any]]:
-        status, body = self._request(
-            "GET",
-            f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices",
-            query={"labelSelector": f"kubernetes.io/service-name={service}"},
-        )
-        self._ok("EndpointSlice", service, status, body, "listing")
-        return list(body.get("items", []))
-
-    def service_monitors_supported(self) -> bool:
-        now = time.monotonic()
-        if self._sm_supported is not None and now - self._sm_supported[0] < _DISCOVERY_TTL:
-            return self._sm_supported[1]
-        status, _ = self._request("GET", "/apis/monitoring.coreos.com/v1")
-        supported = status == 200
-        self._sm_supported = (now, supported)
-        return supported
-
     # ------------------------------------------------------------------ writes
 
     def apply(self, manifest: dict[str, Any]) -> None:
@@ -168,21 +132,31 @@ class KubernetesGateway:
             query={"fieldManager": naming.MANAGER, "force": "true"},
         )
         self._ok(kind, meta["name"], status, body, "applying")
+        self._seen(kind, body)
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         status, body = self._request("DELETE", f"{_PATHS[kind].format(ns=namespace)}/{name}")
-        if status != 404:
-            self._ok(kind, name, status, body, "deleting")
+        if status == 404:
+            return
+        self._ok(kind, name, status, body, "deleting")
+        if self._cache is not None and isinstance(body, dict):
+            if body.get("kind") == kind:
+                self._cache.remove(kind, body)  # the object, as it was deleted
+            else:
+                self._cache.remove(kind, {"metadata": {"namespace": namespace, "name": name}})
 
     def scale(self, namespace: str, deployment: str, replicas: int) -> None:
+        """A merge patch of spec.replicas on the Deployment itself: its answer is the whole
+        Deployment, which the cache takes at once."""
         status, body = self._request(
             "PATCH",
-            f"/apis/apps/v1/namespaces/{namespace}/deployments/{deployment}/scale",
+            f"{_PATHS['Deployment'].format(ns=namespace)}/{deployment}",
             body={"spec": {"replicas": replicas}},
             content_type="application/merge-patch+json",
             query={"fieldManager": naming.MANAGER},
         )
         self._ok("Deployment", deployment, status, body, "scaling")
+        self._seen("Deployment", body)
 
     def patch_app_status(self, namespace: str, name: str, status_: dict[str, Any]) -> None:
         status, body = self._request(
@@ -195,6 +169,7 @@ class KubernetesGateway:
         if status == 404:
             return  # the app is gone; nothing to report on
         self._ok("BlueGreenApp", name, status, body, "writing status of")
+        self._seen("BlueGreenApp", body)
 
     def remove_app_annotation(self, namespace: str, name: str, key: str) -> None:
         status, body = self._request(
@@ -204,8 +179,15 @@ class KubernetesGateway:
             content_type="application/merge-patch+json",
             query={"fieldManager": naming.MANAGER},
         )
-        if status != 404:
-            self._ok("BlueGreenApp", name, status, body, "clearing the request of")
+        if status == 404:
+            return
+        self._ok("BlueGreenApp", name, status, body, "clearing the request of")
+        self._seen("BlueGreenApp", body)
+
+    def _seen(self, kind: str, body: Any) -> None:
+        """A write's answer is the object as stored: the cache takes it at once."""
+        if self._cache is not None and isinstance(body, dict) and body.get("metadata"):
+            self._cache.upsert(kind, body)
 
     def emit_event(self, app: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         meta = app["metadata"]

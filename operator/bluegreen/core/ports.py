@@ -10,19 +10,27 @@ from bluegreen.core.analysis import QueryResult
 from bluegreen.core.images import Resolution
 
 
-class ClusterGateway(Protocol):
-    """Every call the operator makes to the Kubernetes API goes through this."""
+class ClusterReader(Protocol):
+    """What a pass reads of the cluster: the operator's watch caches (never the API server
+    itself). Objects come as the API's dicts, trimmed to what the decision reads."""
 
-    def get_app(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    def app(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """kind: Deployment | Service | ServiceMonitor | Ingress. None when absent."""
 
-    def list_pods(self, namespace: str, selector: Mapping[str, str]) -> list[dict[str, Any]]: ...
+    def pods(self, namespace: str, app: str) -> list[dict[str, Any]]:
+        """Every pod of both colours of `app`."""
 
-    def list_endpoint_slices(self, namespace: str, service: str) -> list[dict[str, Any]]: ...
+    def endpoint_slices(self, namespace: str, service: str) -> list[dict[str, Any]]: ...
 
     def service_monitors_supported(self) -> bool: ...
+
+
+class ClusterGateway(Protocol):
+    """Every write the operator makes to the Kubernetes API goes through this. Each write's
+    answer updates what the ClusterReader reads, so a pass never sees less than the
+    operator itself wrote."""
 
     def apply(self, manifest: dict[str, Any]) -> None: ...
 
@@ -33,6 +41,10 @@ class ClusterGateway(Protocol):
     def patch_app_status(self, namespace: str, name: str, status: dict[str, Any]) -> None: ...
 
     def remove_app_annotation(self, namespace: str, name: str, key: str) -> None: ...
+
+
+class EventSink(Protocol):
+    """Where a pass's Events go: best effort, never in the way of a release."""
 
     def emit_event(self, app: Mapping[str, Any], type_: str, reason: str, message: str) -> None: ...
 

@@ -58,7 +58,7 @@ def set_step(p: Pass, index: int) -> None:
         f"step {index + 1}/{len(steps)}: {weight}% of requests to "
         f"{release.color.value} (revision {release.revision})",
     )
-    p.poll(0)
+    p.follow_up()
 
 
 def ensure_ingresses(p: Pass) -> None:

@@ -21,6 +21,9 @@ from bluegreen.core.plan import Action, Event, Plan
 from bluegreen.core.world import Observed
 from bluegreen.release.pins import ImageIssue, resolve_pins
 
+DEADLINE_MARGIN = 0.001
+"""A deadline's timer fires this much after it, when it has passed (`deadline_passed`)."""
+
 
 class InvariantError(RuntimeError):
     """The status contradicts itself (a phase that needs a release has none)."""
@@ -75,8 +78,21 @@ class Pass:
         self.events.append(Event("Warning" if warning else "Normal", reason.value, message))
 
     def poll(self, seconds: float) -> None:
-        """Look again within `seconds` (the earliest of all such asks wins)."""
+        """Look again within `seconds`, whatever happens meanwhile (the earliest of all such
+        asks wins). Only for what is truly timed: analysis samples, pauses, delays."""
         self.requeue = seconds if self.requeue is None else min(self.requeue, seconds)
+
+    def follow_up(self) -> None:
+        """The next step needs nothing new from the cluster: take it at once."""
+        self.poll(0)
+
+    def await_cluster(self, since: str | None = None) -> None:
+        """Wait for the cluster: a change of the app's objects (pods getting ready, its
+        EndpointSlices) wakes the app. At the latest, look again when the progress deadline
+        counted from `since` (default: the release's start) has passed."""
+        start = since or self.release.started_at
+        deadline = self.spec.strategy.progress_deadline_seconds
+        self.poll(max(0.0, deadline - elapsed(self, start)) + DEADLINE_MARGIN)
 
     def plan(self) -> Plan:
         return Plan(
@@ -144,7 +160,7 @@ def elapsed(p: Pass, since: str | None) -> float:
 
 
 def deadline_passed(p: Pass, since: str | None = None) -> bool:
-    """More than progressDeadlineSeconds since `since` (default: the release's start)."""
+    """progressDeadlineSeconds have passed since `since` (default: the release's start)."""
     if p.status.release is None:
         return False
     start = since or p.status.release.started_at

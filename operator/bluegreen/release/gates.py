@@ -136,7 +136,7 @@ def _next_sample_in(
     dues = [
         d for m in metrics if (d := analysis.next_due(m, measurements, start, p.now)) is not None
     ]
-    return max(0.0, (min(dues) - p.now).total_seconds()) if dues else timing.ROLLOUT
+    return max(0.0, (min(dues) - p.now).total_seconds()) if dues else timing.SAMPLE_RETRY
 
 
 def judge_again(p: Pass, phase: AnalysisPhase) -> Verdict:
@@ -183,7 +183,7 @@ def pause_inconclusive(p: Pass) -> None:
     message = f"analysis inconclusive, taking it again: {summary_of(p)}"
     p.update(phase=Phase.PAUSED, message=message)
     p.event(Reason.ANALYSIS_INCONCLUSIVE, message, warning=True)
-    p.poll(0)
+    p.follow_up()
 
 
 def summary(

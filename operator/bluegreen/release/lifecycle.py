@@ -13,7 +13,6 @@ from bluegreen.api import Color, HistoryEntry, Phase, Release, ReleaseResult, Sc
 from bluegreen.api import timestamps as ts
 from bluegreen.api.reasons import Reason
 from bluegreen.core import naming
-from bluegreen.release import timing
 from bluegreen.release.context import Pass, deadline_passed, elapsed, ready_count, saturated
 from bluegreen.release.pins import ImageIssue, IssueKind
 from bluegreen.release.workloads import ensure_deployment, ensure_scale
@@ -43,9 +42,13 @@ def start_release(p: Pass, color: Color, previous: Color | None) -> None:
     )
     if p.status.scale_down is not None and p.status.scale_down.color is color:
         p.update(scale_down=None)  # the warm colour is being reused
-    ensure_deployment(p, color, p.spec.preview_replicas if previous else p.spec.replicas)
+    replicas = p.spec.preview_replicas if previous else p.spec.replicas
+    ensure_deployment(p, color, replicas)
     p.event(Reason.RELEASE_STARTED, f"deploying revision {p.target} ({p.image}) to {color.value}")
-    p.poll(timing.ROLLOUT)
+    if saturated(p, color, replicas):
+        p.follow_up()  # a warm colour that already runs it (a revert): nothing to wait for
+    else:
+        p.await_cluster()
 
 
 def switch(p: Pass) -> None:
@@ -65,7 +68,7 @@ def switch(p: Pass) -> None:
                 "ready at promotion time",
             )
         else:
-            p.poll(timing.ROLLOUT)
+            p.await_cluster(release.promotion_requested_at)
         return
     p.update(phase=Phase.OBSERVING, active_color=cand)
     p.update_release(switched_at=p.stamp())
@@ -74,7 +77,7 @@ def switch(p: Pass) -> None:
         f"active Service {naming.active_service(p.name)} now selects {cand.value} "
         f"(revision {p.target})",
     )
-    p.poll(timing.SWITCH)
+    p.await_cluster(p.stamp())  # the EndpointSlices follow the selector
 
 
 def complete(p: Pass) -> None:
@@ -125,7 +128,7 @@ def begin_rollback(p: Pass, result: ReleaseResult, reason: Reason, message: str)
     )
     # The selector moves back in phases.rolling_back, once the stable colour is saturated.
     p.event(Reason.ROLLING_BACK, f"{reason}: {message}", warning=True)
-    p.poll(timing.SWITCH)
+    p.follow_up()
 
 
 def remember_failure(p: Pass, revision: str) -> None:

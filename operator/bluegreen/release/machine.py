@@ -4,6 +4,10 @@ the world and returns what to do; it does no I/O and reads no clock (`observed.n
 One pass makes at most one phase transition: a person's request, or the step of the phase
 the app is in, then the upkeep that holds in every phase. Everything needed to resume lives
 in `status`, so a restarted operator picks up exactly where it stopped.
+
+The plan says when to look again only for what is timed (an analysis sample, a pause, a
+scale-down delay, a deadline) or for a next step that needs nothing new (0 s). Waiting for
+pods or EndpointSlices asks for nothing: their changes wake the app.
 """
 
 from __future__ import annotations
@@ -42,6 +46,4 @@ def plan(app: BlueGreenApp, observed: Observed) -> Plan:
     if not requests.handle(p):
         STEPS[p.status.phase](p)
     upkeep(p)
-    if timing.needs_polling(p.status, p.spec.replicas) and p.requeue is None:
-        p.poll(timing.SCALING if p.status.phase is Phase.HEALTHY else timing.ROLLOUT)
     return p.plan()

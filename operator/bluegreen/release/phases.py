@@ -9,7 +9,7 @@ from bluegreen.api import Color, Phase, ReleaseResult, ScaleDown, Verdict
 from bluegreen.api import timestamps as ts
 from bluegreen.api.reasons import Reason
 from bluegreen.core import naming
-from bluegreen.release import canary, gates, timing
+from bluegreen.release import canary, gates
 from bluegreen.release.context import (
     Pass,
     converged,
@@ -46,11 +46,11 @@ def pending(p: Pass) -> None:
         p.update(phase=Phase.OBSERVING, active_color=color)
         p.update_release(candidate_ready_at=p.stamp(), switched_at=p.stamp())
         p.event(Reason.SWITCHED, f"active Service created, selecting {color.value}")
-        p.poll(timing.SWITCH)
+        p.await_cluster(p.stamp())
     elif deadline_passed(p):
         fail_first_deploy(p)
     else:
-        p.poll(timing.ROLLOUT)
+        p.await_cluster()
 
 
 def healthy(p: Pass) -> None:
@@ -77,7 +77,7 @@ def deploying(p: Pass) -> None:
             f"{replicas} replicas of {cand.value} ready after "
             f"{elapsed(p, release.started_at):.1f}s",
         )
-        p.poll(0)
+        p.follow_up()
     elif deadline_passed(p):
         begin_rollback(
             p,
@@ -88,7 +88,7 @@ def deploying(p: Pass) -> None:
             f"{(release.previous_color or cand.other).value}",
         )
     else:
-        p.poll(timing.ROLLOUT)
+        p.await_cluster()
 
 
 def analyzing(p: Pass) -> None:
@@ -140,7 +140,9 @@ def paused(p: Pass) -> None:
     verdict = gates.judge_again(p, "pre")
     if verdict is Verdict.SUCCESS:
         p.update(phase=Phase.ANALYZING, message="")
-        p.poll(0)
+        p.follow_up()
+    elif verdict is Verdict.INCONCLUSIVE:
+        p.follow_up()  # inconclusive again: the next pass opens a new window
     elif verdict is Verdict.FAILURE:
         begin_rollback(
             p, ReleaseResult.ROLLED_BACK, Reason.PRE_PROMOTION_ANALYSIS_FAILED, gates.summary_of(p)
@@ -156,6 +158,8 @@ def _paused_after_switch(p: Pass) -> None:
     verdict = gates.judge_again(p, "post")
     if verdict is Verdict.SUCCESS:
         complete(p)
+    elif verdict is Verdict.INCONCLUSIVE:
+        p.follow_up()  # inconclusive again: the next pass opens a new window
     elif verdict is Verdict.FAILURE:
         begin_rollback(
             p,
@@ -183,8 +187,7 @@ def _superseded_after_switch(p: Pass) -> bool:
 def observing(p: Pass) -> None:
     release = p.release
     active = p.status.active_color or release.color
-    if release.endpoints_converged_at is None:
-        _await_convergence(p, active)
+    if release.endpoints_converged_at is None and not _converged(p, active):
         return
     if _superseded_after_switch(p):
         return
@@ -195,9 +198,9 @@ def observing(p: Pass) -> None:
     complete(p)
 
 
-def _await_convergence(p: Pass, active: Color) -> None:
+def _converged(p: Pass, active: Color) -> bool:
     """Read the EndpointSlices back until every ready endpoint is the new colour: the time
-    from the flip is the switch latency."""
+    from the flip is the switch latency. True once they are (recorded in this pass)."""
     release = p.release
     if converged(p, active):
         latency = round(elapsed(p, release.switched_at), 3)
@@ -207,8 +210,8 @@ def _await_convergence(p: Pass, active: Color) -> None:
             f"every ready endpoint behind {naming.active_service(p.name)} is "
             f"{active.value}, {latency:.3f}s after the switch",
         )
-        p.poll(0)
-    elif elapsed(p, release.switched_at) > p.spec.strategy.progress_deadline_seconds:
+        return True
+    if deadline_passed(p, release.switched_at):
         begin_rollback(
             p,
             ReleaseResult.ROLLED_BACK,
@@ -216,7 +219,8 @@ def _await_convergence(p: Pass, active: Color) -> None:
             f"the active Service's EndpointSlices did not converge on {active.value}",
         )
     else:
-        p.poll(timing.SWITCH)
+        p.await_cluster(release.switched_at)
+    return False
 
 
 def rolling_back(p: Pass) -> None:
@@ -232,14 +236,9 @@ def rolling_back(p: Pass) -> None:
         if saturated(p, stable, p.spec.replicas, p.status.stable_revision):
             p.update(active_color=stable)
             p.update_release(switched_back_at=p.stamp())
-            p.poll(timing.SWITCH)
-        else:
-            p.poll(timing.ROLLOUT)
-        return
-    if not converged(p, stable):
-        p.poll(timing.SWITCH)
-        return
-    _rolled_back(p, stable)
+        return  # the stable colour's pods, then its EndpointSlices, wake the app
+    if converged(p, stable):
+        _rolled_back(p, stable)
 
 
 def _rolled_back(p: Pass, stable: Color) -> None:

@@ -44,6 +44,18 @@ RECONCILE_ERRORS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+PASSES = Counter(
+    "bluegreen_reconcile_passes_total",
+    "Reconcile passes, by what woke them: app (its spec or a request), object (something it "
+    "owns changed), timer (a time it asked for), follow-up (one step after another), resume.",
+    ["trigger"],
+    registry=REGISTRY,
+)
+EVENTS_DROPPED = Counter(
+    "bluegreen_events_dropped_total",
+    "Kubernetes Events not posted because the queue in front of the API server was full.",
+    registry=REGISTRY,
+)
 API_REQUESTS = Counter(
     "bluegreen_kube_api_requests_total",
     "Requests the operator sent to the Kubernetes API server.",
@@ -90,6 +102,18 @@ RELEASE_DURATION = Histogram(
 
 _info_labels: dict[tuple[str, str], tuple[str, ...]] = {}
 _lock = threading.Lock()
+
+
+_TRIGGERS = {"app": "app", "object": "object", "timer": "timer", "again": "follow-up"}
+
+
+def trigger_of(reasons: frozenset[str]) -> str:
+    """One label for what woke a pass: the app itself first, then its objects, then a
+    follow-up step, then a timer."""
+    for reason in ("app", "object", "again", "timer"):
+        if reason in reasons:
+            return _TRIGGERS[reason]
+    return "resume"
 
 
 @contextmanager

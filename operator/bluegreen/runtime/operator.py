@@ -1,0 +1,209 @@
+"""The running operator, built once at startup: the typed object behind kopf's `memo`.
+
+    runtime = Runtime(Settings(), loop, peering)          # in kopf's startup handler
+    runtime.app_event("MODIFIED", body)                   # from kopf's watch of the apps
+    runtime.stop()                                        # in kopf's cleanup handler
+
+It joins the watch caches (what passes read), the gateway (what they write), the scheduler
+(when they run) and kopf's peering (whether this replica may run them at all). One pass is
+`reconcile.reconcile`; this module only wires it, counts it and logs what it changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from bluegreen.adapters.cache import APPS, WATCHED, CachedReader, ObjectCache
+from bluegreen.adapters.clock import SystemClock
+from bluegreen.adapters.k8s import KubernetesGateway, load_api_client
+from bluegreen.adapters.prometheus import HttpMetricsSource
+from bluegreen.adapters.registry import EcrResolver
+from bluegreen.adapters.watch import Watcher
+from bluegreen.api import BlueGreenAppStatus
+from bluegreen.core import naming
+from bluegreen.core.errors import TransientError
+from bluegreen.runtime import reconcile, telemetry
+from bluegreen.runtime.events import EventQueue
+from bluegreen.runtime.peering import Peering
+from bluegreen.runtime.scheduler import AppKey, Next, Scheduler
+from bluegreen.runtime.settings import Settings
+
+log = logging.getLogger("bluegreen")
+
+TRANSIENT_RETRY_SECONDS = 2.0
+MAX_RETRY_SECONDS = 60.0
+
+
+def backoff(attempt: int) -> float:
+    """2 s, 4 s, 8 s, ... at most a minute: a failing API call is retried, not stormed."""
+    return float(min(TRANSIENT_RETRY_SECONDS * 2 ** max(attempt, 0), MAX_RETRY_SECONDS))
+
+
+@dataclass(frozen=True)
+class PeeringSettings:
+    """kopf's peering, as the command line set it (`--peering`, `--standalone`, `-A`)."""
+
+    name: str
+    clusterwide: bool
+    priority: int
+    standalone: bool
+
+
+class Runtime:
+    def __init__(
+        self, settings: Settings, loop: asyncio.AbstractEventLoop, peering: PeeringSettings
+    ) -> None:
+        self.settings = settings
+        api = load_api_client(settings.kubeconfig, pool_size=settings.workers)
+        self.cache = ObjectCache(on_change=self.object_changed)
+        self.reader = CachedReader(self.cache)
+        self.gateway = KubernetesGateway(
+            api,
+            timeout=settings.api_timeout_seconds,
+            on_request=telemetry.API_REQUESTS.inc,
+            cache=self.cache,
+        )
+        self.events = EventQueue(self.gateway, on_dropped=telemetry.EVENTS_DROPPED.inc)
+        self.peering = Peering(
+            self.cache,
+            name=peering.name,
+            clusterwide=peering.clusterwide,
+            priority=peering.priority,
+            standalone=peering.standalone,
+        )
+        watched = [*WATCHED] if peering.standalone else [*WATCHED, self.peering.kind]
+        self.watchers = [
+            Watcher(api, kind, self.cache, on_request=telemetry.API_REQUESTS.inc)
+            for kind in watched
+        ]
+        self.scheduler = Scheduler(
+            loop,
+            ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="pass"),
+            self.run_pass,
+            ready=self.cache.synced,
+            active=self.peering.active,
+            on_error=self.failed,
+        )
+        self.metrics = HttpMetricsSource(timeout=settings.analysis_timeout_seconds)
+        self.images = EcrResolver(
+            ttl_seconds=settings.image_cache_seconds,
+            timeout_seconds=settings.registry_timeout_seconds,
+        )
+        self.clock = SystemClock()
+        self.failures: dict[AppKey, int] = {}
+
+    def start(self) -> None:
+        self.events.start()
+        for watcher in self.watchers:
+            watcher.start()
+        threading.Thread(target=self._resume_when_synced, name="sync", daemon=True).start()
+
+    def stop(self) -> None:
+        for watcher in self.watchers:
+            watcher.stop()
+        self.events.stop()
+
+    def _resume_when_synced(self) -> None:
+        """Passes wait for the first list of every kind; then what was asked meanwhile runs."""
+        while not self.cache.synced():
+            threading.Event().wait(0.05)
+        log.info("watch caches filled: %s", self.cache.counts())
+        self.scheduler.resume()
+
+    # ------------------------------------------------------------------ wake-ups
+
+    def app_event(self, type_: str | None, body: Mapping[str, Any]) -> None:
+        """An event of a BlueGreenApp from kopf's watch. A pass runs when the spec changed, a
+        person's request arrived, or the app is new or going; not for status-only changes
+        (which are the operator's own writes)."""
+        meta = body.get("metadata") or {}
+        key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        if type_ == "DELETED":
+            self.cache.remove(APPS.name, dict(body))
+            self.scheduler.forget(key)
+            telemetry.forget(*key)
+            return
+        before = self.cache.get(APPS.name, *key)
+        self.cache.upsert(APPS.name, dict(body))
+        if _worth_a_pass(before, body):
+            self.scheduler.wake(key, "app")
+
+    def object_changed(self, namespace: str, app: str, kind: str) -> None:
+        """Something the app owns changed (a watch thread): look at the app again."""
+        if self.cache.get(APPS.name, namespace, app) is not None:
+            self.scheduler.wake((namespace, app), "object")
+
+    # ------------------------------------------------------------------ passes
+
+    def run_pass(self, key: AppKey, reasons: frozenset[str]) -> Next:
+        """One pass of one app, in a worker thread (the scheduler runs one per app)."""
+        telemetry.PASSES.labels(trigger=telemetry.trigger_of(reasons)).inc()
+        with telemetry.reconcile_timer():
+            result = reconcile.reconcile(
+                key[0],
+                key[1],
+                self.reader,
+                self.gateway,
+                self.clock,
+                events=self.events,
+                metrics=self.metrics,
+                resolver=self.images,
+            )
+        self.failures.pop(key, None)
+        if not result.exists:
+            telemetry.forget(*key)
+            return Next(forget=True)
+        if result.plan is not None:
+            telemetry.observe_pass(key[0], key[1], result.previous, result.plan.status)
+            _log_transition(key, result.previous, result.plan.status)
+        return Next(after=result.requeue_after)
+
+    def failed(self, key: AppKey, err: BaseException) -> float:
+        """A pass raised: retry it with a growing delay."""
+        attempt = self.failures.get(key, 0)
+        self.failures[key] = attempt + 1
+        delay = backoff(attempt)
+        kind = "transient" if isinstance(err, TransientError) else "unexpected"
+        telemetry.RECONCILE_ERRORS.labels(kind=kind).inc()
+        if isinstance(err, TransientError):
+            log.warning("%s/%s: %s; retrying in %.0fs", *key, err, delay)
+        else:
+            log.exception("%s/%s: pass failed; retrying in %.0fs", *key, delay, exc_info=err)
+        return delay
+
+
+def _worth_a_pass(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> bool:
+    if before is None:
+        return True
+    old, new = before.get("metadata") or {}, after.get("metadata") or {}
+    if new.get("deletionTimestamp") or old.get("generation") != new.get("generation"):
+        return True
+    return naming.ANNOTATION_REQUEST in (new.get("annotations") or {})
+
+
+def _log_transition(
+    key: AppKey, before: BlueGreenAppStatus | None, after: BlueGreenAppStatus
+) -> None:
+    """One INFO line per release transition, with the app, revision, phase and reason."""
+    if before is not None and before.phase is after.phase:
+        return
+    release = after.release
+    log.info(
+        "%s/%s is %s",
+        *key,
+        after.phase.value,
+        extra={
+            "app": f"{key[0]}/{key[1]}",
+            "revision": release.revision if release else after.stable_revision,
+            "phase": after.phase.value,
+            "previous_phase": before.phase.value if before is not None else None,
+            "reason": release.reason if release else "",
+            "active_color": after.active_color.value if after.active_color else None,
+        },
+    )

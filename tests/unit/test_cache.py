@@ -1,0 +1,179 @@
+"""The watch cache: newest wins, write-through beats late events, lists report what changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bluegreen.adapters.cache import (
+    APPS,
+    DEPLOYMENTS,
+    ENDPOINT_SLICES,
+    PODS,
+    SERVICES,
+    WATCHED,
+    CachedReader,
+    ObjectCache,
+    newer,
+)
+from bluegreen.core import naming
+
+NS = "shop-ns"
+
+
+def deployment(name: str, rv: int, replicas: int = 2, ready: int = 2, app: str = "shop") -> Any:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "resourceVersion": str(rv),
+            "generation": 1,
+            "labels": naming.owned_labels(app),
+            "ownerReferences": [{"kind": "BlueGreenApp", "name": app, "uid": "u1"}],
+            "managedFields": [{"manager": "x" * 1000}],
+        },
+        "spec": {
+            "replicas": replicas,
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": []}},
+        },
+        "status": {"readyReplicas": ready, "observedGeneration": 1, "conditions": [{}] * 5},
+    }
+
+
+def pod(name: str, rv: int, app: str = "shop", ready: bool = True) -> Any:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "resourceVersion": str(rv),
+            "labels": {naming.LABEL_NAME: app, naming.LABEL_COLOR: "blue"},
+        },
+        "spec": {"containers": [{"name": "app", "image": "x"}]},
+        "status": {
+            "conditions": [
+                {"type": "Ready", "status": "True" if ready else "False"},
+                {"type": "PodScheduled", "status": "True"},
+            ]
+        },
+    }
+
+
+class Changes:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str]] = []
+
+    def __call__(self, namespace: str, app: str, kind: str) -> None:
+        self.seen.append((namespace, app, kind))
+
+
+def synced_cache(changes: Changes | None = None) -> ObjectCache:
+    cache = ObjectCache(on_change=changes)
+    for kind in WATCHED:
+        cache.replace_all(kind.name, [])
+    return cache
+
+
+def test_newer_compares_numbers_as_numbers() -> None:
+    assert newer("10", "9")
+    assert not newer("9", "10")
+    assert not newer("10", "10")
+    assert newer("abc", "abd")  # opaque versions: a different one is taken as newer
+
+
+def test_a_write_answer_is_kept_over_a_late_watch_event() -> None:
+    cache = synced_cache()
+    cache.upsert(DEPLOYMENTS.name, deployment("shop-blue", 10, replicas=2))
+    cache.upsert(DEPLOYMENTS.name, deployment("shop-blue", 15, replicas=0))  # our scale's answer
+    cache.upsert(DEPLOYMENTS.name, deployment("shop-blue", 12, replicas=2))  # a late event
+    got = cache.get(DEPLOYMENTS.name, NS, "shop-blue")
+    assert got is not None and got["spec"]["replicas"] == 0
+    assert got["metadata"]["resourceVersion"] == "15"
+
+
+def test_a_late_event_of_a_deleted_object_does_not_bring_it_back() -> None:
+    cache = synced_cache()
+    cache.upsert(
+        SERVICES.name, {"metadata": {"name": "s", "namespace": NS, "resourceVersion": "5"}}
+    )
+    cache.remove(
+        SERVICES.name, {"metadata": {"name": "s", "namespace": NS, "resourceVersion": "8"}}
+    )
+    cache.upsert(
+        SERVICES.name, {"metadata": {"name": "s", "namespace": NS, "resourceVersion": "6"}}
+    )
+    assert cache.get(SERVICES.name, NS, "s") is None
+    # Created again later: a newer version is a new object.
+    cache.upsert(
+        SERVICES.name, {"metadata": {"name": "s", "namespace": NS, "resourceVersion": "9"}}
+    )
+    assert cache.get(SERVICES.name, NS, "s") is not None
+
+
+def test_objects_are_trimmed_to_what_the_decision_reads() -> None:
+    cache = synced_cache()
+    cache.upsert(DEPLOYMENTS.name, deployment("shop-blue", 3))
+    got = cache.get(DEPLOYMENTS.name, NS, "shop-blue")
+    assert got is not None
+    assert "managedFields" not in got["metadata"]
+    assert "conditions" not in got["status"]
+    assert "spec" not in got["spec"]["template"]
+    assert got["spec"]["template"]["metadata"]["labels"] == {"a": "b"}
+    cache.upsert(PODS.name, pod("p1", 4))
+    (p1,) = CachedReader(cache).pods(NS, "shop")
+    assert p1["status"]["conditions"] == [{"type": "Ready", "status": "True"}]
+    assert "spec" not in p1
+
+
+def test_pods_and_slices_are_found_by_app_and_by_service() -> None:
+    cache = synced_cache()
+    reader = CachedReader(cache)
+    cache.upsert(PODS.name, pod("a1", 1))
+    cache.upsert(PODS.name, pod("b1", 2, app="other"))
+    cache.upsert(PODS.name, pod("a2", 3))
+    assert [p["metadata"]["name"] for p in reader.pods(NS, "shop")] == ["a1", "a2"]
+    cache.remove(PODS.name, pod("a1", 4))
+    assert [p["metadata"]["name"] for p in reader.pods(NS, "shop")] == ["a2"]
+    slice_ = {
+        "metadata": {
+            "name": "shop-x1",
+            "namespace": NS,
+            "resourceVersion": "5",
+            "labels": {"kubernetes.io/service-name": "shop", naming.LABEL_NAME: "shop"},
+        },
+        "endpoints": [{"targetRef": {"name": "a2"}, "conditions": {"ready": True}}],
+    }
+    cache.upsert(ENDPOINT_SLICES.name, slice_)
+    assert reader.endpoint_slices(NS, "shop")[0]["endpoints"][0]["targetRef"] == {"name": "a2"}
+    assert reader.endpoint_slices(NS, "shop-preview") == []
+
+
+def test_changes_name_the_app_they_belong_to() -> None:
+    changes = Changes()
+    cache = synced_cache(changes)
+    cache.upsert(DEPLOYMENTS.name, deployment("shop-blue", 1))
+    cache.upsert(DEPLOYMENTS.name, deployment("shop-blue", 1))  # the same version: no change
+    cache.upsert(PODS.name, pod("p", 2, app="cart"))
+    cache.upsert(APPS.name, {"metadata": {"name": "shop", "namespace": NS, "resourceVersion": "3"}})
+    assert changes.seen == [(NS, "shop", "Deployment"), (NS, "cart", "Pod")]
+
+
+def test_a_new_list_reports_what_changed_and_what_is_gone() -> None:
+    changes = Changes()
+    cache = synced_cache(changes)
+    cache.upsert(PODS.name, pod("p1", 1))
+    cache.upsert(PODS.name, pod("p2", 2, app="cart"))
+    changes.seen.clear()
+    cache.replace_all(PODS.name, [pod("p1", 1), pod("p3", 7, app="tea")])
+    assert sorted(changes.seen) == [(NS, "cart", "Pod"), (NS, "tea", "Pod")]
+    assert cache.get(PODS.name, NS, "p2") is None
+
+
+def test_passes_wait_for_the_first_list_of_every_kind() -> None:
+    cache = ObjectCache()
+    for kind in WATCHED[:-1]:
+        cache.replace_all(kind.name, [])
+        assert not cache.synced()
+    cache.not_served(WATCHED[-1].name)  # the ServiceMonitor CRD is not installed
+    assert cache.synced()
+    assert not CachedReader(cache).service_monitors_supported()
