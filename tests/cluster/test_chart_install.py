@@ -34,11 +34,11 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client, config
-from tools.localcluster import helm_bin
 
 from tests.support.apps import GROUP, PLURAL, VERSION, Apps, app_manifest, install_crd
 from tests.support.cluster import REPO, Cluster
 from tests.support.operator import OperatorProcess, free_port
+from tests.support.tools import helm
 from tests.support.waiting import wait_for
 from tests.support.watchers import SelectorRecorder
 
@@ -87,18 +87,6 @@ def _delete_namespace(api_client: client.ApiClient, name: str) -> None:
     client.CoreV1Api(api_client).delete_namespace(name, propagation_policy="Background")
 
 
-def helm(kubeconfig: Path, *args: str) -> str:
-    result = subprocess.run(
-        [str(helm_bin()), "--kubeconfig", str(kubeconfig), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
 # --------------------------------------------------------------------------- install
 
 
@@ -117,20 +105,22 @@ def release(cluster: Cluster, api_client: client.ApiClient, crd: None) -> Iterat
     name = "bluegreen-operator"
     peering = f"bluegreen-{ns}"  # cluster-scoped: one per test run, never the default's name
     helm(
-        cluster.kubeconfig,
         *("install", name, str(CHART), "--namespace", ns),
         *("--set", f"replicaCount={REPLICAS}", "--set", f"peering.name={peering}"),
         *("--set", "image.repository=registry.example/bluegreen-operator"),
         *("--set", "image.tag=test", "--wait", "--timeout", "3m"),
+        kubeconfig=cluster.kubeconfig,
     )
-    manifest = helm(cluster.kubeconfig, "get", "manifest", name, "--namespace", ns)
+    manifest = helm(
+        "get", "manifest", name, "--namespace", ns, kubeconfig=cluster.kubeconfig
+    ).stdout
     sa = next(
         d["metadata"]["name"]
         for d in yaml.safe_load_all(manifest)
         if d and d["kind"] == "ServiceAccount"
     )
     yield Release(name, ns, sa, peering, manifest)
-    helm(cluster.kubeconfig, "uninstall", name, "--namespace", ns, "--wait")
+    helm("uninstall", name, "--namespace", ns, "--wait", kubeconfig=cluster.kubeconfig)
     _delete_namespace(api_client, ns)
 
 
