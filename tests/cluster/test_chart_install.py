@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,7 +34,7 @@ from kubernetes import client, config
 
 from tests.support.apps import GROUP, PLURAL, VERSION, Apps, app_manifest, install_crd
 from tests.support.cluster import REPO, Cluster
-from tests.support.operator import OperatorProcess, free_port
+from tests.support.operator import OperatorProcess
 from tests.support.tools import helm
 from tests.support.waiting import wait_for
 from tests.support.watchers import SelectorRecorder
@@ -289,64 +286,22 @@ def test_the_service_account_cannot_read_secrets_nor_exec(
 # --------------------------------------------------------------------------- HA
 
 
-class PeeredOperator:
-    """`kopf run --peering=...` from the project's virtualenv, JSON logs to a file."""
+class PeeredOperator(OperatorProcess):
+    """`kopf run --peering=...` with JSON logs, as a replica of the chart's Deployment runs."""
+
+    stop_timeout = 20.0
 
     def __init__(self, identity: str, kubeconfig: Path, namespace: str, peering: str) -> None:
+        super().__init__(
+            kubeconfig,
+            LOGS,
+            namespaces=namespace,
+            env={"POD_ID": identity},  # kopf's peering identity, as the chart sets it
+            kopf_args=("--log-format=json", f"--peering={peering}"),
+            log_name=f"operator-{namespace}-{identity}.log",
+        )
         self.identity = identity
-        self.kubeconfig = kubeconfig
-        self.namespace = namespace
         self.peering = peering
-        self.log_path = LOGS / f"operator-{namespace}-{identity}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        LOGS.mkdir(parents=True, exist_ok=True)
-        liveness = free_port()
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(self.kubeconfig),
-            "POD_ID": self.identity,  # kopf's peering identity, as the chart sets it
-            "BLUEGREEN_METRICS_PORT": str(free_port()),
-            "PYTHONUNBUFFERED": "1",
-        }
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "kopf", "run", "--log-format=json"),
-                    *("-m", "bluegreen.runtime.handlers", f"--namespace={self.namespace}"),
-                    f"--peering={self.peering}",
-                    f"--liveness=http://127.0.0.1:{liveness}/healthz",
-                ],
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-
-        def live() -> bool:
-            assert self.proc is not None and self.proc.poll() is None, self.tail()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{liveness}/healthz", timeout=1):
-                    return True
-            except OSError:
-                return False
-
-        wait_for(f"operator {self.identity} to be live", live, timeout=30)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
     def records(self) -> list[dict[str, Any]]:
         out = []
@@ -369,10 +324,6 @@ class PeeredOperator:
             (r["at"] for r in self.records() if r["message"].startswith("Resuming operations")),
             None,
         )
-
-    def tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
 
 
 @pytest.fixture
