@@ -653,20 +653,26 @@ def create_node(name: str) -> None:
         raise SystemExit(f"creating node {name} failed: {status} {body}")
 
 
+def _stop_group(pid: int, timeout: float, poll: float) -> None:
+    """SIGTERM the process group `pid` leads (a component and its children), wait up to
+    `timeout` s for `pid` to exit, checking every `poll` s, then SIGKILL the group."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(poll)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+
+
 def down(quiet: bool = False) -> None:
     pids = _pids()
     # Stop in reverse order of start: the fake kubelet and controllers first, etcd last.
     for name, pid in reversed(list(pids.items())):
         if not _alive(pid):
             continue
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if _alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+        _stop_group(pid, timeout=10, poll=0.1)
         if not quiet:
             log(f"stopped {name} (pid {pid})")
     (STATE / "pids.json").unlink(missing_ok=True)
@@ -685,14 +691,7 @@ def restart(name: str) -> None:
         # A cluster started before commands were recorded: read the running command line.
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
         commands[name] = [part.decode() for part in raw.split(b"\0") if part]
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
+    _stop_group(pid, timeout=20, poll=0.05)
     started = time.monotonic()
     pids[name] = _spawn(name, commands[name], STATE / "logs")
     _save_pids(pids)

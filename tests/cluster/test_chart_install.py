@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,11 +31,11 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client, config
-from tools.localcluster import helm_bin
 
 from tests.support.apps import GROUP, PLURAL, VERSION, Apps, app_manifest, install_crd
 from tests.support.cluster import REPO, Cluster
-from tests.support.operator import OperatorProcess, free_port
+from tests.support.operator import OperatorProcess
+from tests.support.tools import helm
 from tests.support.waiting import wait_for
 from tests.support.watchers import SelectorRecorder
 
@@ -87,18 +84,6 @@ def _delete_namespace(api_client: client.ApiClient, name: str) -> None:
     client.CoreV1Api(api_client).delete_namespace(name, propagation_policy="Background")
 
 
-def helm(kubeconfig: Path, *args: str) -> str:
-    result = subprocess.run(
-        [str(helm_bin()), "--kubeconfig", str(kubeconfig), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
 # --------------------------------------------------------------------------- install
 
 
@@ -117,20 +102,22 @@ def release(cluster: Cluster, api_client: client.ApiClient, crd: None) -> Iterat
     name = "bluegreen-operator"
     peering = f"bluegreen-{ns}"  # cluster-scoped: one per test run, never the default's name
     helm(
-        cluster.kubeconfig,
         *("install", name, str(CHART), "--namespace", ns),
         *("--set", f"replicaCount={REPLICAS}", "--set", f"peering.name={peering}"),
         *("--set", "image.repository=registry.example/bluegreen-operator"),
         *("--set", "image.tag=test", "--wait", "--timeout", "3m"),
+        kubeconfig=cluster.kubeconfig,
     )
-    manifest = helm(cluster.kubeconfig, "get", "manifest", name, "--namespace", ns)
+    manifest = helm(
+        "get", "manifest", name, "--namespace", ns, kubeconfig=cluster.kubeconfig
+    ).stdout
     sa = next(
         d["metadata"]["name"]
         for d in yaml.safe_load_all(manifest)
         if d and d["kind"] == "ServiceAccount"
     )
     yield Release(name, ns, sa, peering, manifest)
-    helm(cluster.kubeconfig, "uninstall", name, "--namespace", ns, "--wait")
+    helm("uninstall", name, "--namespace", ns, "--wait", kubeconfig=cluster.kubeconfig)
     _delete_namespace(api_client, ns)
 
 
@@ -300,64 +287,22 @@ def test_the_service_account_cannot_read_secrets_nor_exec(
 # --------------------------------------------------------------------------- HA
 
 
-class PeeredOperator:
-    """`kopf run --peering=...` from the project's virtualenv, JSON logs to a file."""
+class PeeredOperator(OperatorProcess):
+    """`kopf run --peering=...` with JSON logs, as a replica of the chart's Deployment runs."""
+
+    stop_timeout = 20.0
 
     def __init__(self, identity: str, kubeconfig: Path, namespace: str, peering: str) -> None:
+        super().__init__(
+            kubeconfig,
+            LOGS,
+            namespaces=namespace,
+            env={"POD_ID": identity},  # kopf's peering identity, as the chart sets it
+            kopf_args=("--log-format=json", f"--peering={peering}"),
+            log_name=f"operator-{namespace}-{identity}.log",
+        )
         self.identity = identity
-        self.kubeconfig = kubeconfig
-        self.namespace = namespace
         self.peering = peering
-        self.log_path = LOGS / f"operator-{namespace}-{identity}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        LOGS.mkdir(parents=True, exist_ok=True)
-        liveness = free_port()
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(self.kubeconfig),
-            "POD_ID": self.identity,  # kopf's peering identity, as the chart sets it
-            "BLUEGREEN_METRICS_PORT": str(free_port()),
-            "PYTHONUNBUFFERED": "1",
-        }
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "kopf", "run", "--log-format=json"),
-                    *("-m", "bluegreen.runtime.handlers", f"--namespace={self.namespace}"),
-                    f"--peering={self.peering}",
-                    f"--liveness=http://127.0.0.1:{liveness}/healthz",
-                ],
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-
-        def live() -> bool:
-            assert self.proc is not None and self.proc.poll() is None, self.tail()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{liveness}/healthz", timeout=1):
-                    return True
-            except OSError:
-                return False
-
-        wait_for(f"operator {self.identity} to be live", live, timeout=30)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
     def records(self) -> list[dict[str, Any]]:
         out = []
@@ -381,10 +326,6 @@ class PeeredOperator:
             (r["at"] for r in self.records() if r["message"].startswith("Resuming operations")),
             None,
         )
-
-    def tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
 
 
 @pytest.fixture

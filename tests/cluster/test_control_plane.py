@@ -13,6 +13,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from tests.support.crds import crd_manifest, create_crd
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -96,59 +97,26 @@ CRD_GROUP = "sanity.bluegreen.dev"
 
 @pytest.fixture
 def widget_crd(api_client: client.ApiClient) -> str:
-    ext = client.ApiextensionsV1Api(api_client)
-    name = f"widgets.{CRD_GROUP}"
-    body = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": name},
-        "spec": {
-            "group": CRD_GROUP,
-            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "spec": {
-                                    "type": "object",
-                                    "properties": {
-                                        "min": {"type": "integer"},
-                                        "max": {"type": "integer"},
-                                    },
-                                    "x-kubernetes-validations": [
-                                        {
-                                            "rule": "self.min <= self.max",
-                                            "message": "min must not exceed max",
-                                        }
-                                    ],
-                                }
-                            },
-                        }
-                    },
-                }
-            ],
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "min": {"type": "integer"},
+                    "max": {"type": "integer"},
+                },
+                "x-kubernetes-validations": [
+                    {
+                        "rule": "self.min <= self.max",
+                        "message": "min must not exceed max",
+                    }
+                ],
+            }
         },
     }
-    try:
-        ext.create_custom_resource_definition(body)
-    except ApiException as err:
-        if err.status != 409:
-            raise
-
-    def established() -> bool:
-        crd = ext.read_custom_resource_definition(name)
-        return any(
-            c.type == "Established" and c.status == "True" for c in (crd.status.conditions or [])
-        )
-
-    wait_for("the CRD to be established", established)
-    return name
+    names = {"plural": "widgets", "singular": "widget", "kind": "Widget"}
+    return create_crd(api_client, crd_manifest(CRD_GROUP, names, schema))
 
 
 def test_crd_cel_rule_rejects_bad_object(

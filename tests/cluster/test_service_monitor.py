@@ -10,6 +10,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from tests.support.apps import Apps, app_manifest
+from tests.support.crds import crd_manifest, create_crd
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -30,35 +31,14 @@ def _served(api_client: client.ApiClient) -> bool:
 def _install_minimal_crd(api_client: client.ApiClient) -> None:
     """The group, version and kind the operator needs; Prometheus Operator's own CRD
     carries the full schema, which a cluster with it installed already has."""
-    body = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": SM_CRD},
-        "spec": {
-            "group": "monitoring.coreos.com",
-            "names": {
-                "plural": "servicemonitors",
-                "singular": "servicemonitor",
-                "kind": "ServiceMonitor",
-                "listKind": "ServiceMonitorList",
-            },
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "x-kubernetes-preserve-unknown-fields": True,
-                        }
-                    },
-                }
-            ],
-        },
+    names = {
+        "plural": "servicemonitors",
+        "singular": "servicemonitor",
+        "kind": "ServiceMonitor",
+        "listKind": "ServiceMonitorList",
     }
-    client.ApiextensionsV1Api(api_client).create_custom_resource_definition(body)
+    schema = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    create_crd(api_client, crd_manifest("monitoring.coreos.com", names, schema))
 
 
 def _condition(apps: Apps, name: str) -> dict[str, Any] | None:
@@ -78,9 +58,8 @@ def test_service_monitor_follows_the_crd(
         cond = wait_for("the condition", lambda: _condition(apps, "mon"))
         assert (cond["status"], cond["reason"]) == ("False", "CRDNotInstalled")
         assert "Prometheus Operator" in cond["message"]
-        _install_minimal_crd(api_client)
+        _install_minimal_crd(api_client)  # and wait until it is served
         # A spec change (or any pass) after the CRD appears creates the ServiceMonitor.
-        wait_for("the CRD to be served", lambda: _served(api_client))
         apps.patch_spec("mon", {"replicas": 3})
     else:
         apps.create(app_manifest("mon"))

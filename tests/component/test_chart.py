@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 import yaml
-from tools.localcluster import helm_bin
 
 from bluegreen.adapters import cache, k8s
 from tests.support.cluster import REPO
+from tests.support.tools import helm, helm_template
 
 CHART = REPO / "charts" / "bluegreen-operator"
 CHECKOV_SCRIPT = REPO / "tests" / "terraform" / "run_checkov.sh"
@@ -47,21 +47,8 @@ EXPECTED_RULES: dict[tuple[str, str], set[str]] = {
 FORBIDDEN_VERBS = {"*", "escalate", "bind", "impersonate", "deletecollection", "update"}
 
 
-def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [str(helm_bin()), *args], capture_output=True, text=True, check=False, timeout=120
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
-
-
 def render(*sets: str) -> list[dict[str, Any]]:
-    args = ["template", "bg", str(CHART), "--namespace", NAMESPACE]
-    for s in sets:
-        args += ["--set", s]
-    docs = yaml.safe_load_all(helm(*args).stdout)
-    return [d for d in docs if d]
+    return helm_template(CHART, *sets, namespace=NAMESPACE)
 
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:

@@ -8,15 +8,12 @@ so a syntax error shows up without a cluster.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from tools.localcluster import helm_bin
 
 from tests.support.dashboards import (
     CHART,
@@ -24,6 +21,7 @@ from tests.support.dashboards import (
     GRAFANA_BUILTINS,
     SCHEMA_CHECK,
     annotation_queries,
+    chart_without_schema,
     grafana_sdk_python,
     label_values,
     load_dashboards,
@@ -35,6 +33,7 @@ from tests.support.dashboards import (
     variables,
 )
 from tests.support.prometheus import query, run_prometheus
+from tests.support.tools import helm_template
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
 EXPECTED = {"release.json", "operator.json"}
@@ -193,28 +192,8 @@ def test_every_query_parses_in_prometheus(dashboards: dict[str, dict[str, Any]])
 # --------------------------------------------------------------------------- the chart
 
 
-def _chart_without_schema(tmp_path: Path) -> Path:
-    """A copy of the chart without values.schema.json, so the dashboards and prometheusRule
-    values can be set before the schema lists them."""
-    copy = tmp_path / "chart"
-    shutil.copytree(CHART, copy)
-    (copy / "values.schema.json").unlink(missing_ok=True)
-    return copy
-
-
-def _render(chart: Path, *sets: str) -> list[dict[str, Any]]:
-    args = ["template", "bg", str(chart), "--namespace", "bluegreen-system"]
-    for s in sets:
-        args += ["--set", s]
-    proc = subprocess.run(
-        [str(helm_bin()), *args], capture_output=True, text=True, check=False, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr
-    return [d for d in yaml.safe_load_all(proc.stdout) if d]
-
-
 def test_chart_renders_no_dashboards_by_default() -> None:
-    docs = _render(CHART)
+    docs = helm_template(CHART)
     assert not [
         d
         for d in docs
@@ -223,8 +202,8 @@ def test_chart_renders_no_dashboards_by_default() -> None:
 
 
 def test_chart_renders_one_configmap_per_dashboard(tmp_path: Path) -> None:
-    chart = _chart_without_schema(tmp_path)
-    docs = _render(
+    chart = chart_without_schema(tmp_path)
+    docs = helm_template(
         chart,
         "dashboards.enabled=true",
         "dashboards.labels.team=platform",
@@ -241,7 +220,7 @@ def test_chart_renders_one_configmap_per_dashboard(tmp_path: Path) -> None:
         ((key, text),) = cm["data"].items()
         assert json.loads(text) == json.loads((DASHBOARDS / key).read_text())
     assert len({cm["metadata"]["name"] for cm in maps}) == len(maps)
-    elsewhere = _render(chart, "dashboards.enabled=true", "dashboards.namespace=monitoring")
+    elsewhere = helm_template(chart, "dashboards.enabled=true", "dashboards.namespace=monitoring")
     assert {d["metadata"]["namespace"] for d in elsewhere if d["kind"] == "ConfigMap"} == {
         "monitoring"
     }

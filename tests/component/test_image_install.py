@@ -40,7 +40,7 @@ from kubernetes.client.rest import ApiException
 
 from tests.support.apps import Apps, app_manifest
 from tests.support.cluster import REPO, Cluster
-from tests.support.operator import free_port
+from tests.support.process import free_port
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.cluster

@@ -31,7 +31,8 @@ from bluegreen.adapters.prometheus import HttpMetricsSource, PrometheusProvider,
 from bluegreen.api.v1alpha1 import Metric, NoDataPolicy, ThresholdRange
 from bluegreen.core.analysis import MeasurementVerdict, QueryResult, evaluate_sample, render_query
 from bluegreen.core.sampling import sample_metric
-from tests.support.demo_app import DemoApp, free_port, http_request, start_demo_app
+from tests.support.demo_app import DemoApp, http_request, start_demo_app
+from tests.support.process import free_port
 from tests.support.prometheus import run_prometheus, wait_for_scrape_after
 from tests.support.traffic import Traffic
 

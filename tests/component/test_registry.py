@@ -26,8 +26,8 @@ import pytest
 
 from bluegreen.adapters.registry import MAX_ATTEMPTS, EcrResolver
 from bluegreen.core.images import Resolution, ResolutionOutcome
-from tests.support.demo_app import LOOPBACK, free_port
 from tests.support.moto import ACCOUNT, REGION, create_repository, push_image, run_moto_server
+from tests.support.process import LOOPBACK, free_port
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,6 +11,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from tests.support.cluster import REPO
+from tests.support.crds import wait_crd_established
 from tests.support.waiting import wait_for
 
 GROUP, VERSION, PLURAL = "bluegreen.dev", "v1alpha1", "bluegreenapps"
@@ -31,14 +32,7 @@ def install_crd(api_client: client.ApiClient, path: Path = CRD_PATH) -> None:
         if err.status != 404:
             raise
         ext.create_custom_resource_definition(body)
-
-    def established() -> bool:
-        crd = ext.read_custom_resource_definition(name)
-        return any(
-            c.type == "Established" and c.status == "True" for c in (crd.status.conditions or [])
-        )
-
-    wait_for("the BlueGreenApp CRD to be established", established, timeout=30)
+    wait_crd_established(api_client, name, timeout=30)
 
 
 def app_manifest(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -37,6 +38,15 @@ UV = REPO / ".cache" / "bootstrap" / "bin" / "uv"
 # Variables Grafana defines itself.
 GRAFANA_BUILTINS = {"__rate_interval", "__range", "__interval", "__interval_ms", "__range_s"}
 _VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
+
+
+def chart_without_schema(tmp_path: Path) -> Path:
+    """A copy of the chart without values.schema.json, so the dashboards and prometheusRule
+    values can be set whether or not the schema lists them yet."""
+    copy = tmp_path / "chart"
+    shutil.copytree(CHART, copy)
+    (copy / "values.schema.json").unlink(missing_ok=True)
+    return copy
 
 
 def load_dashboards() -> dict[str, dict[str, Any]]:

@@ -14,23 +14,25 @@ import contextlib
 import http.client
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tests.support.process import (  # noqa: F401 - free_port: tests imported it from here
+    LOOPBACK,
+    BackgroundProcess,
+    free_port,
+    on_a_free_port,
+)
+
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
-LOOPBACK = "127.0.0.1"
 
 # Variables the app reads; inherited values are dropped so the caller's shell cannot leak in.
 _APP_VARIABLES = ("APP_COLOR", "APP_VERSION", "HOST", "PORT", "ACCESS_LOG")
-_PORT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -75,13 +77,6 @@ def http_request(
         connection.close()
 
 
-def free_port() -> int:
-    """A port that was free a moment ago (start_demo_app retries if it is taken meanwhile)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
 def demo_app_env(
     color: str, version: str, port: int, env: Mapping[str, str] | None = None
 ) -> dict[str, str]:
@@ -116,23 +111,27 @@ class DemoApp:
     port: int
     color: str
     version: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    """stdout and stderr of the process (the JSON access log and any traceback)."""
+    runner: BackgroundProcess
+    """The process; its log is stdout and stderr (the JSON access log and any traceback)."""
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        assert self.runner.popen is not None
+        return self.runner.popen
+
+    @property
+    def log_path(self) -> Path:
+        return self.runner.log_path
 
     def logs(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return self.runner.log()
 
     def terminate(self, timeout: float = 5.0) -> int:
-        """SIGTERM, then wait for the exit; returns the exit code (kills it after timeout)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise
+        """SIGTERM, then wait for the exit; returns the exit code (-9: it did not exit within
+        `timeout` s and was killed)."""
+        code = self.runner.stop(timeout)
+        assert code is not None
+        return code
 
 
 @contextlib.contextmanager
@@ -151,26 +150,33 @@ def start_demo_app(
     """
     log_fd, log_name = tempfile.mkstemp(prefix=f"demo-app-{color}-", suffix=".log")
     os.close(log_fd)
-    log_path = Path(log_name)
+    runner = BackgroundProcess("demo app", Path(log_name))
     app: DemoApp | None = None
+
+    def start(port: int) -> None:
+        nonlocal app
+        full_env = demo_app_env(color, version, port, env)
+        app = this = DemoApp(
+            url=f"http://{LOOPBACK}:{port}",
+            port=port,
+            color=full_env["APP_COLOR"].strip() or "blue",  # what the app will say it is
+            version=full_env["APP_VERSION"].strip() or "dev",
+            runner=runner,
+        )
+        # A fresh log: the output of an earlier attempt goes.
+        runner.start(demo_app_command(), cwd=APP_DIR, env=full_env, fresh_log=True)
+        runner.wait_ready(lambda: _answers(this), startup_timeout)
+
     try:
-        for attempt in range(1, _PORT_ATTEMPTS + 1):
-            app = _launch(color, version, port or free_port(), env, log_path)
-            try:
-                _wait_until_serving(app, startup_timeout)
-                break
-            except _PortTakenError:
-                if port is not None or attempt == _PORT_ATTEMPTS:
-                    raise RuntimeError(
-                        f"demo app could not bind port {app.port}:\n{app.logs()}"
-                    ) from None
+        if port is None:
+            on_a_free_port(start)
+        else:
+            start(port)
         assert app is not None
         yield app
     finally:
-        if app is not None and app.process.poll() is None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                app.terminate()
-        log_path.unlink(missing_ok=True)
+        runner.stop(timeout=5.0)
+        runner.log_path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -185,53 +191,8 @@ def run_demo_app(
         yield app.url
 
 
-class _PortTakenError(Exception):
-    pass
-
-
-def _launch(
-    color: str, version: str, port: int, env: Mapping[str, str] | None, log_path: Path
-) -> DemoApp:
-    full_env = demo_app_env(color, version, port, env)
-    with log_path.open("wb") as log:  # truncates the output of an earlier attempt
-        process = subprocess.Popen(
-            demo_app_command(),
-            cwd=APP_DIR,
-            env=full_env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    return DemoApp(
-        url=f"http://{LOOPBACK}:{port}",
-        port=port,
-        color=full_env["APP_COLOR"].strip() or "blue",  # what the app will say it is
-        version=full_env["APP_VERSION"].strip() or "dev",
-        process=process,
-        log_path=log_path,
-    )
-
-
-def _wait_until_serving(app: DemoApp, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        code = app.process.poll()
-        if code is not None:
-            output = app.logs()
-            if "Address already in use" in output:
-                raise _PortTakenError
-            raise RuntimeError(f"demo app exited with {code} during startup:\n{output}")
-        try:
-            response = http_request("GET", app.url + "/health", timeout=1.0)
-        except OSError:
-            pass
-        else:
-            # Any status will do, 503 included (failing health may be the injected fault),
-            # but it must be this app answering, not another process that took the port.
-            if response.headers.get("x-app-color") == app.color:
-                return
-        if time.monotonic() > deadline:
-            app.process.kill()
-            app.process.wait()
-            raise RuntimeError(f"demo app not serving after {timeout} s:\n{app.logs()}")
-        time.sleep(0.05)
+def _answers(app: DemoApp) -> bool:
+    """Any status will do, 503 included (failing health may be the injected fault), but it
+    must be this app answering, not another process that took the port."""
+    response = http_request("GET", app.url + "/health", timeout=1.0)
+    return response.headers.get("x-app-color") == app.color

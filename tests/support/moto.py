@@ -23,24 +23,22 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import boto3
 
-from tests.support.demo_app import LOOPBACK, free_port, http_request
+from tests.support.demo_app import http_request
+from tests.support.process import LOOPBACK, BackgroundProcess, on_a_free_port
 
 if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
-_PORT_ATTEMPTS = 3
 _OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
@@ -49,31 +47,25 @@ def run_moto_server(startup_timeout: float = 20.0) -> Iterator[str]:
     """Start `python -m moto.server` on a free loopback port, wait until it answers, yield
     its endpoint URL, then stop it."""
     with tempfile.TemporaryDirectory(prefix="moto-") as workdir:
-        log_path = Path(workdir) / "moto.log"
-        for attempt in range(1, _PORT_ATTEMPTS + 1):
-            port = free_port()
+        server = BackgroundProcess("moto server", Path(workdir) / "moto.log")
+
+        def start(port: int) -> None:
+            server.start(
+                [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
+                cwd=workdir,
+                fresh_log=True,
+            )
             endpoint = f"http://{LOOPBACK}:{port}"
-            with log_path.open("wb") as log:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
-                    cwd=workdir,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            try:
-                if _wait_ready(process, endpoint, startup_timeout):
-                    break
-            except BaseException:
-                _stop(process)
-                raise
-            _stop(process)  # the port was taken meanwhile: try another
-            if attempt == _PORT_ATTEMPTS:
-                raise RuntimeError(f"moto server could not bind a port:\n{_log(log_path)}")
+            server.wait_ready(
+                lambda: http_request("GET", endpoint + "/moto-api/", timeout=1.0).status == 200,
+                startup_timeout,
+            )
+
         try:
-            yield endpoint
+            port = on_a_free_port(start)
+            yield f"http://{LOOPBACK}:{port}"
         finally:
-            _stop(process)
+            server.stop()
 
 
 def ecr_client(endpoint: str, region: str = REGION) -> ECRClient:
@@ -128,32 +120,3 @@ def push_image(
         imageTag=tag,
     )
     return answer["image"]["imageId"]["imageDigest"]
-
-
-def _wait_ready(process: subprocess.Popen[bytes], endpoint: str, timeout: float) -> bool:
-    """True once the server answers; False when it exited because the port was taken."""
-    deadline = time.monotonic() + timeout
-    while True:
-        code = process.poll()
-        if code is not None:
-            return False
-        with contextlib.suppress(OSError):
-            if http_request("GET", endpoint + "/moto-api/", timeout=1.0).status == 200:
-                return True
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"moto server not answering on {endpoint} after {timeout} s")
-        time.sleep(0.05)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _log(path: Path) -> str:
-    return path.read_text(errors="replace") if path.exists() else ""

@@ -7,25 +7,27 @@ bluegreen.runtime.handlers` with the cluster's kubeconfig, and may SIGKILL and r
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.support.cluster import REPO
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.process import LOOPBACK, BackgroundProcess, free_port
 
 
 class OperatorProcess:
-    """One `kopf run` process watching the namespaces that match `namespaces`."""
+    """One `kopf run` process watching the namespaces that match `namespaces`.
+
+    `env` is added to this process's environment; `kopf_args` say how it runs beside
+    other operators (`--standalone`: alone, no peering); `log_name` is its log's file name
+    in `log_dir` (by default, named after `namespaces`).
+    """
+
+    stop_timeout = 15.0
+    """Seconds from SIGTERM to SIGKILL in `stop`."""
 
     def __init__(
         self,
@@ -33,23 +35,31 @@ class OperatorProcess:
         log_dir: Path,
         namespaces: str,
         env: dict[str, str] | None = None,
+        *,
+        kopf_args: Sequence[str] = ("--standalone",),
+        log_name: str | None = None,
     ) -> None:
         self.extra_env = dict(env or {})
         self.kubeconfig = kubeconfig
         self.log_dir = log_dir
         self.namespaces = namespaces
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.kopf_args = list(kopf_args)
+        self.log_name = log_name or f"operator-{namespaces.strip('*-') or 'all'}.log"
         self.starts = 0
         self.metrics_port = 0
+        self._process = BackgroundProcess("the operator", self.log_path)
 
     @property
     def log_path(self) -> Path:
-        return self.log_dir / f"operator-{self.namespaces.strip('*-') or 'all'}.log"
+        return self.log_dir / self.log_name
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self._process.popen
 
     def start(self, timeout: float = 30.0) -> None:
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        liveness = free_port()
+        """Start it and wait until kopf's liveness endpoint answers."""
+        liveness = f"http://{LOOPBACK}:{free_port()}/healthz"
         self.metrics_port = free_port()
         env = {
             **os.environ,
@@ -58,56 +68,32 @@ class OperatorProcess:
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
         }
-        log = self.log_path.open("ab")
-        log.write(f"\n=== start #{self.starts + 1} at {time.time():.3f}\n".encode())
-        log.flush()
-        self.proc = subprocess.Popen(
+        self._process.start(
             [
-                sys.executable,
-                "-m",
-                "kopf",
-                "run",
-                "-m",
-                "bluegreen.runtime.handlers",
-                "--standalone",
+                *(sys.executable, "-m", "kopf", "run", "-m", "bluegreen.runtime.handlers"),
+                *self.kopf_args,
                 f"--namespace={self.namespaces}",
-                f"--liveness=http://127.0.0.1:{liveness}/healthz",
+                f"--liveness={liveness}",
             ],
             cwd=REPO,
             env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            banner=f"\n=== start #{self.starts + 1} at {time.time():.3f}\n",
         )
         self.starts += 1
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"the operator exited at start; see {self.log_path}:\n{self.tail()}"
-                )
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{liveness}/healthz", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"the operator did not become live in {timeout}s:\n{self.tail()}")
+        self._process.wait_ready(lambda: _answers(liveness), timeout, interval=0.1)
 
     def kill(self) -> None:
         """SIGKILL: no graceful shutdown, no last status write."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
+        self._process.kill()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        """SIGTERM (kopf's graceful shutdown), SIGKILL after `stop_timeout` s."""
+        self._process.stop(self.stop_timeout)
 
     def tail(self, lines: int = 60) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return self._process.tail(lines)
+
+
+def _answers(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=1):
+        return True

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,11 +27,11 @@ from urllib.parse import urlencode
 
 import yaml
 
-from tests.support.demo_app import LOOPBACK, free_port, http_request
+from tests.support.demo_app import http_request
+from tests.support.process import LOOPBACK, BackgroundProcess, free_port, on_a_free_port
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 JOB = "bluegreen-apps"
-_PORT_ATTEMPTS = 3
 
 
 def prometheus_config(
@@ -68,46 +67,12 @@ def run_prometheus(
         host = address.rsplit(":", 1)[0]
         if host not in (LOOPBACK, "localhost", "[::1]"):
             raise ValueError(f"targets must be on loopback, got {address}")
-    workdir = Path(tempfile.mkdtemp(prefix="prometheus-"))
-    config = workdir / "prometheus.yml"
-    config.write_text(yaml.safe_dump(prometheus_config(targets, scrape_interval)))
-    log_path = workdir / "prometheus.log"
-    process: subprocess.Popen[bytes] | None = None
+    server = PrometheusServer(targets, scrape_interval)
     try:
-        for attempt in range(1, _PORT_ATTEMPTS + 1):
-            port = free_port()
-            url = f"http://{LOOPBACK}:{port}"
-            with log_path.open("wb") as log:
-                process = subprocess.Popen(
-                    [
-                        PROMETHEUS,
-                        f"--config.file={config}",
-                        f"--storage.tsdb.path={workdir / 'data'}",
-                        f"--web.listen-address={LOOPBACK}:{port}",
-                        "--storage.tsdb.retention.time=1h",
-                        "--log.level=warn",
-                    ],
-                    cwd=workdir,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            try:
-                _wait_ready(process, url, log_path, startup_timeout)
-                break
-            except _PortTakenError:
-                _stop(process)
-                if attempt == _PORT_ATTEMPTS:
-                    raise RuntimeError(
-                        f"Prometheus could not bind a port:\n{_log(log_path)}"
-                    ) from None
-        assert process is not None
-        _wait_targets_up(url, len(targets), startup_timeout, log_path)
-        yield url
+        server.start(startup_timeout)
+        yield server.url
     finally:
-        if process is not None:
-            _stop(process)
-        shutil.rmtree(workdir, ignore_errors=True)
+        server.close()
 
 
 def query(url: str, promql: str) -> dict[str, object]:
@@ -141,28 +106,7 @@ def wait_for_scrape_after(url: str, after: float, timeout: float = 15.0) -> None
         time.sleep(0.1)
 
 
-class _PortTakenError(Exception):
-    pass
-
-
-def _wait_ready(process: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        code = process.poll()
-        if code is not None:
-            output = _log(log_path)
-            if "address already in use" in output:
-                raise _PortTakenError
-            raise RuntimeError(f"Prometheus exited with {code} during startup:\n{output}")
-        with contextlib.suppress(OSError):
-            if http_request("GET", url + "/-/ready", timeout=1.0).status == 200:
-                return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"Prometheus not ready after {timeout} s:\n{_log(log_path)}")
-        time.sleep(0.05)
-
-
-def _wait_targets_up(url: str, expected: int, timeout: float, log_path: Path) -> None:
+def _wait_targets_up(url: str, expected: int, timeout: float, process: BackgroundProcess) -> None:
     deadline = time.monotonic() + timeout
     targets: list[dict[str, object]] = []
     while True:
@@ -172,28 +116,15 @@ def _wait_targets_up(url: str, expected: int, timeout: float, log_path: Path) ->
             return
         if time.monotonic() > deadline:
             raise RuntimeError(
-                f"Prometheus targets not all up after {timeout} s: {targets}\n{_log(log_path)}"
+                f"Prometheus targets not all up after {timeout} s: {targets}\n{process.tail()}"
             )
         time.sleep(0.1)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _log(path: Path) -> str:
-    return path.read_text(errors="replace") if path.exists() else ""
-
-
 class PrometheusServer:
-    """A Prometheus on a fixed loopback port that a test can stop and start again (same
-    address, same data), to play an outage in the middle of an analysis."""
+    """A Prometheus on a loopback port that a test can stop and start again (same address,
+    same data), to play an outage in the middle of an analysis. `run_prometheus` is one
+    for a `with` block."""
 
     def __init__(
         self,
@@ -209,34 +140,45 @@ class PrometheusServer:
         if config is None:
             config = prometheus_config(targets, scrape_interval)
         self.config.write_text(yaml.safe_dump(dict(config)))
-        self.log_path = self.workdir / "prometheus.log"
         self.targets = targets
         self.port = free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process = BackgroundProcess("Prometheus", self.workdir / "prometheus.log")
+
+    @property
+    def log_path(self) -> Path:
+        return self.process.log_path
 
     def start(self, timeout: float = 30.0) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    PROMETHEUS,
-                    f"--config.file={self.config}",
-                    f"--storage.tsdb.path={self.workdir / 'data'}",
-                    f"--web.listen-address={LOOPBACK}:{self.port}",
-                    "--storage.tsdb.retention.time=1h",
-                    "--log.level=warn",
-                ],
-                cwd=self.workdir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        _wait_ready(self.process, self.url, self.log_path, timeout)
-        _wait_targets_up(self.url, len(self.targets), timeout, self.log_path)
+        """Start Prometheus and wait until it is ready and every target is up. The first
+        start takes another port if the one chosen was taken meanwhile; a start after a
+        stop keeps the address."""
+        if self.process.popen is None:
+            self.port = on_a_free_port(lambda port: self._start(port, timeout), first=self.port)
+            self.url = f"http://{LOOPBACK}:{self.port}"
+        else:
+            self._start(self.port, timeout)
+        _wait_targets_up(self.url, len(self.targets), timeout, self.process)
+
+    def _start(self, port: int, timeout: float) -> None:
+        self.process.start(
+            [
+                PROMETHEUS,
+                f"--config.file={self.config}",
+                f"--storage.tsdb.path={self.workdir / 'data'}",
+                f"--web.listen-address={LOOPBACK}:{port}",
+                "--storage.tsdb.retention.time=1h",
+                "--log.level=warn",
+            ],
+            cwd=self.workdir,
+        )
+        url = f"http://{LOOPBACK}:{port}"
+        self.process.wait_ready(
+            lambda: http_request("GET", url + "/-/ready", timeout=1.0).status == 200, timeout
+        )
 
     def stop(self) -> None:
-        if self.process is not None:
-            _stop(self.process)
+        self.process.stop()
 
     def close(self) -> None:
         self.stop()
