@@ -188,11 +188,23 @@ def assert_waits_on_the_cluster(app: BlueGreenApp, observed: Observed, plan: Pla
     )
 
 
+KSTATUS = {
+    # phase: (Ready, Reconciling, Stalled), as kstatus reads them (Flux, kubectl wait):
+    # Current when Healthy, InProgress while releasing or paused, Failed when Degraded.
+    Phase.HEALTHY: ("True", "False", "False"),
+    Phase.DEGRADED: ("False", "False", "True"),
+    **{p: ("False", "True", "False") for p in Phase if p not in (Phase.HEALTHY, Phase.DEGRADED)},
+}
+
+
 def assert_invariants(app: BlueGreenApp, observed: Observed, plan: Plan) -> None:
     before, after = app.status.phase, plan.status.phase
     assert after is before or after in ALLOWED[before], (
         f"{before.value} -> {after.value} is not one step"
     )
+    conditions = {c.type: c.status for c in plan.status.conditions}
+    kstatus = tuple(conditions.get(t) for t in ("Ready", "Reconciling", "Stalled"))
+    assert kstatus == KSTATUS[after], f"{after.value}: Ready/Reconciling/Stalled {kstatus}"
     assert_traffic_safe(app, observed, plan)
     if after in TRAFFIC_UNTOUCHED:
         assert plan.status.active_color is app.status.active_color
@@ -1857,6 +1869,9 @@ def test_conditions_keep_their_transition_time_when_nothing_changes() -> None:
         "Progressing": "False",
         "Degraded": "False",
         "Paused": "False",
+        "Ready": "True",
+        "Reconciling": "False",
+        "Stalled": "False",
         # No ServiceMonitor CRD in this world: the condition says so.
         "ServiceMonitorReady": "False",
     }
@@ -1880,6 +1895,9 @@ def test_conditions_move_their_transition_time_only_on_a_real_transition() -> No
         "Progressing": ("True", 100),
         "Degraded": ("False", 0),
         "Paused": ("False", 0),
+        "Ready": ("False", 100),
+        "Reconciling": ("True", 100),
+        "Stalled": ("False", 0),
         "ServiceMonitorReady": ("False", 0),
     }
     # Deploying -> Analyzing keeps Progressing True: its time stays although its reason moves.

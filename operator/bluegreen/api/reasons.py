@@ -22,6 +22,13 @@ class ConditionType(enum.StrEnum):
     """Every image runs by digest (spec.image.resolveDigest)."""
     SERVICE_MONITOR_READY = "ServiceMonitorReady"
     """The app's ServiceMonitor exists (the Prometheus Operator CRD is served)."""
+    # kstatus (Flux, kubectl wait, cli-utils): Ready, and the abnormal-true pair below.
+    READY = "Ready"
+    """The app is at rest on its spec: Healthy, every release done."""
+    RECONCILING = "Reconciling"
+    """kstatus: a release is in flight or waits (Pending to RollingBack, Paused)."""
+    STALLED = "Stalled"
+    """kstatus: the last release failed and will not go on by itself (Degraded)."""
 
 
 class Reason(enum.StrEnum):
@@ -64,6 +71,8 @@ class Reason(enum.StrEnum):
     PINNED = "Pinned"
     APPLIED = "Applied"
     CRD_NOT_INSTALLED = "CRDNotInstalled"
+    RELEASED = "Released"
+    """Ready: the active colour serves the stable revision the spec asks for."""
     # ---------------------------------------------------------------- Events
     RELEASE_STARTED = "ReleaseStarted"
     CANDIDATE_READY = "CandidateReady"

@@ -78,7 +78,7 @@ def derive(p: Pass) -> None:
 
 
 def _wanted(p: Pass) -> list[Wanted]:
-    wanted = [_available(p), _progressing(p), _degraded(p), _paused(p)]
+    wanted = [_available(p), _progressing(p), _degraded(p), _paused(p), *_kstatus(p)]
     if p.spec.image.resolve_digest is not ResolveDigest.NEVER:
         wanted.append(_image_pinned(p))
     if p.spec.monitoring.service_monitor.enabled:
@@ -129,6 +129,39 @@ def _paused(p: Pass) -> Wanted:
         Reason.MANUAL_PROMOTION,
         "waiting for `kubectl bluegreen promote`",
     )
+
+
+def _kstatus(p: Pass) -> list[Wanted]:
+    """Ready, Reconciling and Stalled, as kstatus reads them (Flux's health checks,
+    `kubectl wait --for=condition=Ready`): Current when Healthy, InProgress while a release
+    is in flight or paused, Failed when Degraded."""
+    phase = p.status.phase
+    reason = p.status.release.reason if p.status.release else ""
+    if phase is Phase.HEALTHY:
+        ready = Wanted(ConditionType.READY, True, Reason.RELEASED, _serving(p))
+    else:
+        ready = Wanted(ConditionType.READY, False, phase.value, p.status.message)
+    in_flight = phase in IN_FLIGHT_PHASES or phase is Phase.PAUSED
+    reconciling = Wanted(
+        ConditionType.RECONCILING,
+        in_flight,
+        phase.value if in_flight else Reason.IDLE,
+        _progressing(p).message if in_flight else "",
+    )
+    stalled = Wanted(
+        ConditionType.STALLED,
+        phase is Phase.DEGRADED,
+        (reason or Reason.RELEASE_FAILED) if phase is Phase.DEGRADED else Reason.AS_EXPECTED,
+        p.status.message if phase is Phase.DEGRADED else "",
+    )
+    return [ready, reconciling, stalled]
+
+
+def _serving(p: Pass) -> str:
+    active = p.status.active_color
+    if active is None:
+        return ""
+    return f"{active.value} serves revision {p.status.stable_revision}"
 
 
 def _image_pinned(p: Pass) -> Wanted:
