@@ -300,7 +300,7 @@ CASES = [
     case(
         "canary-without-ingress",
         drop("spec.ingress"),
-        "strategy.canary needs spec.ingress",
+        "strategy.canary needs spec.ingress or spec.trafficRouting.gatewayAPI",
     ),
     case(
         "canary-weights-decreasing",

@@ -38,6 +38,7 @@ EXPECTED_RULES: dict[tuple[str, str], set[str]] = {
     ("", "events"): {"create"},
     ("monitoring.coreos.com", "servicemonitors"): {"list", "watch", "create", "patch"},
     ("networking.k8s.io", "ingresses"): {"list", "watch", "create", "patch", "delete"},
+    ("gateway.networking.k8s.io", "httproutes"): {"list", "watch", "patch"},
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
     ("", "namespaces"): {"list", "watch"},
     ("kopf.dev", "clusterkopfpeerings"): {"list", "watch", "patch"},
@@ -243,7 +244,7 @@ def test_rbac_covers_every_kind_of_the_gateway_and_the_watches() -> None:
 
     for kind, path in k8s._PATHS.items():
         verbs = got.get(group_resource(path), set())
-        needed = {"patch"} if kind == "BlueGreenApp" else {"create", "patch"}
+        needed = {"patch"} if kind in ("BlueGreenApp", "HTTPRoute") else {"create", "patch"}
         assert needed <= verbs, f"{kind} {group_resource(path)}: {verbs}"
     for watched in (*cache.WATCHED, cache.CLUSTER_PEERINGS):
         verbs = got.get(group_resource(watched.path()), set())

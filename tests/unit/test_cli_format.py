@@ -14,6 +14,8 @@ import pytest
 import yaml
 
 from bluegreen.kubectl import format as fmt
+from bluegreen.kubectl import requests as requests_text
+from bluegreen.kubectl import timeline
 
 NOW = datetime(2026, 11, 26, 15, 0, 0, tzinfo=UTC)
 
@@ -362,7 +364,7 @@ def test_history_row_of_a_failed_release() -> None:
 
 
 def test_timeline_offsets_of_a_promoted_release() -> None:
-    entries = fmt.timeline_entries(RELEASE_V2)
+    entries = timeline.timeline_entries(RELEASE_V2)
     assert [(fmt.offset(e.offset_seconds), e.what) for e in entries] == [
         ("+0.000s", "startedAt"),
         ("+1.250s", "candidateReadyAt"),
@@ -371,7 +373,7 @@ def test_timeline_offsets_of_a_promoted_release() -> None:
         ("+5.512s", "endpointsConvergedAt"),
         ("+5.600s", "completedAt"),
     ]
-    assert fmt.timeline_text(RELEASE_V2, entries).splitlines() == [
+    assert timeline.timeline_text(RELEASE_V2, entries).splitlines() == [
         "Revision:       7c9f0e1a2b",
         "Image:          registry.example/shop:v2",
         "Colour:         blue -> green",
@@ -392,7 +394,7 @@ def test_timeline_offsets_of_a_promoted_release() -> None:
 
 def test_timeline_of_a_rollback_keeps_time_order_and_message() -> None:
     release = DEGRADED["status"]["release"]
-    entries = fmt.timeline_entries(release)
+    entries = timeline.timeline_entries(release)
     assert [(fmt.offset(e.offset_seconds), e.what) for e in entries] == [
         ("+0.000s", "startedAt"),
         ("+2.000s", "switchedAt"),
@@ -400,7 +402,7 @@ def test_timeline_of_a_rollback_keeps_time_order_and_message() -> None:
         ("+3.300s", "switchedBackAt"),
         ("+3.750s", "completedAt"),
     ]
-    text = fmt.timeline_text(release, entries)
+    text = timeline.timeline_text(release, entries)
     assert "Result:         RolledBack\nReason:         Aborted\n" in text
     assert "Message:        the release was aborted by a request" in text
 
@@ -438,7 +440,7 @@ def test_timeline_merges_events_in_time_order() -> None:
             "metadata": {"name": "shop.4"},
         },
     ]
-    entries = fmt.timeline_entries(RELEASE_V2, events)
+    entries = timeline.timeline_entries(RELEASE_V2, events)
     assert [(fmt.offset(e.offset_seconds), e.what, e.detail) for e in entries] == [
         ("-0.500s", "event/ReleaseStarted", "deploying"),
         ("+0.000s", "startedAt", ""),
@@ -451,7 +453,7 @@ def test_timeline_merges_events_in_time_order() -> None:
         ("+5.600s", "completedAt", ""),
     ]
     line = next(
-        ln for ln in fmt.timeline_text(RELEASE_V2, entries).splitlines() if "Switched" in ln
+        ln for ln in timeline.timeline_text(RELEASE_V2, entries).splitlines() if "Switched" in ln
     )
     assert line == (
         "+5.110s   2026-11-26T14:50:05.110000Z   event/Switched         "
@@ -461,19 +463,19 @@ def test_timeline_merges_events_in_time_order() -> None:
 
 def test_timeline_of_a_release_in_flight() -> None:
     release = PAUSED["status"]["release"]
-    entries = fmt.timeline_entries(release)
+    entries = timeline.timeline_entries(release)
     assert [(fmt.offset(e.offset_seconds), e.what) for e in entries] == [
         ("+0.000s", "startedAt"),
         ("+1.000s", "candidateReadyAt"),
     ]
-    text = fmt.timeline_text(release, entries)
+    text = timeline.timeline_text(release, entries)
     assert "Result:         in flight\n" in text
     assert "Switch latency: <none>\n" in text
 
 
 def test_timeline_data_is_json_ready() -> None:
-    entries = fmt.timeline_entries(RELEASE_V2)
-    data = json.loads(fmt.dump(fmt.timeline_data(RELEASE_V2, entries), "json"))
+    entries = timeline.timeline_entries(RELEASE_V2)
+    data = json.loads(fmt.dump(timeline.timeline_data(RELEASE_V2, entries), "json"))
     assert data["release"]["revision"] == "7c9f0e1a2b"
     assert data["timeline"][3] == {
         "time": "2026-11-26T14:50:05.100000Z",
@@ -481,8 +483,8 @@ def test_timeline_data_is_json_ready() -> None:
         "what": "switchedAt",
         "detail": "",
     }
-    assert fmt.timeline_data(None, []) == {"release": None, "timeline": []}
-    assert fmt.timeline_entries({"revision": "x"}) == []
+    assert timeline.timeline_data(None, []) == {"release": None, "timeline": []}
+    assert timeline.timeline_entries({"revision": "x"}) == []
 
 
 @pytest.mark.parametrize(
@@ -517,16 +519,16 @@ def test_offset(delta: float, expected: str) -> None:
     ],
 )
 def test_request_refusal(request_: str, phase: str, allowed: bool) -> None:
-    refusal = fmt.request_refusal(request_, "shop", phase)
+    refusal = requests_text.request_refusal(request_, "shop", phase)
     assert (refusal is None) is allowed
 
 
 def test_request_refusal_message() -> None:
-    assert fmt.request_refusal("promote", "shop", "Healthy") == (
+    assert requests_text.request_refusal("promote", "shop", "Healthy") == (
         'cannot promote bluegreenapp "shop" in phase Healthy: '
         "promote applies only in Analyzing or Paused (--force sends it anyway)"
     )
-    assert fmt.request_refusal("abort", "shop", "Degraded") == (
+    assert requests_text.request_refusal("abort", "shop", "Degraded") == (
         'cannot abort bluegreenapp "shop" in phase Degraded: '
         "abort applies only in Deploying, Analyzing, Paused or Observing (--force sends it anyway)"
     )
@@ -578,7 +580,7 @@ PROMOTING: dict[str, Any] = {
 def test_request_settled(
     request_: str, before: dict[str, Any], after: dict[str, Any], settled: bool
 ) -> None:
-    assert fmt.request_settled(request_, before, after) is settled
+    assert requests_text.request_settled(request_, before, after) is settled
 
 
 @pytest.mark.parametrize(
@@ -594,20 +596,21 @@ def test_request_settled(
     ],
 )
 def test_request_expected(request_: str, phase: str, expected: bool) -> None:
-    assert fmt.request_expected(request_, phase) is expected
+    assert requests_text.request_expected(request_, phase) is expected
 
 
 def test_request_result_text() -> None:
-    assert fmt.request_result_text("promote", HEALTHY, "done") == (
+    assert requests_text.request_result_text("promote", HEALTHY, "done") == (
         "bluegreenapp.bluegreen.dev/shop promote: done, phase Healthy "
         "(active green, stable 7c9f0e1a2b)"
     )
-    assert fmt.request_result_text("promote", PAUSED, "timed out") == (
+    assert requests_text.request_result_text("promote", PAUSED, "timed out") == (
         "bluegreenapp.bluegreen.dev/cart-with-a-long-name promote: timed out, phase Paused "
         "(active blue, stable e6587b9010, candidate 50005b8677)"
     )
     assert (
-        fmt.request_sent_text("abort", "shop") == "bluegreenapp.bluegreen.dev/shop abort requested"
+        requests_text.request_sent_text("abort", "shop")
+        == "bluegreenapp.bluegreen.dev/shop abort requested"
     )
 
 

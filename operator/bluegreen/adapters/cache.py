@@ -31,8 +31,8 @@ from bluegreen.core import naming
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name)
-OnChange = Callable[[str, str, str], None]
-"""Called with (namespace, app name, kind) after an object of that app changed."""
+OnChange = Callable[[str, str | None, str, str], None]
+"""Called with (namespace, app name or None, kind, object name) after an object changed."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +180,30 @@ SERVICE_MONITORS = Kind(
     _owner_app,
     optional=True,
 )
+
+
+def _trim_route(obj: Obj) -> Obj:
+    rules = (obj.get("spec") or {}).get("rules") or []
+    return {
+        "metadata": _meta(obj),
+        "spec": {
+            "rules": [{"name": r.get("name"), "backendRefs": r.get("backendRefs")} for r in rules]
+        },
+    }
+
+
+HTTP_ROUTES = Kind(
+    "HTTPRoute",
+    "/apis/gateway.networking.k8s.io/v1",
+    "httproutes",
+    "",  # the user's routes: not labelled by the operator (few, and trimmed to their rules)
+    _trim_route,
+    lambda _: None,
+    optional=True,
+)
+"""The HTTPRoutes apps route through (spec.trafficRouting.gatewayAPI): owned by their
+authors, so they carry no label of the operator's; a change wakes the apps that name it."""
+
 APPS = Kind("BlueGreenApp", f"/apis/{GROUP}/{VERSION}", PLURAL, "", lambda o: o, _label(""))
 """Apps are not watched here (kopf watches them); the cache keeps their latest bodies."""
 
@@ -198,7 +222,7 @@ CLUSTER_PEERINGS = Kind(
 PEERINGS = Kind("KopfPeering", "/apis/kopf.dev/v1", "kopfpeerings", "", _trim_peering, _nobody)
 """kopf's peering records (who else runs): read to know whether this replica is active."""
 
-WATCHED = (DEPLOYMENTS, SERVICES, PODS, ENDPOINT_SLICES, INGRESSES, SERVICE_MONITORS)
+WATCHED = (DEPLOYMENTS, SERVICES, PODS, ENDPOINT_SLICES, INGRESSES, SERVICE_MONITORS, HTTP_ROUTES)
 KINDS = {k.name: k for k in (*WATCHED, APPS, CLUSTER_PEERINGS, PEERINGS)}
 
 
@@ -354,9 +378,11 @@ class ObjectCache:
                 del self._index[spec.name][(key[0], index)]
 
     def _changed(self, spec: Kind, obj: Obj) -> None:
-        app = spec.app_of(obj)
-        if app and self._on_change is not None:
-            self._on_change(str((obj.get("metadata") or {}).get("namespace") or ""), app, spec.name)
+        if self._on_change is None or spec is APPS:
+            return
+        meta = obj.get("metadata") or {}
+        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        self._on_change(namespace, spec.app_of(obj), spec.name, name)
 
 
 class CachedReader:
@@ -379,3 +405,6 @@ class CachedReader:
 
     def service_monitors_supported(self) -> bool:
         return self.cache.served(SERVICE_MONITORS.name)
+
+    def http_routes_supported(self) -> bool:
+        return self.cache.served(HTTP_ROUTES.name)

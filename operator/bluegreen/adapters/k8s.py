@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -32,6 +32,7 @@ _PATHS = {
     "Service": "/api/v1/namespaces/{ns}/services",
     "ServiceMonitor": "/apis/monitoring.coreos.com/v1/namespaces/{ns}/servicemonitors",
     "Ingress": "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses",
+    "HTTPRoute": "/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/httproutes",
     "BlueGreenApp": f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}/{PLURAL}",
 }
 
@@ -183,6 +184,33 @@ class KubernetesGateway:
             return
         self._ok("BlueGreenApp", name, status, body, "clearing the request of")
         self._seen("BlueGreenApp", body)
+
+    def route_backends(
+        self,
+        namespace: str,
+        route: str,
+        rule: int,
+        backends: Sequence[Mapping[str, Any]],
+        resource_version: str,
+    ) -> None:
+        """A JSON patch of one rule's backendRefs, guarded by the route's resourceVersion:
+        the other rules, and everything else of the route, are its author's."""
+        patch = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
+            {"op": "replace", "path": f"/spec/rules/{rule}/backendRefs", "value": list(backends)},
+        ]
+        status, body = self._request(
+            "PATCH",
+            f"{_PATHS['HTTPRoute'].format(ns=namespace)}/{route}",
+            body=patch,
+            content_type="application/json-patch+json",
+            query={"fieldManager": naming.MANAGER},
+        )
+        message = body.get("message", "") if isinstance(body, dict) else str(body)
+        if status in (409, 422) and "test" in message.lower():
+            raise TransientError(f"HTTPRoute {route} changed meanwhile; reading it again")
+        self._ok("HTTPRoute", route, status, body, "routing through")
+        self._seen("HTTPRoute", body)
 
     def _seen(self, kind: str, body: Any) -> None:
         """A write's answer is the object as stored: the cache takes it at once."""

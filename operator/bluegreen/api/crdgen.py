@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from bluegreen.api import apidoc
 from bluegreen.api import v1alpha1 as api
 
 CRD_FILE = "bluegreen.dev_bluegreenapps.yaml"
@@ -209,25 +210,35 @@ def targets(repo: Path) -> list[Path]:
     ]
 
 
+def generated(repo: Path) -> dict[Path, str]:
+    """Every file generated from the models: the CRD (twice) and the API reference."""
+    text = render()
+    files = {path: text for path in targets(repo)}
+    files[repo / "docs" / "api.md"] = apidoc.render(
+        crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    )
+    return files
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Generate the BlueGreenApp CRD")
+    parser = argparse.ArgumentParser(description="Generate the BlueGreenApp CRD and docs/api.md")
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--check", action="store_true")
     parser.add_argument("--repo", type=Path, default=Path.cwd())
     args = parser.parse_args(argv)
-    text = render()
+    files = generated(args.repo)
     if args.write:
-        for path in targets(args.repo):
+        for path, text in files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
             print(f"wrote {path}")
         return 0
     if args.check:
-        stale = [p for p in targets(args.repo) if not p.exists() or p.read_text() != text]
+        stale = [p for p, text in files.items() if not p.exists() or p.read_text() != text]
         for p in stale:
             print(f"{p} is out of date: run `make crds`", file=sys.stderr)
         return 1 if stale else 0
-    sys.stdout.write(text)
+    sys.stdout.write(render())
     return 0
 
 

@@ -22,6 +22,9 @@ class ConditionType(enum.StrEnum):
     """Every image runs by digest (spec.image.resolveDigest)."""
     SERVICE_MONITOR_READY = "ServiceMonitorReady"
     """The app's ServiceMonitor exists (the Prometheus Operator CRD is served)."""
+    TRAFFIC_ROUTED = "TrafficRouted"
+    """The HTTPRoute rule of spec.trafficRouting.gatewayAPI can be written (routes to the
+    app's Services only)."""
     # kstatus (Flux, kubectl wait, cli-utils): Ready, and the abnormal-true pair below.
     READY = "Ready"
     """The app is at rest on its spec: Healthy, every release done."""
@@ -71,6 +74,15 @@ class Reason(enum.StrEnum):
     PINNED = "Pinned"
     APPLIED = "Applied"
     CRD_NOT_INSTALLED = "CRDNotInstalled"
+    ROUTED = "Routed"
+    ROUTE_API_NOT_SERVED = "RouteAPINotServed"
+    """TrafficRouted: the Gateway API's HTTPRoute is not served (CRDs not installed)."""
+    ROUTE_NOT_FOUND = "RouteNotFound"
+    """TrafficRouted: spec.trafficRouting.gatewayAPI.httpRoute does not exist."""
+    RULE_NOT_FOUND = "RuleNotFound"
+    """TrafficRouted: the route has no such rule (or several, and none is named)."""
+    ROUTE_CONFLICT = "RouteConflict"
+    """TrafficRouted: the rule routes to Services of someone else; it is left alone."""
     RELEASED = "Released"
     """Ready: the active colour serves the stable revision the spec asks for."""
     # ---------------------------------------------------------------- Events

@@ -36,11 +36,22 @@ class Delete:
 
 
 @dataclass(frozen=True)
+class RouteBackends:
+    """Set the backendRefs of one rule of an HTTPRoute the operator does not own: only that
+    rule changes, and only if the route is still at `resource_version`."""
+
+    route: str
+    rule: int
+    backends: tuple[dict[str, Any], ...]
+    resource_version: str
+
+
+@dataclass(frozen=True)
 class ClearRequest:
     """Remove the person's request annotation once it has been handled."""
 
 
-Action = Apply | Scale | Delete | ClearRequest
+Action = Apply | Scale | Delete | RouteBackends | ClearRequest
 
 
 @dataclass(frozen=True)

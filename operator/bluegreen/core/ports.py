@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -26,6 +26,8 @@ class ClusterReader(Protocol):
 
     def service_monitors_supported(self) -> bool: ...
 
+    def http_routes_supported(self) -> bool: ...
+
 
 class ClusterGateway(Protocol):
     """Every write the operator makes to the Kubernetes API goes through this. Each write's
@@ -41,6 +43,17 @@ class ClusterGateway(Protocol):
     def patch_app_status(self, namespace: str, name: str, status: dict[str, Any]) -> None: ...
 
     def remove_app_annotation(self, namespace: str, name: str, key: str) -> None: ...
+
+    def route_backends(
+        self,
+        namespace: str,
+        route: str,
+        rule: int,
+        backends: Sequence[Mapping[str, Any]],
+        resource_version: str,
+    ) -> None:
+        """Set the backendRefs of one rule of an HTTPRoute, if it is still at
+        `resource_version` (TransientError when it is not)."""
 
 
 class EventSink(Protocol):

@@ -134,28 +134,23 @@ def _ports(app: BlueGreenApp) -> list[dict[str, Any]]:
 
 
 def active_service(app: BlueGreenApp, color: Color) -> Manifest:
-    name = app.metadata.name
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": _meta(app, naming.active_service(name), {naming.LABEL_ROLE: "active"}),
-        "spec": {
-            "type": "ClusterIP",
-            "selector": naming.selector(name, color),
-            "ports": _ports(app),
-        },
-    }
+    """The Service users reach: it selects the active colour."""
+    return _colour_service(app, naming.active_service(app.metadata.name), "active", color)
 
 
 def preview_service(app: BlueGreenApp, color: Color) -> Manifest:
-    name = app.metadata.name
+    """The Service that reaches the candidate before the switch (else the active colour)."""
+    return _colour_service(app, naming.preview_service(app.metadata.name), "preview", color)
+
+
+def _colour_service(app: BlueGreenApp, name: str, role: str, color: Color) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(app, naming.preview_service(name), {naming.LABEL_ROLE: "preview"}),
+        "metadata": _meta(app, name, {naming.LABEL_ROLE: role}),
         "spec": {
             "type": "ClusterIP",
-            "selector": naming.selector(name, color),
+            "selector": naming.selector(app.metadata.name, color),
             "ports": _ports(app),
         },
     }

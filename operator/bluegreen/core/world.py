@@ -61,6 +61,31 @@ class IngressState:
 
 
 @dataclass(frozen=True)
+class Backend:
+    """One backendRef of an HTTPRoute rule."""
+
+    kind: str  # "Service" unless the route says otherwise
+    name: str
+    port: int | None
+    weight: int  # the Gateway API default is 1
+
+
+@dataclass(frozen=True)
+class RouteRule:
+    name: str | None
+    backends: tuple[Backend, ...]
+
+
+@dataclass(frozen=True)
+class RouteState:
+    """An HTTPRoute the app routes through (spec.trafficRouting.gatewayAPI)."""
+
+    name: str
+    resource_version: str
+    rules: tuple[RouteRule, ...]
+
+
+@dataclass(frozen=True)
 class PodState:
     name: str
     color: Color | None
@@ -88,6 +113,10 @@ class Observed:
     service_monitor_supported: bool = False
     service_monitor: Mapping[str, Any] | None = None
     ingresses: Mapping[str, IngressState] = field(default_factory=dict)
+    route: RouteState | None = None
+    """The HTTPRoute of spec.trafficRouting.gatewayAPI, if it exists."""
+    routes_served: bool = True
+    """False when the Gateway API's HTTPRoute is not served (its CRDs are not installed)."""
     images: Mapping[str, Resolution] = field(default_factory=dict)
     """Digest resolutions of the template's images (spec.image.resolveDigest), by image."""
     samples: Mapping[str, QueryResult] = field(default_factory=dict)

@@ -48,13 +48,8 @@ MAX_POINTS = 600  # per series: the automatic step keeps a query_range answer th
 DEFAULT_TIMEOUT = 10.0
 
 
-class GraphError(Exception):
+class GraphError(PrometheusError):
     """Why no graph could be drawn; `unreachable` when Prometheus did not answer at all."""
-
-    def __init__(self, message: str, unreachable: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.unreachable = unreachable
 
 
 @dataclass(frozen=True)

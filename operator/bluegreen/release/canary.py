@@ -1,9 +1,10 @@
-"""Canary steps through NGINX Ingress canary weights, before the full switch.
+"""Canary steps before the full switch, through NGINX Ingress canary weights or the weights
+of an HTTPRoute rule (`bluegreen.release.routes`, when spec.trafficRouting.gatewayAPI is set).
 
-Each step sends `weight` percent of the Ingress's requests to the preview Service (the
-candidate colour), judges the step's checks, waits `pauseSeconds`, and moves on. The canary
-Ingress exists only while a step is in flight, and goes away in a safe order: after the
-switch only once the endpoints converged; on abort or failure, weight 0 first.
+Each step sends `weight` percent of the requests to the preview Service (the candidate
+colour), judges the step's checks, waits `pauseSeconds`, and moves on. The canary Ingress
+exists only while a step is in flight, and goes away in a safe order: after the switch only
+once the endpoints converged; on abort or failure, weight 0 first.
 """
 
 from __future__ import annotations
@@ -73,17 +74,19 @@ def ensure_ingresses(p: Pass) -> None:
     _ensure_canary_ingress(p)
 
 
-def _wanted_weight(p: Pass, have: IngressState | None) -> int | None:
-    """The canary weight this pass wants, or None for no canary Ingress."""
+def step_weight(p: Pass, current: int | None) -> int | None:
+    """The candidate's share the canary wants now, through whatever splits the traffic:
+    the step's weight while stepping before the switch; after the switch, `current` until
+    the EndpointSlices show the flip; None once the canary is over."""
     st = p.status
     c, release = st.canary, st.release
-    if p.spec.ingress is None or c is None or release is None:
+    if c is None or release is None:
         return None
     switched = release.switched_at is not None
     if c.revision == release.revision and not switched and st.phase in _STEPPING:
         return c.weight
     if st.phase is Phase.OBSERVING and release.endpoints_converged_at is None:
-        return have.weight if have is not None else None  # keep it until traffic moved
+        return current  # keep it until traffic moved
     return None
 
 
@@ -92,7 +95,8 @@ _STEPPING = (Phase.ANALYZING, Phase.PAUSED)
 
 def _ensure_canary_ingress(p: Pass) -> None:
     have = p.observed.ingresses.get(naming.canary_ingress(p.name))
-    want = _wanted_weight(p, have)
+    by_ingress = p.spec.ingress is not None and p.spec.gateway_api is None
+    want = step_weight(p, have.weight if have is not None else None) if by_ingress else None
     if want is not None and want > 0:
         desired = render.canary_ingress(p.app, want)
         if have is None or not ingress_matches(have, desired):
@@ -106,8 +110,8 @@ def _ensure_canary_ingress(p: Pass) -> None:
         p.actions.append(Delete("Ingress", naming.canary_ingress(p.name)))
         if c is not None and c.weight:
             p.event(Reason.CANARY_REMOVED, f"canary Ingress removed (was {c.weight}%)")
-    if c is not None and want is None:
-        p.update(canary=None)
+    if c is not None and step_weight(p, c.weight) is None:
+        p.update(canary=None)  # the canary is over
 
 
 def ingress_matches(have: IngressState, want: dict[str, Any]) -> bool:

@@ -56,8 +56,9 @@ def set_condition(
     return [new if c.type == wanted.type else c for c in conditions]
 
 
-def derive(p: Pass) -> None:
-    """The fields of status that follow from the phase and the snapshot."""
+def derive(p: Pass, extra: Sequence[Wanted] = ()) -> None:
+    """The fields of status that follow from the phase and the snapshot; `extra` are the
+    conditions of optional features (traffic routing)."""
     st = p.status
     active = st.active_color
     selector = naming.label_selector(naming.selector(p.name, active)) if active else ""
@@ -74,7 +75,8 @@ def derive(p: Pass) -> None:
         ),
     )
     generation = p.app.metadata.generation
-    p.update(conditions=[condition(w, st.conditions, p.stamp(), generation) for w in _wanted(p)])
+    wanted = [*_wanted(p), *extra]
+    p.update(conditions=[condition(w, st.conditions, p.stamp(), generation) for w in wanted])
 
 
 def _wanted(p: Pass) -> list[Wanted]:

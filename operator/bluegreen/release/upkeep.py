@@ -9,7 +9,7 @@ from bluegreen.api import timestamps as ts
 from bluegreen.api.reasons import Reason
 from bluegreen.core import render
 from bluegreen.core.plan import Apply
-from bluegreen.release import canary, status
+from bluegreen.release import canary, routes, status
 from bluegreen.release.context import Pass
 from bluegreen.release.workloads import ensure_scale, ensure_service
 
@@ -26,7 +26,10 @@ def upkeep(p: Pass) -> None:
         canary.ensure_ingresses(p)
     _ensure_service_monitor(p)
     _scale_down_when_due(p)
-    status.derive(p)
+    routed = routes.ensure_route(p) if active is not None else None
+    if routed is not None:
+        _tell_when_routing_breaks(p, routed)
+    status.derive(p, [routed] if routed is not None else [])
 
 
 def _preview_color(p: Pass, active: Color) -> Color:
@@ -35,6 +38,15 @@ def _preview_color(p: Pass, active: Color) -> Color:
     if st.phase in (Phase.ANALYZING, Phase.PAUSED) and st.release is not None:
         return st.release.color
     return active
+
+
+def _tell_when_routing_breaks(p: Pass, routed: status.Wanted) -> None:
+    """An Event when the route becomes unusable (or unusable for another reason)."""
+    if routed.true:
+        return
+    old = next((c for c in p.status.conditions if c.type == routed.type), None)
+    if old is None or old.status == "True" or old.reason != routed.reason:
+        p.event(Reason(routed.reason), routed.message, warning=True)
 
 
 def _ensure_service_monitor(p: Pass) -> None:

@@ -19,11 +19,14 @@ from bluegreen.core.images import Resolution, local_resolution
 from bluegreen.core.ports import Clock, ClusterReader, ImageResolver, MetricsSource
 from bluegreen.core.sampling import sample_metric
 from bluegreen.core.world import (
+    Backend,
     DeploymentState,
     Endpoint,
     IngressState,
     Observed,
     PodState,
+    RouteRule,
+    RouteState,
     ServiceState,
 )
 from bluegreen.release import gates
@@ -73,6 +76,7 @@ def gather(
         sm_supported = reader.service_monitors_supported()
         if sm_supported:
             service_monitor = reader.get("ServiceMonitor", ns, naming.service_monitor(name))
+    route, routes_served = _route(app, reader)
     samples = _sample(app, now, metrics)
     return Observed(
         now=now,
@@ -86,7 +90,19 @@ def gather(
         metrics_endpoints=metrics_endpoints,
         service_monitor_supported=sm_supported,
         service_monitor=service_monitor,
+        route=route,
+        routes_served=routes_served,
     )
+
+
+def _route(app: BlueGreenApp, reader: ClusterReader) -> tuple[RouteState | None, bool]:
+    routing = app.spec.gateway_api
+    if routing is None:
+        return None, True
+    if not reader.http_routes_supported():
+        return None, False
+    obj = reader.get("HTTPRoute", app.metadata.namespace, routing.http_route)
+    return (_route_state(obj) if obj is not None else None), True
 
 
 def _resolve_images(app: BlueGreenApp, resolver: ImageResolver | None) -> dict[str, Resolution]:
@@ -195,6 +211,27 @@ def _endpoints(slices: list[dict[str, Any]]) -> tuple[Endpoint, ...]:
             ready = (ep.get("conditions") or {}).get("ready")
             out.append(Endpoint(pod=ref.get("name"), ready=ready is not False))
     return tuple(out)
+
+
+def _route_state(obj: dict[str, Any]) -> RouteState:
+    rules = []
+    for rule in (obj.get("spec") or {}).get("rules") or []:
+        backends = tuple(
+            Backend(
+                kind=str(b.get("kind") or "Service"),
+                name=str(b.get("name") or ""),
+                port=int(b["port"]) if b.get("port") is not None else None,
+                weight=int(b["weight"]) if b.get("weight") is not None else 1,
+            )
+            for b in rule.get("backendRefs") or []
+        )
+        rules.append(RouteRule(name=rule.get("name"), backends=backends))
+    meta = obj.get("metadata") or {}
+    return RouteState(
+        name=str(meta.get("name") or ""),
+        resource_version=str(meta.get("resourceVersion") or ""),
+        rules=tuple(rules),
+    )
 
 
 def _ingress_state(obj: dict[str, Any]) -> IngressState:

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from bluegreen.adapters.cache import APPS, WATCHED, CachedReader, ObjectCache
+from bluegreen.adapters.cache import APPS, HTTP_ROUTES, WATCHED, CachedReader, ObjectCache
 from bluegreen.adapters.clock import SystemClock
 from bluegreen.adapters.k8s import KubernetesGateway, load_api_client
 from bluegreen.adapters.prometheus import HttpMetricsSource
@@ -134,9 +134,17 @@ class Runtime:
         if _worth_a_pass(before, body):
             self.scheduler.wake(key, "app")
 
-    def object_changed(self, namespace: str, app: str, kind: str) -> None:
-        """Something the app owns changed (a watch thread): look at the app again."""
-        if self.cache.get(APPS.name, namespace, app) is not None:
+    def object_changed(self, namespace: str, app: str | None, kind: str, name: str) -> None:
+        """Something of an app changed (a watch thread): look at the app again. An HTTPRoute
+        belongs to its author; the apps that route through it are woken."""
+        if kind == HTTP_ROUTES.name:
+            for body in self.cache.all(APPS.name):
+                meta = body.get("metadata") or {}
+                routing = ((body.get("spec") or {}).get("trafficRouting") or {}).get("gatewayAPI")
+                if meta.get("namespace") == namespace and (routing or {}).get("httpRoute") == name:
+                    self.scheduler.wake((namespace, str(meta.get("name"))), "object")
+            return
+        if app and self.cache.get(APPS.name, namespace, app) is not None:
             self.scheduler.wake((namespace, app), "object")
 
     # ------------------------------------------------------------------ passes

@@ -18,7 +18,7 @@ from bluegreen.api import BlueGreenApp, BlueGreenAppStatus, timestamps
 from bluegreen.api.reasons import ConditionType, Reason
 from bluegreen.core import naming
 from bluegreen.core.errors import InvalidSpecError, RejectedError
-from bluegreen.core.plan import Apply, ClearRequest, Delete, Plan, Scale
+from bluegreen.core.plan import Apply, ClearRequest, Delete, Plan, RouteBackends, Scale
 from bluegreen.core.ports import (
     Clock,
     ClusterGateway,
@@ -61,6 +61,10 @@ def execute(app: BlueGreenApp, plan: Plan, gateway: ClusterGateway) -> None:
             gateway.scale(ns, action.deployment, action.replicas)
         elif isinstance(action, Delete):
             gateway.delete(action.kind, ns, action.name)
+        elif isinstance(action, RouteBackends):
+            gateway.route_backends(
+                ns, action.route, action.rule, action.backends, action.resource_version
+            )
         elif isinstance(action, ClearRequest):
             gateway.remove_app_annotation(ns, app.metadata.name, naming.ANNOTATION_REQUEST)
 

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from typing import Any, TypeVar
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -32,72 +33,82 @@ for _collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 
-RECONCILE_DURATION = Histogram(
+Metric = TypeVar("Metric", Counter, Gauge, Histogram)
+APP = ("namespace", "name")
+
+
+def _metric(
+    kind: type[Metric], name: str, doc: str, labels: tuple[str, ...] = (), **kw: Any
+) -> Metric:
+    return kind(name, doc, list(labels), registry=REGISTRY, **kw)
+
+
+RECONCILE_DURATION = _metric(
+    Histogram,
     "bluegreen_reconcile_duration_seconds",
-    "Time of one reconcile pass (observe, decide, apply, status).",
+    "Time of one reconcile pass (gather, decide, apply, status).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-    registry=REGISTRY,
 )
-RECONCILE_ERRORS = Counter(
+RECONCILE_ERRORS = _metric(
+    Counter,
     "bluegreen_reconcile_errors_total",
-    "Reconcile passes that ended in an error, by kind (transient, rejected, invalid).",
-    ["kind"],
-    registry=REGISTRY,
+    "Reconcile passes that ended in an error, by kind (transient, unexpected).",
+    ("kind",),
 )
-PASSES = Counter(
+PASSES = _metric(
+    Counter,
     "bluegreen_reconcile_passes_total",
     "Reconcile passes, by what woke them: app (its spec or a request), object (something it "
     "owns changed), timer (a time it asked for), follow-up (one step after another), resume.",
-    ["trigger"],
-    registry=REGISTRY,
+    ("trigger",),
 )
-EVENTS_DROPPED = Counter(
+EVENTS_DROPPED = _metric(
+    Counter,
     "bluegreen_events_dropped_total",
     "Kubernetes Events not posted because the queue in front of the API server was full.",
-    registry=REGISTRY,
 )
-API_REQUESTS = Counter(
+API_REQUESTS = _metric(
+    Counter,
     "bluegreen_kube_api_requests_total",
     "Requests the operator sent to the Kubernetes API server.",
-    registry=REGISTRY,
 )
-APP_INFO = Gauge(
+APP_INFO = _metric(
+    Gauge,
     "bluegreen_app_info",
     "Always 1: one series per app, labelled with its colours and revisions.",
-    ["namespace", "name", "phase", "active_color", "stable_revision", "candidate_revision"],
-    registry=REGISTRY,
+    (*APP, "phase", "active_color", "stable_revision", "candidate_revision"),
 )
-APP_PHASE = Gauge(
+APP_PHASE = _metric(
+    Gauge,
     "bluegreen_app_phase",
     "1 for the app's current phase, 0 for the others.",
-    ["namespace", "name", "phase"],
-    registry=REGISTRY,
+    (*APP, "phase"),
 )
-ACTIVE_COLOR = Gauge(
+ACTIVE_COLOR = _metric(
+    Gauge,
     "bluegreen_app_active_color",
     "Which colour serves traffic: 0 blue, 1 green, -1 none yet.",
-    ["namespace", "name"],
-    registry=REGISTRY,
+    APP,
 )
-RELEASES = Counter(
+RELEASES = _metric(
+    Counter,
     "bluegreen_releases_total",
     "Releases that ended, by result (Promoted, RolledBack, Aborted, Superseded, Failed).",
-    ["namespace", "name", "result"],
-    registry=REGISTRY,
+    (*APP, "result"),
 )
-SWITCH_LATENCY = Histogram(
+SWITCH_LATENCY = _metric(
+    Histogram,
     "bluegreen_switch_latency_seconds",
     "Selector flip to every ready endpoint behind the active Service being the new colour.",
-    ["namespace", "name"],
+    APP,
     buckets=_LATENCY_BUCKETS,
-    registry=REGISTRY,
 )
-RELEASE_DURATION = Histogram(
+RELEASE_DURATION = _metric(
+    Histogram,
     "bluegreen_release_duration_seconds",
     "New template seen to release ended, by result.",
-    ["namespace", "name", "result"],
+    (*APP, "result"),
     buckets=_DURATION_BUCKETS,
-    registry=REGISTRY,
 )
 
 _info_labels: dict[tuple[str, str], tuple[str, ...]] = {}

@@ -1,0 +1,131 @@
+"""The BlueGreenApp API, version v1alpha1.
+
+These models are the single source of truth: the CRD in crds/ is generated from them
+(`make crds`), and a test fails when the committed CRD drifts. Field names are a contract
+with users, GitOps repositories and dashboards (docs/api.md).
+
+    base     names, the base model, Color and Phase
+    metrics  analysis metrics and their windows
+    spec     the spec
+    status   the status
+    app      the whole object
+"""
+
+from bluegreen.api.v1alpha1.app import BlueGreenApp, ObjectMeta
+from bluegreen.api.v1alpha1.base import (
+    ANALYSIS_PROMETHEUS,
+    CANARY_NEEDS_INGRESS,
+    CANARY_WEIGHTS,
+    GROUP,
+    IN_FLIGHT_PHASES,
+    INGRESS_HOST,
+    KIND,
+    MAX_NAME_LENGTH,
+    METRIC_FAILURE_LIMIT,
+    METRIC_KIND,
+    METRIC_MIN_REQUESTS,
+    METRIC_THRESHOLD,
+    PLURAL,
+    RESERVED_LABELS,
+    SHORT_NAMES,
+    SINGULAR,
+    STEP_QUERY_NEEDS_PROMETHEUS,
+    TARGET_PORT,
+    THRESHOLD_EMPTY,
+    THRESHOLD_ORDER,
+    VERSION,
+    Color,
+    Model,
+    Phase,
+)
+from bluegreen.api.v1alpha1.metrics import (
+    Analysis,
+    Metric,
+    NoDataPolicy,
+    PrometheusProvider,
+    ThresholdRange,
+)
+from bluegreen.api.v1alpha1.spec import (
+    BlueGreenAppSpec,
+    Canary,
+    CanaryStep,
+    ImagePolicy,
+    IngressSpec,
+    Monitoring,
+    PodTemplate,
+    ResolveDigest,
+    ServiceMonitorSpec,
+    ServiceSpec,
+    Strategy,
+)
+from bluegreen.api.v1alpha1.status import (
+    AnalysisPhase,
+    AnalysisRun,
+    BlueGreenAppStatus,
+    CanaryStatus,
+    Condition,
+    HistoryEntry,
+    Measurement,
+    MeasurementVerdict,
+    Release,
+    ReleaseResult,
+    ScaleDown,
+    Verdict,
+)
+
+__all__ = [
+    "ANALYSIS_PROMETHEUS",
+    "CANARY_NEEDS_INGRESS",
+    "CANARY_WEIGHTS",
+    "GROUP",
+    "INGRESS_HOST",
+    "IN_FLIGHT_PHASES",
+    "KIND",
+    "MAX_NAME_LENGTH",
+    "METRIC_FAILURE_LIMIT",
+    "METRIC_KIND",
+    "METRIC_MIN_REQUESTS",
+    "METRIC_THRESHOLD",
+    "PLURAL",
+    "RESERVED_LABELS",
+    "SHORT_NAMES",
+    "SINGULAR",
+    "STEP_QUERY_NEEDS_PROMETHEUS",
+    "TARGET_PORT",
+    "THRESHOLD_EMPTY",
+    "THRESHOLD_ORDER",
+    "VERSION",
+    "Analysis",
+    "AnalysisPhase",
+    "AnalysisRun",
+    "BlueGreenApp",
+    "BlueGreenAppSpec",
+    "BlueGreenAppStatus",
+    "Canary",
+    "CanaryStatus",
+    "CanaryStep",
+    "Color",
+    "Condition",
+    "HistoryEntry",
+    "ImagePolicy",
+    "IngressSpec",
+    "Measurement",
+    "MeasurementVerdict",
+    "Metric",
+    "Model",
+    "Monitoring",
+    "NoDataPolicy",
+    "ObjectMeta",
+    "Phase",
+    "PodTemplate",
+    "PrometheusProvider",
+    "Release",
+    "ReleaseResult",
+    "ResolveDigest",
+    "ScaleDown",
+    "ServiceMonitorSpec",
+    "ServiceSpec",
+    "Strategy",
+    "ThresholdRange",
+    "Verdict",
+]

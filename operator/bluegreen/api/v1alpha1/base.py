@@ -1,0 +1,121 @@
+"""Names, the base model and the enums every other part of the API uses."""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+GROUP = "bluegreen.dev"
+VERSION = "v1alpha1"
+KIND = "BlueGreenApp"
+PLURAL = "bluegreenapps"
+SINGULAR = "bluegreenapp"
+SHORT_NAMES = ["bga"]
+
+# Derived object names add at most "-preview"/"-metrics" (8 characters) to the app's name,
+# and Services must be DNS-1035 labels of at most 63 characters.
+MAX_NAME_LENGTH = 55
+
+# Metric lists are maps keyed by name: the API server rejects duplicate names.
+LIST_MAP: dict[str, Any] = {
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-list-map-keys": ["name"],
+}
+
+
+# Each rule below is checked twice: by the API server (a CEL rule in the CRD) and by the model
+# (a validator), with the same message, so the operator never reads what the CRD would reject.
+RESERVED_LABELS = (
+    "template labels under bluegreen.dev/ and app.kubernetes.io/name are set by the operator"
+)
+TARGET_PORT = (
+    "service.targetPort must be a port number 1-65535 or a port name: "
+    "at most 15 lowercase letters, digits and '-', with at least one letter"
+)
+# Service.spec.ports[].targetPort by name is an IANA service name (as a container port's name).
+PORT_NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+CANARY_WEIGHTS = "canary step weights must be strictly increasing"
+CANARY_NEEDS_INGRESS = "strategy.canary needs spec.ingress or spec.trafficRouting.gatewayAPI"
+STEP_QUERY_NEEDS_PROMETHEUS = "query metrics of canary steps need analysis.prometheus.address"
+THRESHOLD_EMPTY = "thresholdRange needs min, max or both"
+THRESHOLD_ORDER = "thresholdRange.min must not exceed max"
+METRIC_KIND = "a metric needs exactly one of query (Prometheus) or url (web check)"
+METRIC_THRESHOLD = "a query metric needs thresholdRange"
+METRIC_FAILURE_LIMIT = "failureLimit must be lower than count"
+METRIC_MIN_REQUESTS = "minRequestsQuery and minRequests go together"
+ANALYSIS_PROMETHEUS = "query metrics need analysis.prometheus.address"
+INGRESS_HOST = (
+    "ingress.host must be a lowercase DNS name such as shop.example.com "
+    "(optionally *.example.com), without scheme, port or path"
+)
+HOST_PATTERN = re.compile(
+    r"^([*][.])?[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+
+
+class Model(BaseModel):
+    """Base of every API object: camelCase on the wire, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+class Color(enum.StrEnum):
+    """One of the two Deployments; `other` is the one that is not."""
+
+    BLUE = "blue"
+    GREEN = "green"
+
+    @property
+    def other(self) -> Color:
+        return Color.GREEN if self is Color.BLUE else Color.BLUE
+
+
+class Phase(enum.StrEnum):
+    """Where a BlueGreenApp stands in its release cycle. Each value says what is true."""
+
+    PENDING = "Pending"
+    """Nothing serves yet: the first colour is being deployed."""
+    HEALTHY = "Healthy"
+    """The active colour serves the stable revision; no release is in flight."""
+    DEPLOYING = "Deploying"
+    """The candidate colour is being rolled to the new revision; traffic is untouched."""
+    ANALYZING = "Analyzing"
+    """The candidate is saturated; pre-promotion checks run before the switch."""
+    PAUSED = "Paused"
+    """The release waits for a person: promote or abort."""
+    OBSERVING = "Observing"
+    """Traffic is on the candidate; the old colour is kept warm for a rollback."""
+    ROLLING_BACK = "RollingBack"
+    """Traffic is being moved back to the stable colour."""
+    DEGRADED = "Degraded"
+    """The last release failed; traffic is on the stable revision."""
+
+
+IN_FLIGHT_PHASES = frozenset(
+    {Phase.PENDING, Phase.DEPLOYING, Phase.ANALYZING, Phase.OBSERVING, Phase.ROLLING_BACK}
+)
+
+
+# ----------------------------------------------------------------------------- spec
+
+
+def cel(*rules: tuple[str, str]) -> ConfigDict:
+    """Validation JSON Schema cannot say, as CEL rules the API server evaluates."""
+    return ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]
+        },
+    )

@@ -1,0 +1,160 @@
+"""Analysis: metrics (Prometheus queries and web checks), their thresholds and windows."""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+
+from bluegreen.api import durations
+from bluegreen.api.v1alpha1.base import (
+    ANALYSIS_PROMETHEUS,
+    LIST_MAP,
+    METRIC_FAILURE_LIMIT,
+    METRIC_KIND,
+    METRIC_MIN_REQUESTS,
+    METRIC_THRESHOLD,
+    THRESHOLD_EMPTY,
+    THRESHOLD_ORDER,
+    Model,
+    cel,
+)
+
+
+class ThresholdRange(Model):
+    model_config = cel(
+        ("has(self.min) || has(self.max)", THRESHOLD_EMPTY),
+        ("!has(self.min) || !has(self.max) || self.min <= self.max", THRESHOLD_ORDER),
+    )
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ThresholdRange:
+        if self.min is None and self.max is None:
+            raise ValueError(THRESHOLD_EMPTY)
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(THRESHOLD_ORDER)
+        return self
+
+
+class NoDataPolicy(enum.StrEnum):
+    INCONCLUSIVE = "Inconclusive"
+    FAIL = "Fail"
+    PASS = "Pass"  # noqa: S105 - a no-data policy, not a password
+
+
+class Metric(Model):
+    model_config = cel(
+        ("has(self.query) != has(self.url)", METRIC_KIND),
+        ("!has(self.query) || has(self.thresholdRange)", METRIC_THRESHOLD),
+        ("self.failureLimit < self.count", METRIC_FAILURE_LIMIT),
+        ("has(self.minRequestsQuery) == has(self.minRequests)", METRIC_MIN_REQUESTS),
+    )
+
+    name: Annotated[
+        str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    ]
+    query: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=4096,
+            description="PromQL; {{namespace}} {{name}} {{color}} {{revision}} are replaced.",
+        ),
+    ] = None
+    url: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=2048,
+            pattern=r"^https?://",
+            description="web check: an http(s) URL that must answer 2xx.",
+        ),
+    ] = None
+    threshold_range: ThresholdRange | None = Field(
+        default=None,
+        description="The range a value must be in (min and max inclusive); a web check "
+        "defaults to min 1: answered 2xx.",
+    )
+    interval: Annotated[
+        str,
+        Field(
+            pattern=durations.PATTERN,
+            description="Time between measurements: a Go duration such as 15s or 1m30s.",
+        ),
+    ] = "15s"
+    count: Annotated[int, Field(ge=1, le=100, description="Measurements in one window.")] = 4
+    failure_limit: Annotated[
+        int, Field(ge=0, le=100, description="Failed measurements a window may hold and pass.")
+    ] = 0
+    no_data: NoDataPolicy = Field(
+        default=NoDataPolicy.INCONCLUSIVE,
+        description="What a measurement without data is: Inconclusive (pause), Fail or Pass.",
+    )
+    min_requests_query: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=4096,
+            description="PromQL giving the requests behind a measurement (a guard).",
+        ),
+    ] = None
+    min_requests: Annotated[
+        float | None,
+        Field(ge=0, description="Below this many requests a measurement is inconclusive."),
+    ] = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Metric:
+        if (self.query is None) == (self.url is None):
+            raise ValueError(METRIC_KIND)
+        if self.query is not None and self.threshold_range is None:
+            raise ValueError(METRIC_THRESHOLD)
+        if self.failure_limit >= self.count:
+            raise ValueError(METRIC_FAILURE_LIMIT)
+        if (self.min_requests_query is None) != (self.min_requests is None):
+            raise ValueError(METRIC_MIN_REQUESTS)
+        return self
+
+
+class PrometheusProvider(Model):
+    address: Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^https?://")]
+
+
+class Analysis(Model):
+    model_config = cel(
+        (
+            "has(self.prometheus) || ((!has(self.prePromotion) || self.prePromotion.all(m, !has(m.query)))"
+            " && (!has(self.postPromotion) || self.postPromotion.all(m, !has(m.query))))",
+            ANALYSIS_PROMETHEUS,
+        ),
+    )
+
+    prometheus: PrometheusProvider | None = Field(
+        default=None, description="The Prometheus that query metrics ask."
+    )
+    pre_promotion: Annotated[list[Metric], Field(max_length=20, json_schema_extra=LIST_MAP)] = (
+        Field(default_factory=list)
+    )
+    post_promotion: Annotated[list[Metric], Field(max_length=20, json_schema_extra=LIST_MAP)] = (
+        Field(default_factory=list)
+    )
+
+    @field_validator("pre_promotion", "post_promotion")
+    @classmethod
+    def _unique_names(cls, metrics: list[Metric]) -> list[Metric]:
+        # The CRD's list-map key: the API server answers "Duplicate value".
+        names = [m.name for m in metrics]
+        if len(set(names)) != len(names):
+            raise ValueError("metric names must be unique within prePromotion and postPromotion")
+        return metrics
+
+    @model_validator(mode="after")
+    def _prometheus(self) -> Analysis:
+        metrics = [*self.pre_promotion, *self.post_promotion]
+        if self.prometheus is None and any(m.query is not None for m in metrics):
+            raise ValueError(ANALYSIS_PROMETHEUS)
+        return self

@@ -1,0 +1,385 @@
+"""The spec of a BlueGreenApp: its pods, Services, release strategy, Ingress and monitoring."""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from bluegreen.api import durations
+from bluegreen.api.v1alpha1.base import (
+    CANARY_NEEDS_INGRESS,
+    CANARY_WEIGHTS,
+    HOST_PATTERN,
+    INGRESS_HOST,
+    LIST_MAP,
+    PORT_NAME_PATTERN,
+    RESERVED_LABELS,
+    STEP_QUERY_NEEDS_PROMETHEUS,
+    TARGET_PORT,
+    Model,
+    cel,
+)
+from bluegreen.api.v1alpha1.metrics import Analysis, Metric
+
+
+def _pod_template_schema(schema: dict[str, Any]) -> None:
+    """The CRD checks the outline of a pod template; the Deployment API checks the rest."""
+    schema.clear()
+    schema.update(
+        {
+            "type": "object",
+            "description": "A PodTemplateSpec, exactly as in a Deployment.",
+            "required": ["spec"],
+            "properties": {
+                "metadata": {
+                    "type": "object",
+                    "properties": {
+                        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "annotations": {
+                            "type": "object",
+                            "additionalProperties": {"type": "string"},
+                        },
+                    },
+                    "x-kubernetes-validations": [
+                        {
+                            "rule": "!has(self.labels) || self.labels.all(k, "
+                            "!k.startsWith('bluegreen.dev/') && k != 'app.kubernetes.io/name')",
+                            "message": RESERVED_LABELS,
+                        }
+                    ],
+                },
+                "spec": {
+                    "type": "object",
+                    "required": ["containers"],
+                    "x-kubernetes-preserve-unknown-fields": True,
+                    "properties": {
+                        "containers": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": 64,
+                            "items": {
+                                "type": "object",
+                                "required": ["name", "image"],
+                                "x-kubernetes-preserve-unknown-fields": True,
+                                "properties": {
+                                    "name": {"type": "string", "minLength": 1, "maxLength": 63},
+                                    "image": {"type": "string", "minLength": 1, "maxLength": 4096},
+                                },
+                            },
+                        }
+                    },
+                },
+            },
+        }
+    )
+
+
+class PodTemplate(BaseModel):
+    """A PodTemplateSpec, exactly as in a Deployment. Kept as data: the API server
+    validates it when the Deployment is applied, and the CRD checks its outline."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_pod_template_schema)
+
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: dict[str, Any]
+
+    @field_validator("metadata")
+    @classmethod
+    def _labels(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        for key in ("labels", "annotations"):
+            values = metadata.get(key, {})
+            if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+                raise ValueError(f"template.metadata.{key} must map names to strings")
+        labels = metadata.get("labels", {})
+        if any(k.startswith("bluegreen.dev/") or k == "app.kubernetes.io/name" for k in labels):
+            raise ValueError(RESERVED_LABELS)
+        return metadata
+
+    @field_validator("spec")
+    @classmethod
+    def _has_containers(cls, spec: dict[str, Any]) -> dict[str, Any]:
+        containers = spec.get("containers")
+        if not isinstance(containers, list) or not 1 <= len(containers) <= 64:
+            raise ValueError("template.spec.containers must list 1 to 64 containers")
+        for c in containers:
+            if not isinstance(c, dict):
+                raise ValueError("template.spec.containers must be objects")
+            for field, limit in (("name", 63), ("image", 4096)):
+                value = c.get(field)
+                if not isinstance(value, str) or not 1 <= len(value) <= limit:
+                    raise ValueError(f"every container needs a {field} (1-{limit} characters)")
+        return spec
+
+
+class ServiceSpec(Model):
+    model_config = cel(
+        (
+            "type(self.targetPort) == int ? self.targetPort >= 1 && self.targetPort <= 65535"
+            " : size(self.targetPort) <= 15 && !self.targetPort.contains('--')"
+            " && self.targetPort.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')"
+            " && self.targetPort.matches('[a-z]')",
+            TARGET_PORT,
+        ),
+    )
+
+    port: Annotated[
+        int,
+        Field(ge=1, le=65535, description="Port of the active and preview Services (named http)."),
+    ] = 80
+    target_port: Annotated[
+        int | str,
+        Field(description="Container port the Services send to: a name or a number."),
+    ] = "http"
+
+    @field_validator("target_port")
+    @classmethod
+    def _target_port(cls, value: int | str) -> int | str:
+        if isinstance(value, int):
+            ok = 1 <= value <= 65535
+        else:
+            ok = (
+                len(value) <= 15
+                and "--" not in value
+                and bool(PORT_NAME_PATTERN.fullmatch(value))
+                and any(c.isalpha() for c in value)
+            )
+        if not ok:
+            raise ValueError(TARGET_PORT)
+        return value
+
+
+class CanaryStep(Model):
+    weight: Annotated[
+        int, Field(ge=1, le=100, description="Share of requests for the candidate, in percent.")
+    ]
+    pause_seconds: Annotated[int, Field(ge=0, le=86400)] = 60
+    metrics: Annotated[
+        list[Metric] | None,
+        Field(
+            max_length=20,
+            json_schema_extra=LIST_MAP,
+            description="Checks of this step; default: analysis.prePromotion.",
+        ),
+    ] = None
+
+
+class Canary(Model):
+    model_config = cel(
+        (
+            "self.steps.map(s, s.weight).isSorted() && self.steps.all(s, "
+            "self.steps.filter(t, t.weight == s.weight).size() == 1)",
+            CANARY_WEIGHTS,
+        ),
+    )
+
+    steps: Annotated[list[CanaryStep], Field(min_length=1, max_length=20)]
+
+    @model_validator(mode="after")
+    def _increasing(self) -> Canary:
+        weights = [s.weight for s in self.steps]
+        if any(a >= b for a, b in itertools.pairwise(weights)):
+            raise ValueError(CANARY_WEIGHTS)
+        return self
+
+
+class Strategy(Model):
+    auto_promotion: Annotated[
+        bool, Field(description="false: stop in Paused until a person promotes.")
+    ] = True
+    auto_promotion_seconds: Annotated[
+        int, Field(ge=0, le=86400, description="Wait this long in Analyzing before promoting.")
+    ] = 0
+    preview_replicas: Annotated[
+        int | None,
+        Field(
+            ge=0,
+            le=10000,
+            description="Replicas of the candidate before the switch; default: replicas.",
+        ),
+    ] = None
+    scale_down_delay_seconds: Annotated[
+        int,
+        Field(ge=0, le=86400, description="Keep the old colour warm this long after the switch."),
+    ] = 30
+    abort_scale_down_delay_seconds: Annotated[
+        int,
+        Field(ge=0, le=86400, description="Keep a failed candidate this long after a rollback."),
+    ] = 30
+    progress_deadline_seconds: Annotated[
+        int, Field(ge=1, le=86400, description="A candidate not saturated by then is rolled back.")
+    ] = 600
+    canary: Canary | None = Field(
+        default=None,
+        description="Canary steps before the full switch: Ingress canary weights, or the "
+        "weights of trafficRouting.gatewayAPI's HTTPRoute rule.",
+    )
+
+
+class GatewayAPIRouting(Model):
+    http_route: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=253,
+            pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+            description="An HTTPRoute in the app's namespace, made by you (or your GitOps "
+            "repository) and attached to your Gateway. The operator writes only the "
+            "backendRefs of one rule of it, and never deletes it.",
+        ),
+    ]
+    rule: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=253,
+            pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+            description="The name of the rule to route (rules[].name); default: the rule "
+            "whose backendRefs are the app's Services, or the route's only rule.",
+        ),
+    ] = None
+
+
+class TrafficRouting(Model):
+    gateway_api: GatewayAPIRouting | None = Field(
+        default=None,
+        alias="gatewayAPI",
+        description="Gateway API: the rule's backendRefs are the active and preview Services, "
+        "weighted 100/0 at rest and by the canary step's weight during canary steps.",
+    )
+
+
+class IngressSpec(Model):
+    model_config = cel(
+        (
+            "self.host.matches('^([*][.])?[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')"
+            " && !self.host.matches('^[0-9.]+$')",
+            INGRESS_HOST,
+        ),
+    )
+
+    host: Annotated[str, Field(min_length=1, max_length=253)]
+    class_name: Annotated[str, Field(min_length=1, max_length=253)] = "nginx"
+    path: Annotated[str, Field(pattern=r"^/")] = "/"
+    tls_secret_name: Annotated[str | None, Field(min_length=1, max_length=253)] = None
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("host")
+    @classmethod
+    def _dns_name(cls, host: str) -> str:
+        if not HOST_PATTERN.fullmatch(host) or re.fullmatch(r"[0-9.]+", host):
+            raise ValueError(INGRESS_HOST)
+        return host
+
+
+class ServiceMonitorSpec(Model):
+    enabled: bool = Field(
+        default=True, description="Apply a ServiceMonitor when its CRD is served."
+    )
+    interval: Annotated[
+        str,
+        Field(
+            pattern=durations.PROMETHEUS_PATTERN,
+            description="Scrape interval, in Prometheus's syntax (15s, 1m).",
+        ),
+    ] = "15s"
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class Monitoring(Model):
+    service_monitor: ServiceMonitorSpec = Field(
+        default_factory=ServiceMonitorSpec,
+        description="The ServiceMonitor that scrapes both colours through <name>-metrics.",
+    )
+
+
+class ResolveDigest(enum.StrEnum):
+    NEVER = "Never"
+    IF_POSSIBLE = "IfPossible"
+    REQUIRED = "Required"
+
+
+class ImagePolicy(Model):
+    resolve_digest: ResolveDigest = Field(
+        default=ResolveDigest.NEVER,
+        description="Never: run images as written. IfPossible: pin ECR tags to digests, fall "
+        "back to the tag. Required: pin or fail the release before any pod.",
+    )
+
+
+class BlueGreenAppSpec(Model):
+    model_config = cel(
+        (
+            "!has(self.strategy) || !has(self.strategy.canary) || has(self.ingress)"
+            " || (has(self.trafficRouting) && has(self.trafficRouting.gatewayAPI))",
+            CANARY_NEEDS_INGRESS,
+        ),
+        (
+            "!has(self.strategy) || !has(self.strategy.canary) || "
+            "self.strategy.canary.steps.all(s, !has(s.metrics) || s.metrics.all(m, !has(m.query)))"
+            " || (has(self.analysis) && has(self.analysis.prometheus))",
+            STEP_QUERY_NEEDS_PROMETHEUS,
+        ),
+    )
+
+    replicas: Annotated[
+        int,
+        Field(ge=0, le=10000, description="Replicas of the active colour (the scale subresource)."),
+    ] = 1
+    template: PodTemplate
+    service: ServiceSpec = Field(
+        default_factory=ServiceSpec,
+        description="The active and preview Services: their port and the container port.",
+    )
+    strategy: Strategy = Field(
+        default_factory=Strategy,
+        description="How a release goes: promotion gate, warm-keeping, deadline, canary steps.",
+    )
+    analysis: Analysis | None = Field(
+        default=None,
+        description="Checks before the switch (prePromotion, canary steps) and after it "
+        "(postPromotion); a failure rolls back, no data pauses.",
+    )
+    ingress: IngressSpec | None = Field(
+        default=None,
+        description="An Ingress on the active Service (and the canary Ingress of canary steps).",
+    )
+    traffic_routing: TrafficRouting = Field(
+        default_factory=TrafficRouting,
+        description="Where the traffic split of canary steps happens, besides spec.ingress.",
+    )
+    monitoring: Monitoring = Field(
+        default_factory=Monitoring, description="The app's ServiceMonitor for Prometheus."
+    )
+    image: ImagePolicy = Field(
+        default_factory=ImagePolicy, description="Image digests: run every release by digest."
+    )
+
+    @model_validator(mode="after")
+    def _canary_needs_ingress(self) -> BlueGreenAppSpec:
+        canary = self.strategy.canary
+        if canary is not None and self.ingress is None and self.gateway_api is None:
+            raise ValueError(CANARY_NEEDS_INGRESS)
+        no_prometheus = self.analysis is None or self.analysis.prometheus is None
+        if (
+            canary is not None
+            and no_prometheus
+            and any(m.query for s in canary.steps for m in s.metrics or [])
+        ):
+            raise ValueError(STEP_QUERY_NEEDS_PROMETHEUS)
+        return self
+
+    @property
+    def gateway_api(self) -> GatewayAPIRouting | None:
+        return self.traffic_routing.gateway_api
+
+    @property
+    def preview_replicas(self) -> int:
+        p = self.strategy.preview_replicas
+        return self.replicas if p is None else p
+
+
+# ----------------------------------------------------------------------------- status
