@@ -13,7 +13,11 @@ UV := $(BOOTSTRAP)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 CLUSTER := python3 tools/localcluster.py
+NETNS := python3 tools/netns.py
 PYTEST_ARGS ?=
+# Without KUBECONFIG the tests run in a private network namespace, where the local control
+# plane has a real data path: Traefik, and pods that run as processes on their own IPs.
+TEST_RUNNER := $(if $(KUBECONFIG),,$(NETNS) run --)
 
 .PHONY: help setup apt venv binaries cluster cluster-down demo test lint crds bench clean
 
@@ -21,6 +25,7 @@ help:
 	@echo "make demo          run a release and a rollback on a local control plane"
 	@echo "make test          install everything, then run every check and test"
 	@echo "make cluster       start (or reuse) the local control plane; prints the KUBECONFIG export"
+	@echo "                   DATA_PATH=1: with Traefik and real pod processes, in a network namespace (root)"
 	@echo "make cluster-down  stop the local control plane"
 	@echo "make lint          ruff, mypy --strict, import-linter, CRD drift"
 	@echo "make crds          regenerate crds/ and the chart's copy from the pydantic models"
@@ -51,10 +56,11 @@ binaries:
 	bash .github/scripts/build-actionlint.sh
 
 cluster: setup
-	@$(CLUSTER) up
+	@$(if $(DATA_PATH),$(NETNS) up,$(CLUSTER) up)
 
 cluster-down:
 	@$(CLUSTER) down
+	@$(NETNS) down
 
 crds: venv
 	$(PY) -m bluegreen.api.crdgen --write
@@ -67,7 +73,7 @@ lint: venv
 	$(PY) -m bluegreen.api.crdgen --check
 
 test: setup lint
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(TEST_RUNNER) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 demo: setup
 	$(PY) tools/demo.py
