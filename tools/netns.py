@@ -7,8 +7,9 @@ our own, kwok's pod range 10.244.0.0/16 is put on the loopback device: every pod
 then local and bindable, and nothing else is reachable. The control plane, the proxy, the
 pod processes and the tests all run inside; downloads and builds happen before entering.
 
-    python3 tools/netns.py run -- CMD...   # CMD in a fresh namespace (what `make test` does);
-                                           # every process left in it is stopped afterwards
+    python3 tools/netns.py run -- CMD...   # CMD in a fresh namespace (`make test` runs the
+                                           # tests marked datapath so); every process left
+                                           # in it is stopped afterwards
     python3 tools/netns.py up              # a lasting namespace `bluegreen` with the local
                                            # control plane and its data path (root only)
     python3 tools/netns.py exec -- CMD...  # CMD inside that lasting namespace
@@ -178,6 +179,7 @@ def exec_in(command: list[str]) -> int:
         raise SystemExit(f"no network namespace {NAME}: start it with `make cluster DATA_PATH=1`")
     env = data_path_env(UP_STATE)
     env.setdefault("KUBECONFIG", str(Path(env["BLUEGREEN_CLUSTER_DIR"]) / "kubeconfig"))
+    env["PATH"] = f"{REPO / '.venv' / 'bin'}:{env.get('PATH', '')}"  # kubectl, pytest
     return subprocess.run(["ip", "netns", "exec", NAME, *command], env=env, check=False).returncode
 
 

@@ -1,4 +1,9 @@
-"""Fixtures of the tests against a cluster."""
+"""Fixtures of the tests against a cluster.
+
+Tests that use `data_path` are marked `datapath`: on the local control plane they need the
+private network namespace of tools/netns.py, so `make test` runs them in a session of
+their own inside it (`-m datapath`), and every other test outside it (`-m "not datapath"`).
+"""
 
 from __future__ import annotations
 
@@ -15,3 +20,9 @@ def data_path(cluster: Cluster) -> DataPath:
         return load_data_path(cluster)
     except DataPathMissingError as err:
         pytest.fail(str(err), pytrace=False)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "data_path" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.datapath)
