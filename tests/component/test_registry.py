@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from bluegreen.adapters.registry import MAX_ATTEMPTS, EcrResolver
-from bluegreen.core.images import Outcome, Resolution
+from bluegreen.core.images import Resolution, ResolutionOutcome
 from tests.support.demo_app import LOOPBACK, free_port
 from tests.support.moto import ACCOUNT, REGION, create_repository, push_image, run_moto_server
 
@@ -190,7 +190,7 @@ def test_a_tag_resolves_to_the_digest_that_was_pushed(moto: str, repo: str) -> N
 
     result = resolver(moto).resolve(image)
 
-    assert result == Resolution(image, digest, Outcome.RESOLVED, result.message)
+    assert result == Resolution(image, digest, ResolutionOutcome.RESOLVED, result.message)
     assert result.pinned_image == f"{REGISTRY}/{repo}@{digest}"
 
 
@@ -202,7 +202,7 @@ def test_a_reference_without_tag_means_latest(moto: str, repo: str) -> None:
 def test_a_missing_tag_is_not_found(moto: str, repo: str) -> None:
     push_image(moto, repo, "v1")
     result = resolver(moto).resolve(f"{REGISTRY}/{repo}:v9")
-    assert result.outcome is Outcome.NOT_FOUND
+    assert result.outcome is ResolutionOutcome.NOT_FOUND
     assert result.digest is None
     assert result.message == f"tag v9 not found in repository {repo} ({ACCOUNT}, {REGION})"
 
@@ -220,7 +220,7 @@ def test_a_missing_tag_is_not_found(moto: str, repo: str) -> None:
 def test_a_missing_repository_is_not_found(moto: str, repo: str, image: str) -> None:
     push_image(moto, repo, "v1")
     result = resolver(moto).resolve(image.format(repo=repo))
-    assert result.outcome is Outcome.NOT_FOUND
+    assert result.outcome is ResolutionOutcome.NOT_FOUND
     assert result.message.startswith("repository ")
     assert "not found in registry" in result.message
 
@@ -228,23 +228,25 @@ def test_a_missing_repository_is_not_found(moto: str, repo: str, image: str) -> 
 @pytest.mark.parametrize(
     ("image", "outcome"),
     [
-        (f"{REGISTRY}/shop@sha256:{'a' * 64}", Outcome.ALREADY_PINNED),
-        (f"{REGISTRY}/shop:v1@sha256:{'b' * 64}", Outcome.ALREADY_PINNED),
-        (f"docker.io/library/nginx@sha256:{'c' * 64}", Outcome.ALREADY_PINNED),
-        ("nginx:1.27", Outcome.NOT_ECR),
-        ("ghcr.io/acme/shop:v1", Outcome.NOT_ECR),
-        ("registry.example/team/shop:v1", Outcome.NOT_ECR),
-        (f"{REGISTRY}/Shop:v1", Outcome.NOT_ECR),
+        (f"{REGISTRY}/shop@sha256:{'a' * 64}", ResolutionOutcome.ALREADY_PINNED),
+        (f"{REGISTRY}/shop:v1@sha256:{'b' * 64}", ResolutionOutcome.ALREADY_PINNED),
+        (f"docker.io/library/nginx@sha256:{'c' * 64}", ResolutionOutcome.ALREADY_PINNED),
+        ("nginx:1.27", ResolutionOutcome.NOT_ECR),
+        ("ghcr.io/acme/shop:v1", ResolutionOutcome.NOT_ECR),
+        ("registry.example/team/shop:v1", ResolutionOutcome.NOT_ECR),
+        (f"{REGISTRY}/Shop:v1", ResolutionOutcome.NOT_ECR),
     ],
 )
-def test_pinned_and_foreign_images_need_no_request(moto: str, image: str, outcome: Outcome) -> None:
+def test_pinned_and_foreign_images_need_no_request(
+    moto: str, image: str, outcome: ResolutionOutcome
+) -> None:
     with FaultProxy(moto) as proxy:
         ecr = resolver(proxy.url)
         result = ecr.resolve(image)
     assert result.outcome is outcome
     assert proxy.requests == 0
     assert ecr.calls == 0
-    if outcome is Outcome.ALREADY_PINNED:
+    if outcome is ResolutionOutcome.ALREADY_PINNED:
         assert result.digest == image.rsplit("@", 1)[1]
         assert result.pinned_image == image
 
@@ -256,12 +258,12 @@ def test_answers_are_cached_for_the_ttl(moto: str, repo: str) -> None:
         ecr = resolver(proxy.url, clock, ttl_seconds=60)
         found, missing = f"{REGISTRY}/{repo}:v1", f"{REGISTRY}/{repo}:v9"
         assert ecr.resolve(found).digest == digest
-        assert ecr.resolve(missing).outcome is Outcome.NOT_FOUND
+        assert ecr.resolve(missing).outcome is ResolutionOutcome.NOT_FOUND
         assert proxy.requests == 2
 
         clock.advance(59)
         assert ecr.resolve(found).digest == digest
-        assert ecr.resolve(missing).outcome is Outcome.NOT_FOUND
+        assert ecr.resolve(missing).outcome is ResolutionOutcome.NOT_FOUND
         # The same image written another way shares the entry, and gets its own spelling back.
         other_spelling = f"{REGISTRY}/{repo}:v1"
         assert ecr.resolve(other_spelling).image == other_spelling
@@ -269,7 +271,7 @@ def test_answers_are_cached_for_the_ttl(moto: str, repo: str) -> None:
 
         clock.advance(1)
         assert ecr.resolve(found).digest == digest
-        assert ecr.resolve(missing).outcome is Outcome.NOT_FOUND
+        assert ecr.resolve(missing).outcome is ResolutionOutcome.NOT_FOUND
         assert proxy.requests == 4
 
 
@@ -293,7 +295,7 @@ def test_throttled_on_every_attempt_is_unavailable_and_not_cached(moto: str, rep
     with FaultProxy(moto, fail_first=MAX_ATTEMPTS) as proxy:
         ecr = resolver(proxy.url)
         result = ecr.resolve(image)
-        assert result.outcome is Outcome.UNAVAILABLE
+        assert result.outcome is ResolutionOutcome.UNAVAILABLE
         assert "throttled" in result.message
         assert "Rate exceeded" in result.message
         assert proxy.requests == MAX_ATTEMPTS
@@ -306,7 +308,7 @@ def test_throttling_within_the_retry_budget_still_resolves(moto: str, repo: str)
     digest = push_image(moto, repo, "v1")
     with FaultProxy(moto, fail_first=MAX_ATTEMPTS - 1) as proxy:
         result = resolver(proxy.url).resolve(f"{REGISTRY}/{repo}:v1")
-    assert result.outcome is Outcome.RESOLVED
+    assert result.outcome is ResolutionOutcome.RESOLVED
     assert result.digest == digest
     assert proxy.requests == MAX_ATTEMPTS
 
@@ -317,7 +319,7 @@ def test_access_denied_is_unavailable(moto: str, repo: str) -> None:
         moto, fail_first=1, error_type="AccessDeniedException", message="not authorized"
     ) as proxy:
         result = resolver(proxy.url).resolve(f"{REGISTRY}/{repo}:v1")
-    assert result.outcome is Outcome.UNAVAILABLE
+    assert result.outcome is ResolutionOutcome.UNAVAILABLE
     assert result.message == "access denied by ECR: not authorized"
     assert proxy.requests == 1  # not retried
 
@@ -328,7 +330,7 @@ def test_a_server_error_is_unavailable(moto: str, repo: str) -> None:
         moto, fail_first=MAX_ATTEMPTS, error_type="ServerException", message="oops", status=500
     ) as proxy:
         result = resolver(proxy.url).resolve(f"{REGISTRY}/{repo}:v1")
-    assert result.outcome is Outcome.UNAVAILABLE
+    assert result.outcome is ResolutionOutcome.UNAVAILABLE
     assert "ServerException" in result.message
     assert proxy.requests == MAX_ATTEMPTS
 
@@ -339,7 +341,7 @@ def test_a_registry_that_never_answers_times_out(repo: str) -> None:
         started = time.monotonic()
         result = ecr.resolve(f"{REGISTRY}/{repo}:v1")
         elapsed = time.monotonic() - started
-    assert result.outcome is Outcome.UNAVAILABLE
+    assert result.outcome is ResolutionOutcome.UNAVAILABLE
     assert result.message == "ECR timed out after 1s"
     assert MAX_ATTEMPTS * TIMEOUT <= elapsed < 4 * TIMEOUT
 
@@ -347,7 +349,7 @@ def test_a_registry_that_never_answers_times_out(repo: str) -> None:
 def test_an_unreachable_endpoint_is_unavailable() -> None:
     url = f"http://{LOOPBACK}:{free_port()}"  # nothing listens there
     result = resolver(url).resolve(f"{REGISTRY}/shop:v1")
-    assert result.outcome is Outcome.UNAVAILABLE
+    assert result.outcome is ResolutionOutcome.UNAVAILABLE
     assert result.message.startswith("cannot reach ECR")
 
 
@@ -360,7 +362,7 @@ def test_without_credentials_it_is_unavailable_until_they_appear(
     with FaultProxy(moto) as proxy:
         ecr = resolver(proxy.url)
         result = ecr.resolve(f"{REGISTRY}/{repo}:v1")
-        assert result.outcome is Outcome.UNAVAILABLE
+        assert result.outcome is ResolutionOutcome.UNAVAILABLE
         assert result.message == "no AWS credentials found"
         assert proxy.requests == 0
 

@@ -51,6 +51,11 @@ V3 = "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop:v3"
 # ----------------------------------------------------------------------------- time
 
 
+def service_labels(role: str) -> dict[str, str]:
+    """The labels the operator renders on its Services (their drift is repaired)."""
+    return {**naming.owned_labels(NAME), naming.LABEL_ROLE: role}
+
+
 def at(seconds: float) -> datetime:
     """The fake clock: `seconds` after T0."""
     return T0 + timedelta(seconds=seconds)
@@ -178,6 +183,7 @@ def release(
     completed: float | None = None,
     latency: float | None = None,
     result: ReleaseResult | None = None,
+    rollback_result: ReleaseResult | None = None,
     reason: str = "",
     message: str = "",
 ) -> Release:
@@ -198,6 +204,7 @@ def release(
         completed_at=ts(completed),
         switch_latency_seconds=latency,
         result=result,
+        rollback_result=rollback_result,
         reason=reason,
         message=message,
     )
@@ -500,12 +507,14 @@ class ObservedBuilder:
                 name=naming.active_service(NAME),
                 selector=naming.selector(NAME, self._active),
                 ports=self._ports(),
+                labels=service_labels("active"),
             )
         if self._preview is not None:
             services[naming.preview_service(NAME)] = ServiceState(
                 name=naming.preview_service(NAME),
                 selector=naming.selector(NAME, self._preview),
                 ports=self._ports(),
+                labels=service_labels("preview"),
             )
         if self._metrics:
             services[naming.metrics_service(NAME)] = ServiceState(
@@ -513,6 +522,7 @@ class ObservedBuilder:
                 selector=naming.app_selector(NAME),
                 ports=self._ports(),
                 headless=True,
+                labels=service_labels("metrics"),
             )
         for name in self._missing:
             services.pop(name, None)

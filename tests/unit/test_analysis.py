@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from bluegreen.api.timestamps import format as format_time
 from bluegreen.api.v1alpha1 import Color, Metric, NoDataPolicy, ThresholdRange
 from bluegreen.core.analysis import (
     Measurement,
@@ -18,12 +19,10 @@ from bluegreen.core.analysis import (
     Verdict,
     bounded,
     evaluate_sample,
-    format_time,
     measure,
     metric_verdict,
     next_due,
     overall,
-    parse_duration,
     render_query,
     with_guard,
 )
@@ -576,31 +575,6 @@ def test_render_query(template: str, expected: str) -> None:
 
 def test_render_query_does_not_rescan_values() -> None:
     assert render_query("{{revision}}", "ns", "shop", "blue", "{{name}}\\1") == "{{name}}\\1"
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        ("15s", 15.0),
-        ("1m30s", 90.0),
-        ("500ms", 0.5),
-        ("2h", 7200.0),
-        ("1h1m1s1ms", 3661.001),
-        ("0s", 0.0),
-        ("90s", 90.0),
-        ("1m5ms", 60.005),
-    ],
-)
-def test_parse_duration(text: str, seconds: float) -> None:
-    assert parse_duration(text) == pytest.approx(seconds)
-
-
-@pytest.mark.parametrize(
-    "text", ["", "15", "s", "1.5s", "-1s", "15 s", " 15s", "15s ", "1d", "15S", "1m30", "ms"]
-)
-def test_parse_duration_rejects(text: str) -> None:
-    with pytest.raises(ValueError, match="invalid duration"):
-        parse_duration(text)
 
 
 def test_bounded_keeps_the_newest_per_phase_and_metric_in_order() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bluegreen.adapters import prometheus
 from bluegreen.kubectl import cli, graph
 
 T0 = datetime(2026, 11, 26, 15, 0, 0, tzinfo=UTC)
@@ -23,24 +24,7 @@ def at(seconds: float) -> str:
     return (T0 + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("15m", 900), ("90s", 90), ("1h30m", 5400), ("2d", 172800), ("500ms", 0.5), ("42", 42)],
-)
-def test_parse_duration(text: str, seconds: float) -> None:
-    assert graph.parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["", "m", "15x", "1m 2s", "0s", "-5m", "nan", "inf"])
-def test_parse_duration_rejects(text: str) -> None:
-    with pytest.raises(ValueError, match="duration"):
-        graph.parse_duration(text)
-
-
-def test_promql_duration_and_step() -> None:
-    assert graph.promql_duration(60) == "60s"
-    assert graph.promql_duration(4.4) == "4s"
-    assert graph.promql_duration(0.25) == "250ms"
+def test_step() -> None:
     assert graph.auto_step(900) == 2
     assert graph.auto_step(60) == 1
     assert graph.auto_step(86400) == 144
@@ -67,7 +51,7 @@ def test_parse_matrix() -> None:
             },
         }
     ).encode()
-    series = graph.parse_matrix(body)
+    series = graph.by_color(prometheus.parse_matrix(body))
     assert [s.color for s in series] == ["blue", "green", ""]
     assert series[1].times == (1.0, 2.0) and series[1].values == (0.0, 3.5)
     assert series[0].peak == 20
@@ -82,8 +66,8 @@ def test_parse_matrix() -> None:
     ],
 )
 def test_parse_matrix_errors(body: bytes, message: str) -> None:
-    with pytest.raises(graph.GraphError, match=message):
-        graph.parse_matrix(body)
+    with pytest.raises(prometheus.PrometheusError, match=message):
+        prometheus.parse_matrix(body)
 
 
 def test_unreachable_prometheus() -> None:

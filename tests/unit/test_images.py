@@ -6,8 +6,8 @@ import pytest
 
 from bluegreen.core.images import (
     EcrRef,
-    Outcome,
     Resolution,
+    ResolutionOutcome,
     local_resolution,
     parse_ecr,
     pinned,
@@ -162,24 +162,34 @@ def test_pinned_digest_of_any_registry(image: str, digest: str | None) -> None:
     [
         (f"{HOST}/shop:v1", None, None, None),
         (f"{HOST}/shop", None, None, None),
-        (f"{HOST}/shop@{DIGEST}", Outcome.ALREADY_PINNED, DIGEST, f"already pinned to {DIGEST}"),
-        (f"ghcr.io/a/b@{DIGEST}", Outcome.ALREADY_PINNED, DIGEST, f"already pinned to {DIGEST}"),
+        (
+            f"{HOST}/shop@{DIGEST}",
+            ResolutionOutcome.ALREADY_PINNED,
+            DIGEST,
+            f"already pinned to {DIGEST}",
+        ),
+        (
+            f"ghcr.io/a/b@{DIGEST}",
+            ResolutionOutcome.ALREADY_PINNED,
+            DIGEST,
+            f"already pinned to {DIGEST}",
+        ),
         (
             "ghcr.io/a/b:v1",
-            Outcome.NOT_ECR,
+            ResolutionOutcome.NOT_ECR,
             None,
             "ghcr.io/a/b:v1 is not an Amazon ECR image: no digest to look up",
         ),
         (
             f"{HOST}/Shop:v1",
-            Outcome.NOT_ECR,
+            ResolutionOutcome.NOT_ECR,
             None,
             f"{HOST}/Shop:v1 names an ECR registry but is not a valid image reference",
         ),
     ],
 )
 def test_local_resolution_answers_without_a_registry(
-    image: str, outcome: Outcome | None, digest: str | None, message: str | None
+    image: str, outcome: ResolutionOutcome | None, digest: str | None, message: str | None
 ) -> None:
     expected = None if outcome is None else Resolution(image, digest, outcome, message or "")
     assert local_resolution(image) == expected
@@ -188,14 +198,17 @@ def test_local_resolution_answers_without_a_registry(
 @pytest.mark.parametrize(
     ("resolution", "expected"),
     [
-        (Resolution(f"{HOST}/shop:v1", DIGEST, Outcome.RESOLVED, ""), f"{HOST}/shop@{DIGEST}"),
         (
-            Resolution(f"{HOST}/shop@{DIGEST}", DIGEST, Outcome.ALREADY_PINNED, ""),
+            Resolution(f"{HOST}/shop:v1", DIGEST, ResolutionOutcome.RESOLVED, ""),
             f"{HOST}/shop@{DIGEST}",
         ),
-        (Resolution(f"{HOST}/shop:v1", None, Outcome.NOT_FOUND, ""), None),
-        (Resolution(f"{HOST}/shop:v1", None, Outcome.UNAVAILABLE, ""), None),
-        (Resolution("nginx:1.27", None, Outcome.NOT_ECR, ""), None),
+        (
+            Resolution(f"{HOST}/shop@{DIGEST}", DIGEST, ResolutionOutcome.ALREADY_PINNED, ""),
+            f"{HOST}/shop@{DIGEST}",
+        ),
+        (Resolution(f"{HOST}/shop:v1", None, ResolutionOutcome.NOT_FOUND, ""), None),
+        (Resolution(f"{HOST}/shop:v1", None, ResolutionOutcome.UNAVAILABLE, ""), None),
+        (Resolution("nginx:1.27", None, ResolutionOutcome.NOT_ECR, ""), None),
     ],
 )
 def test_pinned_image_of_a_resolution(resolution: Resolution, expected: str | None) -> None:

@@ -20,7 +20,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from bluegreen.api import GROUP, PLURAL, VERSION
+from bluegreen.api import GROUP, PLURAL, VERSION, timestamps
 from bluegreen.core import naming
 from bluegreen.core.errors import RejectedError, TransientError
 
@@ -217,7 +217,7 @@ class KubernetesGateway:
                 "name": f"{meta['name']}.{time.time_ns():x}",
                 "namespace": meta["namespace"],
             },
-            "eventTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "eventTime": timestamps.format(now),
             "reportingController": f"{GROUP}/operator",
             "reportingInstance": naming.MANAGER,
             "action": reason,

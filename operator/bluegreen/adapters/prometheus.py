@@ -7,6 +7,7 @@ analysis turns into an inconclusive measurement (or an Error one when the query 
     source = HttpMetricsSource(timeout=5.0)            # implements analysis_ports.MetricsSource
     source.query("http://prometheus:9090", "sum(up)")  # QueryResult(values=(3.0,))
     source.probe("http://shop-preview.default.svc/health")
+    PrometheusProvider("http://prometheus:9090").query_range("up", start, end, step=5)
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import http.client
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -22,15 +26,60 @@ from bluegreen.core.analysis import QueryResult
 
 DEFAULT_TIMEOUT = 10.0
 MAX_BODY_BYTES = 8 * 1024 * 1024  # an answer this large is a query gone wrong, not a sample
+MAX_RANGE_BYTES = 32 * 1024 * 1024  # a graph's range query may carry more
 _HEADERS = {"Accept": "application/json", "User-Agent": "bluegreen-operator"}
 
 
+class PrometheusError(Exception):
+    """A range query that gave no matrix; `unreachable` when Prometheus did not answer."""
+
+    def __init__(self, message: str, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.unreachable = unreachable
+
+
+@dataclass(frozen=True)
+class RangeSeries:
+    """One series of a range query: its labels and its samples (Unix seconds, values)."""
+
+    labels: Mapping[str, str]
+    times: tuple[float, ...]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    reason: str
+    body: bytes | None
+    """None when the body was larger than the limit."""
+
+
 class PrometheusProvider:
-    """Instant queries against one Prometheus: GET {address}/api/v1/query?query=..."""
+    """The HTTP API of one Prometheus: instant queries for analysis, range queries for the
+    switch graph (`kubectl bluegreen graph`)."""
 
     def __init__(self, address: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.address = address.rstrip("/")
         self.timeout = timeout
+
+    def _get(self, path: str, params: Mapping[str, str], limit: int) -> _Answer:
+        """GET address+path; the status and body of any HTTP answer (errors included).
+        OSError and friends propagate: the caller says what "unreachable" means to it."""
+        url = f"{self.address}{path}?{urlencode(params)}"
+        request = urllib.request.Request(url, headers=_HEADERS)  # noqa: S310 - scheme checked by callers
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                return _Answer(int(response.status), str(response.reason), _read(response, limit))
+        except urllib.error.HTTPError as error:
+            with error:
+                return _Answer(error.code, str(error.reason), _read_quietly(error, limit))
+
+    def _address_error(self) -> str | None:
+        if _scheme(self.address) in ("http", "https"):
+            return None
+        return f"invalid Prometheus address {self.address!r}: expected http(s)://"
 
     def query(self, promql: str) -> QueryResult:
         """The values of an instant vector (one per series) or of a scalar.
@@ -41,24 +90,45 @@ class PrometheusProvider:
         bad_data (a PromQL syntax error); another HTTP status; an answer that is not the
         API's JSON; a range vector or a string result -> `invalid`.
         """
-        if _scheme(self.address) not in ("http", "https"):
-            return QueryResult(
-                error=f"invalid Prometheus address {self.address!r}: expected http(s)://",
-                invalid=True,
-            )
-        url = f"{self.address}/api/v1/query?{urlencode({'query': promql})}"
-        request = urllib.request.Request(url, headers=_HEADERS)  # noqa: S310 - scheme checked above
+        invalid = self._address_error()
+        if invalid is not None:
+            return QueryResult(error=invalid, invalid=True)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                body = _read(response)
-        except urllib.error.HTTPError as error:
-            with error:
-                return _error_answer(error.code, error.reason, _read_quietly(error))
+            answer = self._get("/api/v1/query", {"query": promql}, MAX_BODY_BYTES)
         except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
             return QueryResult(error=f"Prometheus unreachable: {_reason(error, self.timeout)}")
-        if body is None:
+        if answer.body is None:
             return QueryResult(error=f"Prometheus answer larger than {MAX_BODY_BYTES} bytes")
-        return parse_answer(body)
+        if answer.status != 200:
+            return _error_answer(answer.status, answer.reason, answer.body)
+        return parse_answer(answer.body)
+
+    def query_range(
+        self, promql: str, start: datetime, end: datetime, step: float
+    ) -> list[RangeSeries]:
+        """The series of a range query; PrometheusError for anything but a matrix."""
+        invalid = self._address_error()
+        if invalid is not None:
+            raise PrometheusError(invalid)
+        params = {
+            "query": promql,
+            "start": f"{start.timestamp():.3f}",
+            "end": f"{end.timestamp():.3f}",
+            "step": f"{step:g}",
+        }
+        try:
+            answer = self._get("/api/v1/query_range", params, MAX_RANGE_BYTES)
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+            raise PrometheusError(
+                f"cannot reach Prometheus at {self.address}: {_reason(error, self.timeout)}",
+                unreachable=True,
+            ) from error
+        if answer.body is None:
+            raise PrometheusError(f"Prometheus answered more than {MAX_RANGE_BYTES} bytes")
+        if answer.status != 200:
+            parsed = _error_answer(answer.status, answer.reason, answer.body)
+            raise PrometheusError(f"Prometheus at {self.address}: {parsed.error}")
+        return parse_matrix(answer.body)
 
 
 class WebProvider:
@@ -137,6 +207,31 @@ def parse_answer(body: bytes) -> QueryResult:
     )
 
 
+def parse_matrix(body: bytes) -> list[RangeSeries]:
+    """The `matrix` of a query_range answer; PrometheusError for anything else."""
+    try:
+        document = json.loads(body)
+    except ValueError as err:
+        raise PrometheusError(f"Prometheus answered something that is not JSON: {err}") from err
+    if not isinstance(document, dict) or document.get("status") != "success":
+        error = document.get("error") if isinstance(document, dict) else None
+        raise PrometheusError(f"Prometheus refused the query: {error or document!r}")
+    data = document.get("data") or {}
+    if data.get("resultType") != "matrix":
+        raise PrometheusError(f"expected a matrix from query_range, got {data.get('resultType')!r}")
+    out = []
+    for item in data.get("result") or []:
+        samples = item.get("values") or []
+        out.append(
+            RangeSeries(
+                labels={str(k): str(v) for k, v in (item.get("metric") or {}).items()},
+                times=tuple(float(t) for t, _ in samples),
+                values=tuple(float(v) for _, v in samples),  # "NaN" and "+Inf" parse too
+            )
+        )
+    return out
+
+
 def _sample_value(pair: Any) -> float:
     """[timestamp, "value"]; the value is a string: "0.5", "NaN", "+Inf", "-Inf"."""
     _, text = pair
@@ -145,7 +240,7 @@ def _sample_value(pair: Any) -> float:
     return float(text)
 
 
-def _error_answer(code: int, reason: object, body: bytes | None) -> QueryResult:
+def _error_answer(code: int, reason: str, body: bytes | None) -> QueryResult:
     if body is not None:
         try:
             document = json.loads(body)
@@ -158,16 +253,16 @@ def _error_answer(code: int, reason: object, body: bytes | None) -> QueryResult:
     return QueryResult(error=f"Prometheus answered HTTP {code} {reason}{excerpt}")
 
 
-def _read(response: Any) -> bytes | None:
-    """The body, or None when it exceeds MAX_BODY_BYTES."""
-    body: bytes = response.read(MAX_BODY_BYTES + 1)
-    return None if len(body) > MAX_BODY_BYTES else body
+def _read(response: Any, limit: int) -> bytes | None:
+    """The body, or None when it exceeds `limit` bytes."""
+    body: bytes = response.read(limit + 1)
+    return None if len(body) > limit else body
 
 
-def _read_quietly(response: Any) -> bytes | None:
+def _read_quietly(response: Any, limit: int) -> bytes | None:
     """The body of an error answer, if it can be read at all (it only adds detail)."""
     try:
-        return _read(response)
+        return _read(response, limit)
     except (OSError, http.client.HTTPException):
         return None
 

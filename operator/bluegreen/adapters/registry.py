@@ -2,14 +2,14 @@
 
     resolver = EcrResolver(ttl_seconds=60, timeout_seconds=3)
     resolver.resolve("123456789012.dkr.ecr.us-east-1.amazonaws.com/shop:v9")
-    # Resolution(digest="sha256:...", outcome=Outcome.RESOLVED, ...)
+    # Resolution(digest="sha256:...", outcome=ResolutionOutcome.RESOLVED, ...)
 
 One `DescribeImages(registryId, repositoryName, imageIds=[{imageTag}])` per lookup, on one
 ECR client per region (made on first use). Credentials come from boto3's default chain
 (environment, shared files, web identity/IRSA, container and instance metadata); the
 endpoint from `endpoint_url` or boto3's own `AWS_ENDPOINT_URL_ECR` / `AWS_ENDPOINT_URL`.
 
-Never raises for registry failures (see `bluegreen.core.images.Outcome`):
+Never raises for registry failures (see `bluegreen.core.images.ResolutionOutcome`):
 - ImageNotFoundException, RepositoryNotFoundException -> NOT_FOUND (a definite answer);
 - throttling, connect/read timeouts, unreachable endpoint, missing or rejected
   credentials, access denied, server errors -> UNAVAILABLE (ask again later).
@@ -41,8 +41,8 @@ from botocore.exceptions import (
 
 from bluegreen.core.images import (
     EcrRef,
-    Outcome,
     Resolution,
+    ResolutionOutcome,
     local_resolution,
     parse_ecr,
     resolved,
@@ -77,7 +77,7 @@ _CacheKey = tuple[str, str, str, str]
 
 
 class EcrResolver:
-    """Implements `bluegreen.core.images.ImageResolver` for Amazon ECR."""
+    """Implements `bluegreen.core.ports.ImageResolver` for Amazon ECR."""
 
     def __init__(
         self,
@@ -122,7 +122,7 @@ class EcrResolver:
                     return replace(resolution, image=image)
                 del self._cache[key]
         resolution = self._ask(ref)
-        if resolution.outcome is not Outcome.UNAVAILABLE:
+        if resolution.outcome is not ResolutionOutcome.UNAVAILABLE:
             with self._lock:
                 self._remember(key, resolution)
         return resolution
@@ -202,8 +202,8 @@ class EcrResolver:
 
 
 def _not_found(ref: EcrRef, message: str) -> Resolution:
-    return Resolution(ref.original, None, Outcome.NOT_FOUND, message)
+    return Resolution(ref.original, None, ResolutionOutcome.NOT_FOUND, message)
 
 
 def _unavailable(ref: EcrRef, message: str) -> Resolution:
-    return Resolution(ref.original, None, Outcome.UNAVAILABLE, message)
+    return Resolution(ref.original, None, ResolutionOutcome.UNAVAILABLE, message)

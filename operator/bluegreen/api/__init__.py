@@ -21,6 +21,7 @@ from bluegreen.api.v1alpha1 import (
     Release,
     ReleaseResult,
     ScaleDown,
+    Verdict,
 )
 
 __all__ = [
@@ -44,4 +45,5 @@ __all__ = [
     "Release",
     "ReleaseResult",
     "ScaleDown",
+    "Verdict",
 ]

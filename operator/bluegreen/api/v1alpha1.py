@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from bluegreen.api import durations, timestamps
+
 GROUP = "bluegreen.dev"
 VERSION = "v1alpha1"
 KIND = "BlueGreenApp"
@@ -33,7 +35,6 @@ _LIST_MAP: dict[str, Any] = {
     "x-kubernetes-list-map-keys": ["name"],
 }
 
-_DURATION = re.compile(r"^([0-9]+(ms|s|m|h))+$")
 
 # Each rule below is checked twice: by the API server (a CEL rule in the CRD) and by the model
 # (a validator), with the same message, so the operator never reads what the CRD would reject.
@@ -369,7 +370,13 @@ class Metric(Model):
         ),
     ] = None
     threshold_range: ThresholdRange | None = None
-    interval: Annotated[str, Field(pattern=_DURATION.pattern)] = "15s"
+    interval: Annotated[
+        str,
+        Field(
+            pattern=durations.PATTERN,
+            description="Time between measurements: a Go duration such as 15s or 1m30s.",
+        ),
+    ] = "15s"
     count: Annotated[int, Field(ge=1, le=100)] = 4
     failure_limit: Annotated[int, Field(ge=0, le=100)] = 0
     no_data: NoDataPolicy = NoDataPolicy.INCONCLUSIVE
@@ -452,7 +459,13 @@ class IngressSpec(Model):
 
 class ServiceMonitorSpec(Model):
     enabled: bool = True
-    interval: Annotated[str, Field(pattern=_DURATION.pattern)] = "15s"
+    interval: Annotated[
+        str,
+        Field(
+            pattern=durations.PROMETHEUS_PATTERN,
+            description="Scrape interval, in Prometheus's syntax (15s, 1m).",
+        ),
+    ] = "15s"
     labels: dict[str, str] = Field(default_factory=dict)
 
 
@@ -562,7 +575,11 @@ class Release(Model):
     """When analysis measured the first failing sample of this release."""
     duration_seconds: float | None = None
     result: ReleaseResult | None = None
+    rollback_result: ReleaseResult | None = None
+    """While rolling back: how the release ends once traffic is back on the stable colour
+    (RolledBack after a failure, Aborted on request, Superseded by a newer revision)."""
     reason: str = ""
+    """Why the release ended, or is ending: one of the reasons in `bluegreen.api.reasons`."""
     message: str = ""
 
 
@@ -599,14 +616,6 @@ AnalysisPhase = Literal["pre", "post"]
 """Which list a metric comes from: spec.analysis.prePromotion or postPromotion."""
 
 
-def parse_time(text: str) -> datetime:
-    """An RFC 3339 timestamp as an aware datetime (ValueError if it is not one)."""
-    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if t.tzinfo is None:
-        raise ValueError(f"timestamp {text!r} has no time zone")
-    return t
-
-
 class MeasurementVerdict(enum.StrEnum):
     """The verdict of a single measurement."""
 
@@ -636,12 +645,26 @@ class Measurement(Model):
     @field_validator("at")
     @classmethod
     def _rfc3339(cls, value: str) -> str:
-        parse_time(value)
+        timestamps.parse(value)
         return value
 
     @property
     def taken_at(self) -> datetime:
-        return parse_time(self.at)
+        return timestamps.parse(self.at)
+
+
+class Verdict(enum.StrEnum):
+    """The verdict of one metric's window, or of a whole analysis window."""
+
+    RUNNING = "Running"
+    """The window is not complete yet, and nothing has failed beyond the limit."""
+    SUCCESS = "Successful"
+    """The window is complete and enough measurements were successful."""
+    FAILURE = "Failed"
+    """More measurements failed than failureLimit allows."""
+    INCONCLUSIVE = "Inconclusive"
+    """The window is complete but too many measurements could not say (no data, NaN, too
+    little traffic, Prometheus unreachable): it is taken again, or a person decides."""
 
 
 class AnalysisRun(Model):
@@ -651,7 +674,7 @@ class AnalysisRun(Model):
     phase: AnalysisPhase
     revision: str
     window_start: str
-    verdict: Literal["Running", "Successful", "Failed", "Inconclusive"] = "Running"
+    verdict: Verdict = Verdict.RUNNING
     message: str = ""
     step: int | None = None
     """The canary step this window judges, if any."""

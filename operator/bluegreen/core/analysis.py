@@ -3,8 +3,8 @@
 Three levels, each with a verdict that can say "I do not know":
 
     QueryResult  what a provider answered for one query (values, or an error)
-        -> evaluate_sample(metric, result) -> Outcome: Successful | Failed | Inconclusive | Error
-    Measurement  one Outcome stamped with its metric, analysis phase and time (lives in status)
+        -> evaluate_sample(metric, result) -> SampleJudgement: Successful | Failed | Inconclusive | Error
+    Measurement  one SampleJudgement stamped with its metric, analysis phase and time (lives in status)
         -> metric_verdict(metric, measurements, now) -> Verdict: Running | Successful | Failed
                                                                   | Inconclusive
     overall(verdicts) -> Verdict of a whole analysis phase (prePromotion or postPromotion)
@@ -29,14 +29,14 @@ Window rules (`metric_verdict`), for a metric with `count` and `failureLimit`:
 
 from __future__ import annotations
 
-import enum
 import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from bluegreen.api import durations, timestamps
 from bluegreen.api.v1alpha1 import (
     AnalysisPhase,
     Measurement,
@@ -44,25 +44,12 @@ from bluegreen.api.v1alpha1 import (
     Metric,
     NoDataPolicy,
     ThresholdRange,
+    Verdict,
 )
 
 WEB_DEFAULT_RANGE = ThresholdRange(min=1.0)
 """A web check (`url`) without thresholdRange: its value is 1 on a 2xx answer and 0 on any
 other status, so the default asks for min 1, that is "answered 2xx"."""
-
-
-class Verdict(enum.StrEnum):
-    """The verdict of a metric's window, or of a whole analysis phase."""
-
-    RUNNING = "Running"
-    """The window is not complete yet, and nothing has failed beyond the limit."""
-    SUCCESS = "Successful"
-    """The window is complete and enough measurements were successful."""
-    FAILURE = "Failed"
-    """More measurements failed than failureLimit allows."""
-    INCONCLUSIVE = "Inconclusive"
-    """The window is complete but too many measurements could not say (no data, NaN, too
-    little traffic, Prometheus unreachable): a person decides."""
 
 
 @dataclass(frozen=True)
@@ -82,37 +69,12 @@ class QueryResult:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class SampleJudgement:
     """The verdict of one sample, before it is stamped with a time."""
 
     verdict: MeasurementVerdict
     value: float | None
     message: str
-
-
-# ----------------------------------------------------------------------------- time
-
-
-def format_time(t: datetime) -> str:
-    """RFC 3339 in UTC with microseconds, the format of every timestamp in status."""
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-_DURATION = re.compile(r"(?:[0-9]+(?:ms|h|m|s))+")
-_DURATION_PART = re.compile(r"([0-9]+)(ms|h|m|s)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str) -> float:
-    """ "15s", "1m30s", "500ms", "2h" -> seconds. The API's duration syntax: whole numbers
-    with units ms, s, m, h, concatenated; anything else is a ValueError."""
-    if not _DURATION.fullmatch(text):
-        raise ValueError(
-            f"invalid duration {text!r}: expected whole numbers with units ms, s, m, h, such as 15s, 1m30s or 500ms"
-        )
-    return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
 
 
 # ----------------------------------------------------------------------------- queries
@@ -151,7 +113,7 @@ def threshold_range(metric: Metric) -> ThresholdRange | None:
     return WEB_DEFAULT_RANGE if metric.url is not None else None
 
 
-def evaluate_sample(metric: Metric, result: QueryResult) -> Outcome:
+def evaluate_sample(metric: Metric, result: QueryResult) -> SampleJudgement:
     """Judge one sample. In this order:
 
     1. the provider gave an error -> Inconclusive (Error if the query itself is invalid);
@@ -167,15 +129,17 @@ def evaluate_sample(metric: Metric, result: QueryResult) -> Outcome:
     """
     if result.error is not None:
         verdict = MeasurementVerdict.ERROR if result.invalid else MeasurementVerdict.INCONCLUSIVE
-        return Outcome(verdict, None, _join(result.detail, result.error))
+        return SampleJudgement(verdict, None, _join(result.detail, result.error))
     bounds = threshold_range(metric)
     if bounds is None:
-        return Outcome(MeasurementVerdict.ERROR, None, "a query metric needs thresholdRange")
+        return SampleJudgement(
+            MeasurementVerdict.ERROR, None, "a query metric needs thresholdRange"
+        )
     values = list(result.values)
     if metric.min_requests is not None:
         short = _below_min_requests(metric.min_requests, result.requests)
         if short is not None:
-            return Outcome(MeasurementVerdict.INCONCLUSIVE, _worst(values, bounds), short)
+            return SampleJudgement(MeasurementVerdict.INCONCLUSIVE, _worst(values, bounds), short)
     if not values:
         return _no_data(metric.no_data, result.detail)
     several = len(values) > 1
@@ -185,12 +149,12 @@ def evaluate_sample(metric: Metric, result: QueryResult) -> Outcome:
         message = _compare(v, bounds)
         if several:
             message = f"{len(outside)} of {len(values)} series outside thresholdRange; series {i + 1}: {message}"
-        return Outcome(MeasurementVerdict.FAILED, v, _join(result.detail, message))
+        return SampleJudgement(MeasurementVerdict.FAILED, v, _join(result.detail, message))
     odd = [(i, v) for i, v in enumerate(values) if not math.isfinite(v)]
     if odd:
         i, v = odd[0]
         message = _fmt(v) if not several else f"series {i + 1} of {len(values)} is {_fmt(v)}"
-        return Outcome(
+        return SampleJudgement(
             MeasurementVerdict.INCONCLUSIVE, _worst(values, bounds), _join(result.detail, message)
         )
     worst = _worst(values, bounds)
@@ -198,7 +162,7 @@ def evaluate_sample(metric: Metric, result: QueryResult) -> Outcome:
     message = _compare(worst, bounds)
     if several:
         message = f"all {len(values)} series inside thresholdRange; worst: {message}"
-    return Outcome(MeasurementVerdict.SUCCESSFUL, worst, _join(result.detail, message))
+    return SampleJudgement(MeasurementVerdict.SUCCESSFUL, worst, _join(result.detail, message))
 
 
 def measure(metric: Metric, phase: AnalysisPhase, result: QueryResult, at: datetime) -> Measurement:
@@ -207,7 +171,7 @@ def measure(metric: Metric, phase: AnalysisPhase, result: QueryResult, at: datet
     return Measurement(
         metric=metric.name,
         phase=phase,
-        at=format_time(at),
+        at=timestamps.format(at),
         value=outcome.value,
         verdict=outcome.verdict,
         message=outcome.message,
@@ -224,12 +188,16 @@ def _below_min_requests(minimum: float, requests: float | None) -> str | None:
     return None
 
 
-def _no_data(policy: NoDataPolicy, detail: str) -> Outcome:
+def _no_data(policy: NoDataPolicy, detail: str) -> SampleJudgement:
     if policy is NoDataPolicy.FAIL:
-        return Outcome(MeasurementVerdict.FAILED, None, _join(detail, "no data (noData: Fail)"))
+        return SampleJudgement(
+            MeasurementVerdict.FAILED, None, _join(detail, "no data (noData: Fail)")
+        )
     if policy is NoDataPolicy.PASS:
-        return Outcome(MeasurementVerdict.SUCCESSFUL, None, _join(detail, "no data (noData: Pass)"))
-    return Outcome(MeasurementVerdict.INCONCLUSIVE, None, _join(detail, "no data"))
+        return SampleJudgement(
+            MeasurementVerdict.SUCCESSFUL, None, _join(detail, "no data (noData: Pass)")
+        )
+    return SampleJudgement(MeasurementVerdict.INCONCLUSIVE, None, _join(detail, "no data"))
 
 
 def _inside(value: float, bounds: ThresholdRange) -> bool:
@@ -280,7 +248,7 @@ def _join(detail: str, message: str) -> str:
 
 
 def interval_seconds(metric: Metric) -> float:
-    return parse_duration(metric.interval)
+    return durations.parse(metric.interval)
 
 
 def window(metric: Metric, measurements: Iterable[Measurement], now: datetime) -> list[Measurement]:

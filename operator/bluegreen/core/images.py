@@ -1,6 +1,6 @@
 """Container image references and digest resolution, without I/O (part of the pure core).
 
-Invariant 7 (architecture.md): every release pins the pod template to something immutable.
+Invariant 7 (docs/architecture.md): every release pins the pod template to something immutable.
 For Amazon ECR images the operator can ask the registry which digest a tag points at now and
 deploy `<registry>/<repository>@sha256:...` instead of the tag (`spec.image.resolveDigest`).
 
@@ -9,7 +9,7 @@ deploy `<registry>/<repository>@sha256:...` instead of the tag (`spec.image.reso
     pinned(ref, "sha256:" + "ab" * 32)        # "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/shop@sha256:abab..."
     parse_ecr("ghcr.io/acme/shop:v9")         # None: not an ECR image
 
-The registry lookup itself is behind the `ImageResolver` port (the boto3 adapter lives in
+The registry lookup itself is behind the `ImageResolver` port (`bluegreen.core.ports`) (the boto3 adapter lives in
 `bluegreen.adapters.registry`); its answer is a `Resolution` with a five-valued `outcome`:
 
     RESOLVED        the tag points at `digest` now
@@ -25,7 +25,6 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from typing import Protocol
 
 DEFAULT_TAG = "latest"
 
@@ -97,7 +96,7 @@ def pinned_digest(image: str) -> str | None:
     return match["digest"] if match is not None else None
 
 
-class Outcome(enum.StrEnum):
+class ResolutionOutcome(enum.StrEnum):
     RESOLVED = "Resolved"
     ALREADY_PINNED = "AlreadyPinned"
     NOT_ECR = "NotEcr"
@@ -113,7 +112,7 @@ class Resolution:
     """The reference as asked (the pod template's image)."""
     digest: str | None
     """Set for RESOLVED and ALREADY_PINNED."""
-    outcome: Outcome
+    outcome: ResolutionOutcome
     message: str
     """For people: `tag v9 not found in repository shop (123456789012, us-east-1)`."""
 
@@ -121,19 +120,12 @@ class Resolution:
     def pinned_image(self) -> str | None:
         """The immutable reference to deploy: the original when it is already pinned, the
         registry/repository@digest when resolved, else None."""
-        if self.outcome is Outcome.ALREADY_PINNED:
+        if self.outcome is ResolutionOutcome.ALREADY_PINNED:
             return self.image
-        if self.outcome is Outcome.RESOLVED and self.digest is not None:
+        if self.outcome is ResolutionOutcome.RESOLVED and self.digest is not None:
             ref = parse_ecr(self.image)
             return pinned(ref, self.digest) if ref is not None else None
         return None
-
-
-class ImageResolver(Protocol):
-    """Resolves an image reference to a digest. Implementations never raise for registry
-    failures: those are UNAVAILABLE (temporary) or NOT_FOUND (definite) resolutions."""
-
-    def resolve(self, image: str) -> Resolution: ...
 
 
 def local_resolution(image: str) -> Resolution | None:
@@ -141,19 +133,21 @@ def local_resolution(image: str) -> Resolution | None:
     None when the registry must be asked (an ECR reference by tag)."""
     digest = pinned_digest(image)
     if digest is not None:
-        return Resolution(image, digest, Outcome.ALREADY_PINNED, f"already pinned to {digest}")
+        return Resolution(
+            image, digest, ResolutionOutcome.ALREADY_PINNED, f"already pinned to {digest}"
+        )
     if parse_ecr(image) is not None:
         return None
     if _ECR_HOST_ONLY.match(image):
         message = f"{image} names an ECR registry but is not a valid image reference"
     else:
         message = f"{image} is not an Amazon ECR image: no digest to look up"
-    return Resolution(image, None, Outcome.NOT_ECR, message)
+    return Resolution(image, None, ResolutionOutcome.NOT_ECR, message)
 
 
 def resolved(ref: EcrRef, digest: str) -> Resolution:
     return Resolution(
-        ref.original, digest, Outcome.RESOLVED, f"tag {ref.tag} {where(ref)} is {digest}"
+        ref.original, digest, ResolutionOutcome.RESOLVED, f"tag {ref.tag} {where(ref)} is {digest}"
     )
 
 

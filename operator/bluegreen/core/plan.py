@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from bluegreen.api import BlueGreenAppStatus
@@ -56,4 +56,3 @@ class Plan:
     status: BlueGreenAppStatus
     events: tuple[Event, ...] = ()
     requeue_after: float | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)

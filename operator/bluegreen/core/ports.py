@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from bluegreen.core.analysis import QueryResult
+from bluegreen.core.images import Resolution
+
 
 class ClusterGateway(Protocol):
     """Every call the operator makes to the Kubernetes API goes through this."""
@@ -36,3 +39,23 @@ class ClusterGateway(Protocol):
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+class MetricsSource(Protocol):
+    """Reads one sample. Never raises for a failed read: the error is in the QueryResult
+    (an unreachable Prometheus is an inconclusive measurement, not a crashed reconcile)."""
+
+    def query(self, address: str, promql: str) -> QueryResult:
+        """An instant PromQL query against the Prometheus at `address` (http(s)://host:port)."""
+        ...
+
+    def probe(self, url: str) -> QueryResult:
+        """A web check: value 1.0 when GET `url` answers 2xx, 0.0 for any other status."""
+        ...
+
+
+class ImageResolver(Protocol):
+    """Resolves an image reference to a digest. Implementations never raise for registry
+    failures: those are UNAVAILABLE (temporary) or NOT_FOUND (definite) resolutions."""
+
+    def resolve(self, image: str) -> Resolution: ...

@@ -1,28 +1,14 @@
-"""The port through which analysis reads metrics, and the one function that uses it.
+"""Taking one analysis sample through the MetricsSource port (`bluegreen.core.ports`).
 
-Pure by imports (no network, no clock): the adapter (`bluegreen.adapters.prometheus.HttpMetricsSource`)
-is handed in by the caller. To be merged into `ports.py`.
+Pure by imports (no network, no clock): the adapter
+(`bluegreen.adapters.prometheus.HttpMetricsSource`) is handed in by the caller.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from bluegreen.api.v1alpha1 import Metric
 from bluegreen.core.analysis import QueryResult, render_query, with_guard
-
-
-class MetricsSource(Protocol):
-    """Reads one sample. Never raises for a failed read: the error is in the QueryResult
-    (an unreachable Prometheus is an inconclusive measurement, not a crashed reconcile)."""
-
-    def query(self, address: str, promql: str) -> QueryResult:
-        """An instant PromQL query against the Prometheus at `address` (http(s)://host:port)."""
-        ...
-
-    def probe(self, url: str) -> QueryResult:
-        """A web check: value 1.0 when GET `url` answers 2xx, 0.0 for any other status."""
-        ...
+from bluegreen.core.ports import MetricsSource
 
 
 def sample_metric(

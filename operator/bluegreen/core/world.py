@@ -45,12 +45,12 @@ class ServiceState:
     headless: bool = False
     has_owner: bool = True
     labels: Mapping[str, str] = field(default_factory=dict)
+    """Compared with the rendered labels, so label drift on an owned Service is repaired."""
 
 
 @dataclass(frozen=True)
 class IngressState:
     name: str
-    backend: str  # the Service of its first path
     annotations: Mapping[str, str]
     spec: Mapping[str, Any]
 

@@ -1,7 +1,7 @@
 """`kubectl bluegreen`: the kubectl plugin for BlueGreenApps.
 
     kubectl bluegreen status [NAME] [-A] [-o table|wide|json|yaml]
-    kubectl bluegreen promote|abort|retry NAME [--force] [--wait [--timeout 120]]
+    kubectl bluegreen promote|abort|retry NAME [--force] [--wait [--timeout 2m]]
     kubectl bluegreen history NAME
     kubectl bluegreen timeline NAME [--events]
     kubectl bluegreen graph NAME [--since 15m] [-o switch.png] [--prometheus URL]
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -42,10 +43,11 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from bluegreen.api import GROUP, PLURAL, VERSION
+from bluegreen.api import GROUP, PLURAL, VERSION, durations
 from bluegreen.core.naming import ANNOTATION_REQUEST
 from bluegreen.kubectl import format as fmt
 from bluegreen.kubectl import graph
+from bluegreen.release.requests import RULES, Request
 
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1
@@ -394,7 +396,7 @@ def cmd_request(cluster: Cluster, namespace: str, args: argparse.Namespace) -> i
                 EXIT_TIMEOUT: "Timeout",
             }[code],
             "phase": fmt.phase_of(current),
-            "expectedPhases": [p.value for p in fmt.EXPECTED_PHASES[request]],
+            "expectedPhases": [p.value for p in RULES[Request(request)].leads_to],
             "note": note,
             "status": current.get("status") or {},
         }
@@ -458,7 +460,7 @@ def cmd_graph(cluster: Cluster, namespace: str, args: argparse.Namespace) -> int
     start = end - timedelta(seconds=args.since)
     step = args.step or graph.auto_step(args.since)
     path = args.output or f"{args.name}-switch.png"
-    promql = graph.rate_query(namespace, args.name, graph.promql_duration(args.rate_window))
+    promql = graph.rate_query(namespace, args.name, durations.prometheus(args.rate_window))
     try:
         series = graph.query_range(address, promql, start, end, step, timeout=args.request_timeout)
         active = graph.query_range(
@@ -505,21 +507,19 @@ COMMANDS: dict[str, Callable[[Cluster, str, argparse.Namespace], int]] = {
 # ----------------------------------------------------------------------------- parser
 
 
-def _positive(value: str) -> float:
+def _duration(value: str) -> float:
+    """A Go duration (90s, 2m, 1h30m), or a plain number of seconds as kubectl takes it;
+    more than zero."""
     try:
         seconds = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
-    if seconds <= 0:
+        try:
+            seconds = durations.parse(value)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    if not math.isfinite(seconds) or seconds <= 0:
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {value!r}")
     return seconds
-
-
-def _duration(value: str) -> float:
-    try:
-        return graph.parse_duration(value)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -539,10 +539,10 @@ def build_parser() -> argparse.ArgumentParser:
         )
         g.add_argument(
             "--request-timeout",
-            type=_positive,
+            type=_duration,
             default=10.0 if defaults else argparse.SUPPRESS,
-            metavar="SECONDS",
-            help="timeout of each API call (default 10)",
+            metavar="DURATION",
+            help="timeout of each API call (default 10s)",
         )
         return p
 
@@ -592,10 +592,10 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument(
             "--timeout",
-            type=_positive,
+            type=_duration,
             default=120.0,
-            metavar="SECONDS",
-            help="how long --wait waits (default 120)",
+            metavar="DURATION",
+            help="how long --wait waits (default 2m)",
         )
     history = command("history", "the app's last releases (status.history)")
     history.add_argument("name", metavar="NAME")

@@ -16,32 +16,14 @@ from typing import Any
 
 import yaml
 
-from bluegreen.api import Phase
+from bluegreen.api import Phase, timestamps
+from bluegreen.release.requests import RESTING_PHASES, RULES, Request
 
 NONE = "<none>"  # what kubectl prints for a value that is not set
 KIND_TEXT = "bluegreenapp"
 RESOURCE = "bluegreenapp.bluegreen.dev"
 
 # ----------------------------------------------------------------------------- requests
-
-# Where a person's request means something (bluegreen.release.machine.handle_request ignores it
-# anywhere else and emits a RequestIgnored event).
-REQUEST_PHASES: dict[str, tuple[Phase, ...]] = {
-    "promote": (Phase.ANALYZING, Phase.PAUSED),
-    "abort": (Phase.DEPLOYING, Phase.ANALYZING, Phase.PAUSED, Phase.OBSERVING),
-    "retry": (Phase.DEGRADED,),
-}
-
-# The phase a request leads to once the operator has carried it out. retry starts the
-# failed revision again: it ends Healthy, or Paused when the app has a manual gate.
-EXPECTED_PHASES: dict[str, tuple[Phase, ...]] = {
-    "promote": (Phase.HEALTHY,),
-    "abort": (Phase.DEGRADED,),
-    "retry": (Phase.HEALTHY, Phase.PAUSED),
-}
-
-# Phases where nothing more happens until the spec changes or a person asks.
-RESTING_PHASES = (Phase.HEALTHY, Phase.DEGRADED, Phase.PAUSED)
 
 
 def phase_of(app: Mapping[str, Any]) -> str:
@@ -51,7 +33,7 @@ def phase_of(app: Mapping[str, Any]) -> str:
 
 def request_refusal(request: str, name: str, phase: str) -> str | None:
     """Why `request` makes no sense in `phase`, or None when it does."""
-    allowed = REQUEST_PHASES[request]
+    allowed = RULES[Request(request)].applies_in
     if phase in {p.value for p in allowed}:
         return None
     where = _or_list([p.value for p in allowed])
@@ -61,24 +43,16 @@ def request_refusal(request: str, name: str, phase: str) -> str | None:
     )
 
 
-# The release field each request makes the operator set (decide.py): a change of it shows
-# the operator acted even while the phase has not moved yet.
-_REQUEST_MARK = {
-    "promote": "promotionRequestedAt",
-    "abort": "rollbackStartedAt",
-    "retry": "startedAt",
-}
-
-
 def request_acted(request: str, before: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
     """True once `status` shows the operator carried out a request sent when the app's
     status was `before`: it left the phases where the request applies, or set the release
     field the request sets."""
-    applicable = {p.value for p in REQUEST_PHASES[request]}
+    rule = RULES[Request(request)]
+    applicable = {p.value for p in rule.applies_in}
     was, now = str(before.get("phase") or ""), str(status.get("phase") or "")
     if was in applicable and now not in applicable:
         return True
-    mark = _REQUEST_MARK[request]
+    mark = rule.marks
     old = _dict(before.get("release")).get(mark)
     new = _dict(status.get("release")).get(mark)
     return bool(new) and new != old
@@ -98,7 +72,7 @@ def request_settled(request: str, before: Mapping[str, Any], status: Mapping[str
 
 
 def request_expected(request: str, phase: str) -> bool:
-    return phase in {p.value for p in EXPECTED_PHASES[request]}
+    return phase in {p.value for p in RULES[Request(request)].leads_to}
 
 
 def request_sent_text(request: str, name: str) -> str:
@@ -172,7 +146,7 @@ def human_age(seconds: float) -> str:
 
 
 def age(ts: str | None, now: datetime) -> str:
-    t = parse_time(ts)
+    t = timestamps.parse_or_none(ts)
     return NONE if t is None else human_age((now - t).total_seconds())
 
 
@@ -391,18 +365,18 @@ def timeline_entries(
 ) -> list[TimelineEntry]:
     """The release's timestamps and the given Events, in time order, with their offset
     from startedAt. Events from before the release started are left out."""
-    start = parse_time(release.get("startedAt"))
+    start = timestamps.parse_or_none(release.get("startedAt"))
     if start is None:
         return []
     timed: list[tuple[datetime, int, TimelineEntry]] = []
     for order, key in enumerate(RELEASE_TIMESTAMPS):
-        t = parse_time(release.get(key))
+        t = timestamps.parse_or_none(release.get(key))
         if t is not None:
             entry = TimelineEntry(str(release[key]), (t - start).total_seconds(), key)
             timed.append((t, order, entry))
     for ev in events:
         ts = event_time(ev)
-        t = parse_time(ts)
+        t = timestamps.parse_or_none(ts)
         if ts is None or t is None or (t - start).total_seconds() < -_EVENT_SLACK_SECONDS:
             continue
         note = str(ev.get("note") or "")
@@ -459,18 +433,8 @@ def seconds(value: Any) -> str:
 
 def short_time(ts: Any) -> str:
     """An RFC 3339 time to the second, in UTC: 2026-11-26T14:10:07Z."""
-    t = parse_time(ts)
+    t = timestamps.parse_or_none(ts)
     return NONE if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(ts: Any) -> datetime | None:
-    if not isinstance(ts, str) or not ts:
-        return None
-    try:
-        t = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 def dump(data: Any, fmt: str) -> str:

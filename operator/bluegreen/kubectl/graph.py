@@ -23,19 +23,14 @@ in the operator's image): without it, draw_png raises GraphError saying how to g
 
 from __future__ import annotations
 
-import http.client
-import json
 import math
-import re
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
-from bluegreen.kubectl import format as fmt
+from bluegreen.adapters.prometheus import PrometheusError, PrometheusProvider, RangeSeries
+from bluegreen.api import timestamps
 
 COLORS = {"blue": "#1f6fd1", "green": "#2ca02c"}
 OTHER_COLOR = "#7f7f7f"
@@ -51,9 +46,6 @@ FIGSIZE = (12.0, 6.0)  # inches
 DPI = 100  # so the PNG is 1200 x 600 pixels
 MAX_POINTS = 600  # per series: the automatic step keeps a query_range answer this small
 DEFAULT_TIMEOUT = 10.0
-MAX_BODY_BYTES = 32 * 1024 * 1024
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 class GraphError(Exception):
@@ -89,41 +81,12 @@ class Marker:
     color: str = ""  # for a switch or a switch back: the colour traffic went to
 
 
-# ----------------------------------------------------------------------------- durations
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Prometheus-style duration: 90s, 15m, 1h30m, 2d; a bare number is seconds."""
-    text = text.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        pos, seconds = 0, 0.0
-        for match in _DURATION.finditer(text):
-            if match.start() != pos:
-                break
-            seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-            pos = match.end()
-        if pos != len(text) or not text:
-            raise ValueError(f"not a duration: {text!r} (examples: 90s, 15m, 1h30m)") from None
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"a duration must be more than 0: {text!r}")
-    return seconds
-
-
-def promql_duration(seconds: float) -> str:
-    """A duration as PromQL writes it in a range selector: whole seconds, or ms below 1 s."""
-    if seconds < 1:
-        return f"{max(1, round(seconds * 1000))}ms"
-    return f"{round(seconds)}s"
+# ----------------------------------------------------------------------------- queries
 
 
 def auto_step(seconds: float) -> float:
     """The query_range step for a range: at most MAX_POINTS points, never under 1 s."""
     return float(max(1, math.ceil(seconds / MAX_POINTS)))
-
-
-# ----------------------------------------------------------------------------- queries
 
 
 def _label_value(value: str) -> str:
@@ -152,68 +115,17 @@ def query_range(
     timeout: float = DEFAULT_TIMEOUT,
 ) -> list[Series]:
     """The series of a range query, by colour name; GraphError for anything but a matrix."""
-    address = address.rstrip("/")
-    if urlsplit(address).scheme not in ("http", "https"):
-        raise GraphError(f"invalid Prometheus address {address!r}: expected http(s)://")
-    params = {
-        "query": promql,
-        "start": f"{start.timestamp():.3f}",
-        "end": f"{end.timestamp():.3f}",
-        "step": f"{step:g}",
-    }
-    url = f"{address}/api/v1/query_range?{urlencode(params)}"
-    request = urllib.request.Request(  # noqa: S310 - scheme checked above
-        url, headers={"Accept": "application/json", "User-Agent": "kubectl-bluegreen"}
-    )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            body = response.read(MAX_BODY_BYTES + 1)
-    except urllib.error.HTTPError as err:
-        with err:
-            raise GraphError(_error_text(address, err.code, err.read(4096))) from err
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
-        reason = getattr(err, "reason", None) or err
-        raise GraphError(
-            f"cannot reach Prometheus at {address}: {reason}", unreachable=True
-        ) from err
-    if len(body) > MAX_BODY_BYTES:
-        raise GraphError(f"Prometheus answered more than {MAX_BODY_BYTES} bytes")
-    return parse_matrix(body)
+        found = PrometheusProvider(address, timeout).query_range(promql, start, end, step)
+    except PrometheusError as err:
+        raise GraphError(err.message, unreachable=err.unreachable) from err
+    return by_color(found)
 
 
-def parse_matrix(body: bytes) -> list[Series]:
-    """The `matrix` of a query_range answer, sorted by colour."""
-    try:
-        document = json.loads(body)
-    except ValueError as err:
-        raise GraphError(f"Prometheus answered something that is not JSON: {err}") from err
-    if not isinstance(document, dict) or document.get("status") != "success":
-        error = document.get("error") if isinstance(document, dict) else None
-        raise GraphError(f"Prometheus refused the query: {error or document!r}")
-    data = document.get("data") or {}
-    if data.get("resultType") != "matrix":
-        raise GraphError(f"expected a matrix from query_range, got {data.get('resultType')!r}")
-    out = []
-    for item in data.get("result") or []:
-        metric = item.get("metric") or {}
-        times, values = [], []
-        for ts, value in item.get("values") or []:
-            times.append(float(ts))
-            values.append(float(value))  # "NaN" and "+Inf" parse too
-        out.append(Series(str(metric.get("color", "")), tuple(times), tuple(values)))
+def by_color(found: Sequence[RangeSeries]) -> list[Series]:
+    """Series named by their `color` label, blue and green first."""
+    out = [Series(s.labels.get("color", ""), s.times, s.values) for s in found]
     return sorted(out, key=lambda s: (s.color not in COLORS, s.color))
-
-
-def _error_text(address: str, code: int, body: bytes) -> str:
-    try:
-        document = json.loads(body)
-        detail = f"{document['errorType']}: {document['error']}"
-    except (ValueError, KeyError, TypeError):
-        detail = body.decode(errors="replace")[:200]
-    return f"Prometheus at {address} answered HTTP {code}: {detail}"
-
-
-# ----------------------------------------------------------------------------- the release marks
 
 
 def markers(status: Mapping[str, Any], start: datetime, end: datetime) -> list[Marker]:
@@ -225,7 +137,7 @@ def markers(status: Mapping[str, Any], start: datetime, end: datetime) -> list[M
     found: dict[tuple[datetime, str], Marker] = {}
 
     def add(ts: Any, kind: str, label: str, color: str = "") -> None:
-        t = fmt.parse_time(ts)
+        t = timestamps.parse_or_none(ts)
         if t is not None and start <= t <= end:
             found.setdefault((t, kind), Marker(t, kind, label, color))
 

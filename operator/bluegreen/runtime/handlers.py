@@ -21,12 +21,12 @@ import kopf
 from prometheus_client import start_http_server
 
 from bluegreen.adapters.clock import SystemClock
+from bluegreen.adapters.k8s import KubernetesGateway, load_api_client
 from bluegreen.adapters.prometheus import HttpMetricsSource
 from bluegreen.adapters.registry import EcrResolver
 from bluegreen.api import GROUP, PLURAL, VERSION, BlueGreenAppStatus
 from bluegreen.core.errors import TransientError
-from bluegreen.adapters.k8s import KubernetesGateway, load_api_client
-from bluegreen.release import machine as decide
+from bluegreen.release import timing
 from bluegreen.runtime import reconcile, telemetry
 from bluegreen.runtime.settings import Settings
 
@@ -91,7 +91,9 @@ def api_reachable(memo: Any, **_: Any) -> int:
     return int(memo.gateway.requests)
 
 
-def _locked_pass(lock: threading.Lock, namespace: str, name: str, memo: Any) -> reconcile.Outcome:
+def _locked_pass(
+    lock: threading.Lock, namespace: str, name: str, memo: Any
+) -> reconcile.PassResult:
     # The lock is taken in the worker thread, so a cancelled awaiter cannot release it
     # while a pass is still running: one pass per app at a time, always.
     with lock, telemetry.reconcile_timer():
@@ -105,7 +107,7 @@ def _locked_pass(lock: threading.Lock, namespace: str, name: str, memo: Any) -> 
     return outcome
 
 
-async def _pass(namespace: str, name: str, memo: Any) -> reconcile.Outcome:
+async def _pass(namespace: str, name: str, memo: Any) -> reconcile.PassResult:
     lock = memo.get("lock")
     if lock is None:
         lock = memo["lock"] = threading.Lock()
@@ -136,7 +138,7 @@ def _in_flight(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
         replicas = int(spec.get("replicas", 1))
     except (ValueError, TypeError):
         return False
-    return decide.needs_polling(parsed, replicas)
+    return timing.needs_polling(parsed, replicas)
 
 
 _STATUS_KEYS = {f.alias or n for n, f in BlueGreenAppStatus.model_fields.items()}

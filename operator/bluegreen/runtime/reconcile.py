@@ -14,15 +14,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bluegreen.api import BlueGreenApp, BlueGreenAppStatus, Color, Condition
+from bluegreen import release
+from bluegreen.api import BlueGreenApp, BlueGreenAppStatus, Color, timestamps
+from bluegreen.api.reasons import ConditionType, Reason
 from bluegreen.api.v1alpha1 import ResolveDigest
 from bluegreen.core import naming, render
 from bluegreen.core.analysis import QueryResult
 from bluegreen.core.errors import InvalidSpecError, RejectedError
-from bluegreen.core.images import ImageResolver, Resolution, local_resolution
+from bluegreen.core.images import Resolution, local_resolution
 from bluegreen.core.plan import Apply, ClearRequest, Delete, Plan, Scale
-from bluegreen.core.ports import Clock, ClusterGateway
-from bluegreen.core.sampling import MetricsSource, sample_metric
+from bluegreen.core.ports import Clock, ClusterGateway, ImageResolver, MetricsSource
+from bluegreen.core.sampling import sample_metric
 from bluegreen.core.world import (
     DeploymentState,
     Endpoint,
@@ -31,13 +33,14 @@ from bluegreen.core.world import (
     PodState,
     ServiceState,
 )
-from bluegreen.release import machine as decide
+from bluegreen.release import gates
+from bluegreen.release.status import Wanted, condition, set_condition
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Outcome:
+class PassResult:
     """What a pass did, for the kopf edge (requeue) and for metrics."""
 
     plan: Plan | None
@@ -133,7 +136,7 @@ def _sample(
     app: BlueGreenApp, now: datetime, metrics: MetricsSource | None
 ) -> dict[str, QueryResult]:
     """Take the analysis samples that are due now (decided by the pure core)."""
-    due = decide.due_samples(app, now)
+    due = gates.due_samples(app, now)
     release = app.status.release
     if not due or release is None:
         return {}
@@ -156,7 +159,7 @@ def _sample(
                 color=release.color.value,
                 revision=release.revision,
             )
-        out[decide.sample_key(phase, metric)] = result
+        out[gates.sample_key(phase, metric)] = result
     return out
 
 
@@ -182,18 +185,18 @@ def reconcile(
     *,
     metrics: MetricsSource | None = None,
     resolver: ImageResolver | None = None,
-) -> Outcome:
+) -> PassResult:
     """One full pass for one app. The caller holds the app's lock."""
     body = gateway.get_app(namespace, name)
     if body is None or body.get("metadata", {}).get("deletionTimestamp"):
-        return Outcome(plan=None, status_written=False, requeue_after=None, exists=False)
+        return PassResult(plan=None, status_written=False, requeue_after=None, exists=False)
     try:
         app = load(body)
     except InvalidSpecError as err:
         written = _write_invalid(body, str(err), gateway, clock)
-        return Outcome(plan=None, status_written=written, requeue_after=None)
+        return PassResult(plan=None, status_written=written, requeue_after=None)
     observed = observe(app, gateway, clock, metrics=metrics, resolver=resolver)
-    plan = decide.plan(app, observed)
+    plan = release.plan(app, observed)
     status = plan.status
     try:
         execute(app, plan, gateway)
@@ -206,7 +209,7 @@ def reconcile(
             gateway.emit_event(body, event.type, event.reason, event.message)
         except Exception as err:  # noqa: BLE001 - events are best effort, never fatal
             log.warning("could not post event %s for %s/%s: %s", event.reason, namespace, name, err)
-    return Outcome(
+    return PassResult(
         plan=plan, status_written=written, requeue_after=plan.requeue_after, previous=app.status
     )
 
@@ -257,55 +260,51 @@ def _rejected(
     app: BlueGreenApp,
     clock: Clock,
 ) -> BlueGreenAppStatus:
-    """The API server refused an object built from the spec: say so, do not retry."""
-    now = decide.iso(clock.now())
+    """The API server refused an object built from the spec: say so, do not retry. The
+    condition's transition time is kept from the stored status while it stays rejected."""
     message = str(err)
-    conditions = [c for c in status.conditions if c.type != "Degraded"]
-    prev = next((c for c in stored.conditions if c.type == "Degraded"), None)
-    conditions.append(
-        Condition(
-            type="Degraded",
-            status="True",
-            reason="ObjectRejected",
-            message=message,
-            last_transition_time=prev.last_transition_time
-            if prev is not None and prev.status == "True"
-            else now,
-            observed_generation=app.metadata.generation,
-        )
+    wanted = Wanted(ConditionType.DEGRADED, True, Reason.OBJECT_REJECTED, message)
+    degraded = condition(
+        wanted, stored.conditions, timestamps.format(clock.now()), app.metadata.generation
     )
-    return status.model_copy(update={"conditions": conditions, "message": message})
+    conditions = [c for c in status.conditions if c.type != ConditionType.DEGRADED]
+    return status.model_copy(update={"conditions": [*conditions, degraded], "message": message})
 
 
 def _write_invalid(
     body: dict[str, Any], message: str, gateway: ClusterGateway, clock: Clock
 ) -> bool:
+    """The spec does not parse into the model: a Degraded condition says why (once)."""
     meta = body["metadata"]
-    current = body.get("status") or {}
-    conditions = [c for c in current.get("conditions", []) if c.get("type") != "Degraded"]
-    prev = next((c for c in current.get("conditions", []) if c.get("type") == "Degraded"), None)
-    if prev and prev.get("reason") == "InvalidSpec" and prev.get("message") == message:
+    current = BlueGreenAppStatus.model_validate(_known_status(body.get("status")))
+    prev = next((c for c in current.conditions if c.type == ConditionType.DEGRADED), None)
+    if prev and prev.reason == Reason.INVALID_SPEC and prev.message == message:
         return False
-    conditions.append(
-        {
-            "type": "Degraded",
-            "status": "True",
-            "reason": "InvalidSpec",
-            "message": message,
-            "lastTransitionTime": decide.iso(clock.now()),
-            "observedGeneration": meta.get("generation"),
-        }
+    wanted = Wanted(ConditionType.DEGRADED, True, Reason.INVALID_SPEC, message)
+    conditions = set_condition(
+        current.conditions, wanted, timestamps.format(clock.now()), meta.get("generation")
     )
     gateway.patch_app_status(
         meta["namespace"],
         meta["name"],
         {
-            "conditions": conditions,
+            "conditions": [c.model_dump(mode="json", by_alias=True) for c in conditions],
             "message": message,
             "observedGeneration": meta.get("generation"),
         },
     )
     return True
+
+
+def _known_status(raw: Any) -> dict[str, Any]:
+    """The parts of a stored status that still parse (conditions, mostly)."""
+    if not isinstance(raw, dict):
+        return {}
+    try:
+        BlueGreenAppStatus.model_validate({"conditions": raw.get("conditions") or []})
+    except ValidationError:
+        return {}
+    return {"conditions": raw.get("conditions") or []}
 
 
 def _validation_message(err: ValidationError) -> str:
@@ -382,15 +381,8 @@ def _endpoints(slices: list[dict[str, Any]]) -> tuple[Endpoint, ...]:
 
 def _ingress_state(obj: dict[str, Any]) -> IngressState:
     spec = obj.get("spec", {})
-    backend = ""
-    for rule in spec.get("rules") or []:
-        for path in (rule.get("http") or {}).get("paths") or []:
-            backend = path.get("backend", {}).get("service", {}).get("name", "")
-            break
-        break
     return IngressState(
         name=obj["metadata"]["name"],
-        backend=backend,
         annotations=dict(obj["metadata"].get("annotations") or {}),
         spec=spec,
     )

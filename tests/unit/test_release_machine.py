@@ -1,4 +1,4 @@
-"""Table-driven tests of the release state machine, `decide.plan(app, observed)`.
+"""Table-driven tests of the release state machine, `machine.plan(app, observed)`.
 
 Each case is a named (app, world) pair with the plan it must produce: the phase after the
 pass, the active colour, the exact ordered actions, the event reasons and when to look again.
@@ -30,7 +30,7 @@ from bluegreen.api import (
 from bluegreen.core import naming, render
 from bluegreen.core.plan import Action, Apply, ClearRequest, Plan, Scale
 from bluegreen.core.world import Observed
-from bluegreen.release import machine as decide
+from bluegreen.release import lifecycle, machine, timing
 from tests.unit.factories import (
     BLUE,
     GREEN,
@@ -60,8 +60,8 @@ from tests.unit.factories import (
 ACTIVE = naming.active_service(NAME)
 PREVIEW = naming.preview_service(NAME)
 
-ROLLOUT = decide.POLL_ROLLOUT
-SWITCH = decide.POLL_SWITCH
+ROLLOUT = timing.ROLLOUT
+SWITCH = timing.SWITCH
 
 
 # ----------------------------------------------------------------------------- describing plans
@@ -173,8 +173,8 @@ def assert_invariants(app: BlueGreenApp, observed: Observed, plan: Plan) -> None
     assert_traffic_safe(app, observed, plan)
     if after in TRAFFIC_UNTOUCHED:
         assert plan.status.active_color is app.status.active_color
-    assert len(plan.status.history) <= decide.HISTORY_LIMIT
-    assert len(plan.status.failed_revisions) <= decide.FAILED_REVISIONS_LIMIT
+    assert len(plan.status.history) <= lifecycle.HISTORY_LIMIT
+    assert len(plan.status.failed_revisions) <= lifecycle.FAILED_REVISIONS_LIMIT
     assert len(set(plan.status.failed_revisions)) == len(plan.status.failed_revisions)
     if needs_polling(plan.status, app.spec.replicas):
         assert plan.requeue_after is not None, "a release in flight must be looked at again"
@@ -302,7 +302,7 @@ def release_unchanged(app: BlueGreenApp) -> Check:
 
 def needs_polling(status: BlueGreenAppStatus, replicas: int) -> bool:
     """The operator's own answer to "does time alone move this app on?"."""
-    return decide.needs_polling(status, replicas)
+    return timing.needs_polling(status, replicas)
 
 
 def settled(replicas: int = 2) -> Check:
@@ -455,6 +455,7 @@ aborted_after_switch = in_release(
     switched=21,
     converged=21.25,
     rollback_started=40,
+    rollback_result=ReleaseResult.ABORTED,
     reason="Aborted",
 )
 
@@ -465,6 +466,7 @@ superseded_after_switch = in_release(
     switched=21,
     converged=21.25,
     rollback_started=22,
+    rollback_result=ReleaseResult.SUPERSEDED,
     reason="Superseded",
 )
 
@@ -507,7 +509,7 @@ two_colours = ObservedBuilder(at(0)).color(BLUE, V1).color(GREEN, V2).services(G
 
 ten = [history_entry(V0, BLUE, started=-1000 - i, completed=-900 - i) for i in range(10)]
 
-many_failed = [f"old{i:07d}" for i in range(decide.FAILED_REVISIONS_LIMIT)]
+many_failed = [f"old{i:07d}" for i in range(lifecycle.FAILED_REVISIONS_LIMIT)]
 
 
 # ----------------------------------------------------------------------------- Pending
@@ -829,7 +831,7 @@ def _healthy_cases() -> list[Case]:
             active=BLUE,
             actions=["scale shop-blue to 3"],
             events=[],
-            requeue=decide.POLL_SCALING,  # looks again until the new replicas are ready
+            requeue=timing.SCALING,  # looks again until the new replicas are ready
             check=checks(release_unchanged(replicas_only), candidate_is(None), stable_is(R1)),
         )
     )
@@ -1762,7 +1764,7 @@ def test_every_phase_is_a_starting_point() -> None:
 
 @pytest.mark.parametrize("c", CASES, ids=IDS)
 def test_plan(c: Case) -> None:
-    plan = decide.plan(c.app, c.observed)
+    plan = machine.plan(c.app, c.observed)
     assert plan.status.phase is c.phase
     if c.active is not None or c.actions is not None:
         assert plan.status.active_color is c.active
@@ -1781,14 +1783,14 @@ def test_plan(c: Case) -> None:
 
 @pytest.mark.parametrize("c", CASES, ids=IDS)
 def test_invariants(c: Case) -> None:
-    assert_invariants(c.app, c.observed, decide.plan(c.app, c.observed))
+    assert_invariants(c.app, c.observed, machine.plan(c.app, c.observed))
 
 
 @pytest.mark.parametrize("c", CASES, ids=IDS)
 def test_plan_is_deterministic_and_does_not_touch_its_inputs(c: Case) -> None:
     before = c.app.model_dump()
-    first = decide.plan(c.app, c.observed)
-    second = decide.plan(c.app, c.observed)
+    first = machine.plan(c.app, c.observed)
+    second = machine.plan(c.app, c.observed)
     assert first == second
     assert c.app.model_dump() == before
 
@@ -1822,7 +1824,7 @@ def test_transition_check_rejects_two_steps_in_one_pass() -> None:
 
 def _settle(app: BlueGreenApp, observed: Observed) -> BlueGreenApp:
     """The app as it would be read back after its status was written."""
-    plan = decide.plan(app, observed)
+    plan = machine.plan(app, observed)
     return app.model_copy(update={"status": plan.status})
 
 
@@ -1839,7 +1841,7 @@ def test_conditions_keep_their_transition_time_when_nothing_changes() -> None:
     }
     assert all(c.last_transition_time == stamp(0) for c in first.values())
 
-    later = decide.plan(app, steady(at(3600)).build())
+    later = machine.plan(app, steady(at(3600)).build())
     assert later.status.conditions == app.status.conditions
     assert later.status == app.status  # nothing to write
 
@@ -1849,7 +1851,7 @@ def test_conditions_move_their_transition_time_only_on_a_real_transition() -> No
     released = app.model_copy(
         update={"spec": make_app(image=V2).spec},
     )
-    plan = decide.plan(released, steady(at(100)).build())
+    plan = machine.plan(released, steady(at(100)).build())
     assert plan.status.phase is Phase.DEPLOYING
     got = {c.type: (c.status, seconds_of(c.last_transition_time)) for c in plan.status.conditions}
     assert got == {
@@ -1862,7 +1864,7 @@ def test_conditions_move_their_transition_time_only_on_a_real_transition() -> No
     # Deploying -> Analyzing keeps Progressing True: its time stays although its reason moves.
     deploying = released.model_copy(update={"status": plan.status})
     world = ObservedBuilder(at(130)).color(BLUE, V1).color(GREEN, V2).services(BLUE).build()
-    nxt = decide.plan(deploying, world)
+    nxt = machine.plan(deploying, world)
     assert nxt.status.phase is Phase.ANALYZING
     progressing = {c.type: c for c in nxt.status.conditions}["Progressing"]
     assert (progressing.reason, seconds_of(progressing.last_transition_time)) == (
@@ -1873,7 +1875,7 @@ def test_conditions_move_their_transition_time_only_on_a_real_transition() -> No
 
 def test_conditions_carry_the_generation() -> None:
     app = make_app(status=healthy(), generation=7)
-    plan = decide.plan(app, steady(at(0)).build())
+    plan = machine.plan(app, steady(at(0)).build())
     assert {c.observed_generation for c in plan.status.conditions} == {7}
     assert plan.status.observed_generation == 7
 
@@ -1884,13 +1886,13 @@ def test_conditions_carry_the_generation() -> None:
 def test_status_reports_ready_replicas_and_selector_of_the_active_colour() -> None:
     app = make_app(image=V2, replicas=3, status=healthy(V2, GREEN))
     world = ObservedBuilder(at(0)).color(GREEN, V2, replicas=3, ready=2).services(GREEN).build()
-    plan = decide.plan(app, world)
+    plan = machine.plan(app, world)
     assert plan.status.replicas == 2
     assert plan.status.selector == "app.kubernetes.io/name=shop,bluegreen.dev/color=green"
 
 
 def test_candidate_deployment_is_pinned_to_its_revision_and_owned() -> None:
-    plan = decide.plan(make_app(image=V2, status=healthy()), steady(at(0)).build())
+    plan = machine.plan(make_app(image=V2, status=healthy()), steady(at(0)).build())
     (apply,) = plan.actions
     assert isinstance(apply, Apply)
     m = apply.manifest
@@ -1901,3 +1903,17 @@ def test_candidate_deployment_is_pinned_to_its_revision_and_owned() -> None:
     assert m["metadata"]["ownerReferences"][0]["uid"] == make_app().metadata.uid
     env = {e["name"]: e["value"] for e in m["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env == {"APP_COLOR": "green", "APP_VERSION": "v2"}
+
+
+@pytest.mark.parametrize("role", ["active", "preview", "metrics"])
+def test_label_drift_on_an_owned_service_is_repaired(role: str) -> None:
+    """Someone removed or changed a label the operator renders on its Service: the next
+    pass applies the Service again (and only that one)."""
+    name = {"active": ACTIVE, "preview": PREVIEW, "metrics": naming.metrics_service(NAME)}[role]
+    world = steady(at(10)).build()
+    drifted = dataclasses.replace(world.services[name], labels={naming.LABEL_ROLE: "someone-else"})
+    observed = dataclasses.replace(world, services={**world.services, name: drifted})
+    plan = machine.plan(make_app(status=healthy()), observed)
+    applied = [a.key for a in plan.actions if isinstance(a, Apply)]
+    assert applied == [f"Service/{name}"]
+    assert machine.plan(make_app(status=healthy()), world).actions == ()

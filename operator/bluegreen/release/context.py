@@ -1,0 +1,155 @@
+"""The pass: one app, one observed snapshot, and the plan being built.
+
+Every function of the release package takes the `Pass` and nothing hidden: what it reads is
+`p.app`, `p.observed` and `p.status` (the status as this pass has made it so far); what it
+decides goes into `p.status`, `p.actions`, `p.events` and `p.requeue`. The facts below
+(`saturated`, `converged`, ...) read the snapshot only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bluegreen.api import BlueGreenApp, BlueGreenAppSpec, BlueGreenAppStatus, Color, Release
+from bluegreen.api import timestamps as ts
+from bluegreen.api.reasons import Reason
+from bluegreen.core import naming, render
+from bluegreen.core.plan import Action, Event, Plan
+from bluegreen.core.world import Observed
+from bluegreen.release.pins import ImageIssue, resolve_pins
+
+
+class InvariantError(RuntimeError):
+    """The status contradicts itself (a phase that needs a release has none)."""
+
+
+@dataclass
+class Pass:
+    app: BlueGreenApp
+    observed: Observed
+    target: str
+    """The revision the spec asks for (digests included)."""
+    image: str
+    """The template's first image as written."""
+    pins: Mapping[str, str]
+    image_issue: ImageIssue | None
+    request: str | None
+    """A person's request (bluegreen.dev/request), lower case, or None."""
+    status: BlueGreenAppStatus
+    actions: list[Action] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    requeue: float | None = None
+
+    @property
+    def now(self) -> datetime:
+        return self.observed.now
+
+    @property
+    def spec(self) -> BlueGreenAppSpec:
+        return self.app.spec
+
+    @property
+    def name(self) -> str:
+        return self.app.metadata.name
+
+    @property
+    def release(self) -> Release:
+        """The current release; only asked for in phases that always have one."""
+        if self.status.release is None:
+            raise InvariantError(f"phase {self.status.phase.value} without a release")
+        return self.status.release
+
+    def stamp(self) -> str:
+        return ts.format(self.now)
+
+    def update(self, **changes: Any) -> None:
+        self.status = self.status.model_copy(update=changes)
+
+    def update_release(self, **changes: Any) -> None:
+        self.update(release=self.release.model_copy(update=changes))
+
+    def event(self, reason: Reason, message: str, *, warning: bool = False) -> None:
+        self.events.append(Event("Warning" if warning else "Normal", reason.value, message))
+
+    def poll(self, seconds: float) -> None:
+        """Look again within `seconds` (the earliest of all such asks wins)."""
+        self.requeue = seconds if self.requeue is None else min(self.requeue, seconds)
+
+    def plan(self) -> Plan:
+        return Plan(
+            actions=tuple(self.actions),
+            status=self.status,
+            events=tuple(self.events),
+            requeue_after=self.requeue,
+        )
+
+
+def begin(app: BlueGreenApp, observed: Observed) -> Pass:
+    pins, issue = resolve_pins(app, observed)
+    raw = app.metadata.annotations.get(naming.ANNOTATION_REQUEST)
+    return Pass(
+        app=app,
+        observed=observed,
+        target=render.target_revision(app, pins),
+        image=render.primary_image(app),
+        pins=pins,
+        image_issue=issue,
+        request=raw.strip().lower() if raw is not None else None,
+        status=app.status,
+    )
+
+
+# ----------------------------------------------------------------------------- facts
+
+
+def saturated(p: Pass, color: Color, replicas: int, revision: str | None = None) -> bool:
+    """Every replica of `color` runs `revision` (default: the target), is ready, and the
+    EndpointSlices show that many ready endpoints."""
+    revision = revision or p.target
+    dep = p.observed.deployments.get(color)
+    if dep is None or dep.revision != revision or dep.replicas != replicas:
+        return False
+    if not dep.settled or dep.ready_replicas < replicas:
+        return False
+    if p.observed.stray_pods(color, revision):
+        return False
+    ready = p.observed.ready_pods(color, revision)
+    if len(ready) < replicas:
+        return False
+    in_slices = {e.pod for e in p.observed.metrics_endpoints if e.ready and e.pod in ready}
+    return len(in_slices) >= replicas
+
+
+def converged(p: Pass, color: Color) -> bool:
+    """Every ready endpoint behind the active Service belongs to `color`, and all of that
+    colour's ready pods are there."""
+    svc = p.observed.services.get(naming.active_service(p.name))
+    if svc is None or dict(svc.selector) != naming.selector(p.name, color):
+        return False
+    ready_of_color = p.observed.ready_pods(color)
+    ready_endpoints = {e.pod for e in p.observed.active_endpoints if e.ready}
+    if not ready_endpoints <= ready_of_color:
+        return False
+    replicas = p.spec.replicas
+    if replicas == 0:
+        return True
+    return len(ready_endpoints) >= min(replicas, len(ready_of_color)) and bool(ready_endpoints)
+
+
+def elapsed(p: Pass, since: str | None) -> float:
+    return 0.0 if since is None else (p.now - ts.parse(since)).total_seconds()
+
+
+def deadline_passed(p: Pass, since: str | None = None) -> bool:
+    """More than progressDeadlineSeconds since `since` (default: the release's start)."""
+    if p.status.release is None:
+        return False
+    start = since or p.status.release.started_at
+    return elapsed(p, start) > p.spec.strategy.progress_deadline_seconds
+
+
+def ready_count(p: Pass, color: Color) -> int:
+    return len(p.observed.ready_pods(color, p.target))

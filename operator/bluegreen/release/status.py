@@ -1,0 +1,157 @@
+"""Conditions and the status fields derived from the snapshot.
+
+`set_condition` alone owns the rule "lastTransitionTime changes only when the condition's
+status changes" (argo-rollouts' SetRolloutCondition); everything that writes a condition,
+the reconcile pass's rejected and invalid specs included, goes through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bluegreen.api import IN_FLIGHT_PHASES, Condition, Phase
+from bluegreen.api.reasons import ConditionType, Reason
+from bluegreen.api.v1alpha1 import ResolveDigest
+from bluegreen.core import naming
+from bluegreen.release.context import Pass
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A condition as this pass sees it, before its transition time is settled."""
+
+    type: ConditionType
+    true: bool
+    reason: str
+    message: str = ""
+
+
+def condition(
+    wanted: Wanted, existing: Sequence[Condition], now: str, generation: int | None
+) -> Condition:
+    """The condition `wanted` describes; its transition time moves only when its status
+    differs from the one of its type in `existing`."""
+    status = "True" if wanted.true else "False"
+    prev = next((c for c in existing if c.type == wanted.type), None)
+    return Condition(
+        type=wanted.type.value,
+        status=status,
+        reason=wanted.reason,
+        message=wanted.message,
+        last_transition_time=now
+        if prev is None or prev.status != status
+        else prev.last_transition_time,
+        observed_generation=generation,
+    )
+
+
+def set_condition(
+    conditions: Sequence[Condition], wanted: Wanted, now: str, generation: int | None
+) -> list[Condition]:
+    """`conditions` with the condition of `wanted`'s type replaced (or added last)."""
+    new = condition(wanted, conditions, now, generation)
+    if not any(c.type == wanted.type for c in conditions):
+        return [*conditions, new]
+    return [new if c.type == wanted.type else c for c in conditions]
+
+
+def derive(p: Pass) -> None:
+    """The fields of status that follow from the phase and the snapshot."""
+    st = p.status
+    active = st.active_color
+    selector = naming.label_selector(naming.selector(p.name, active)) if active else ""
+    p.update(
+        pinned_images=dict(p.pins),
+        message=st.message if st.phase in (Phase.DEGRADED, Phase.PAUSED) else "",
+        observed_generation=p.app.metadata.generation,
+        replicas=len(p.observed.ready_pods(active)) if active is not None else 0,
+        selector=selector,
+        candidate_revision=(
+            st.release.revision
+            if st.release is not None and st.phase not in (Phase.HEALTHY, Phase.DEGRADED)
+            else None
+        ),
+    )
+    generation = p.app.metadata.generation
+    p.update(conditions=[condition(w, st.conditions, p.stamp(), generation) for w in _wanted(p)])
+
+
+def _wanted(p: Pass) -> list[Wanted]:
+    wanted = [_available(p), _progressing(p), _degraded(p), _paused(p)]
+    if p.spec.image.resolve_digest is not ResolveDigest.NEVER:
+        wanted.append(_image_pinned(p))
+    if p.spec.monitoring.service_monitor.enabled:
+        wanted.append(_service_monitor(p))
+    return wanted
+
+
+def _available(p: Pass) -> Wanted:
+    active = p.status.active_color
+    ready = len(p.observed.ready_pods(active)) if active is not None else 0
+    available = active is not None and ready >= min(p.spec.replicas, 1)
+    message = f"{ready} ready replicas of {active.value} serve traffic" if active else ""
+    return Wanted(
+        ConditionType.AVAILABLE,
+        available,
+        Reason.ACTIVE_COLOR_READY if available else Reason.NO_READY_ACTIVE_COLOR,
+        message or "nothing serves yet",
+    )
+
+
+def _progressing(p: Pass) -> Wanted:
+    phase, release = p.status.phase, p.status.release
+    if phase in IN_FLIGHT_PHASES:
+        message = (
+            f"release of revision {release.revision} to {release.color.value}: {phase.value}"
+            if release
+            else ""
+        )
+        return Wanted(ConditionType.PROGRESSING, True, phase.value, message)
+    reason = (release.reason or Reason.IDLE) if release else Reason.IDLE
+    return Wanted(ConditionType.PROGRESSING, False, reason)
+
+
+def _degraded(p: Pass) -> Wanted:
+    st = p.status
+    if st.phase is not Phase.DEGRADED:
+        return Wanted(ConditionType.DEGRADED, False, Reason.AS_EXPECTED)
+    reason = (st.release.reason or Reason.RELEASE_FAILED) if st.release else Reason.RELEASE_FAILED
+    return Wanted(ConditionType.DEGRADED, True, reason, st.message)
+
+
+def _paused(p: Pass) -> Wanted:
+    if p.status.phase is not Phase.PAUSED:
+        return Wanted(ConditionType.PAUSED, False, Reason.NOT_PAUSED)
+    return Wanted(
+        ConditionType.PAUSED,
+        True,
+        Reason.MANUAL_PROMOTION,
+        "waiting for `kubectl bluegreen promote`",
+    )
+
+
+def _image_pinned(p: Pass) -> Wanted:
+    issue = p.image_issue
+    if issue is not None:
+        return Wanted(ConditionType.IMAGE_PINNED, False, issue.reason, issue.message)
+    pinned = ", ".join(f"{k} -> {v}" for k, v in p.pins.items() if k != v)
+    return Wanted(ConditionType.IMAGE_PINNED, True, Reason.PINNED, pinned)
+
+
+def _service_monitor(p: Pass) -> Wanted:
+    if p.observed.service_monitor_supported:
+        return Wanted(
+            ConditionType.SERVICE_MONITOR_READY,
+            True,
+            Reason.APPLIED,
+            f"ServiceMonitor {naming.service_monitor(p.name)} selects "
+            f"{naming.metrics_service(p.name)}",
+        )
+    return Wanted(
+        ConditionType.SERVICE_MONITOR_READY,
+        False,
+        Reason.CRD_NOT_INSTALLED,
+        "monitoring.coreos.com/v1 is not served: install the Prometheus Operator CRDs for a "
+        "ServiceMonitor, or set spec.monitoring.serviceMonitor.enabled: false",
+    )

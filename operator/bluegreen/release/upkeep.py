@@ -1,0 +1,70 @@
+"""What holds in every phase: the Services follow the colours, the active colour has its
+replicas, the Ingresses and the ServiceMonitor are as rendered, and a warm colour is
+scaled down once its delay has passed."""
+
+from __future__ import annotations
+
+from bluegreen.api import Color, Phase
+from bluegreen.api import timestamps as ts
+from bluegreen.api.reasons import Reason
+from bluegreen.core import render
+from bluegreen.core.plan import Apply
+from bluegreen.release import canary, status
+from bluegreen.release.context import Pass
+from bluegreen.release.workloads import ensure_scale, ensure_service
+
+
+def upkeep(p: Pass) -> None:
+    active = p.status.active_color
+    if active is not None:
+        ensure_service(p, render.active_service(p.app, active))
+        ensure_service(p, render.preview_service(p.app, _preview_color(p, active)))
+        ensure_scale(p, active, p.spec.replicas)
+    if p.observed.deployments:
+        ensure_service(p, render.metrics_service(p.app))
+    if active is not None:
+        canary.ensure_ingresses(p)
+    _ensure_service_monitor(p)
+    _scale_down_when_due(p)
+    status.derive(p)
+
+
+def _preview_color(p: Pass, active: Color) -> Color:
+    """The preview Service selects the candidate while it is judged, else the active colour."""
+    st = p.status
+    if st.phase in (Phase.ANALYZING, Phase.PAUSED) and st.release is not None:
+        return st.release.color
+    return active
+
+
+def _ensure_service_monitor(p: Pass) -> None:
+    wanted = p.spec.monitoring.service_monitor.enabled
+    if not (wanted and p.observed.service_monitor_supported and p.observed.deployments):
+        return
+    desired = render.service_monitor(p.app)
+    have = p.observed.service_monitor
+    if have is None or have.get("spec") != desired["spec"]:
+        p.actions.append(Apply(desired))
+
+
+def _scale_down_when_due(p: Pass) -> None:
+    """The warm colour of the last release goes to zero once `scaleDown.at` has passed,
+    unless it serves again (a flip back) or is the candidate of the release in flight."""
+    sd = p.status.scale_down
+    if sd is None:
+        return
+    release = p.status.release
+    busy = sd.color is p.status.active_color or (
+        release is not None
+        and release.color is sd.color
+        and p.status.phase in (Phase.DEPLOYING, Phase.ANALYZING, Phase.PAUSED)
+    )
+    wait = (ts.parse(sd.at) - p.now).total_seconds()
+    if busy:
+        p.update(scale_down=None)
+    elif wait <= 0:
+        ensure_scale(p, sd.color, 0)
+        p.update(scale_down=None)
+        p.event(Reason.SCALED_DOWN, f"{sd.color.value} scaled to zero")
+    else:
+        p.poll(wait)

@@ -1,0 +1,51 @@
+"""The Deployments and Services of an app, brought to what the pass wants.
+
+Each `ensure_*` compares the snapshot with the wanted state and adds an action only when
+they differ: a pass over a settled app writes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bluegreen.api import Color
+from bluegreen.core import naming, render
+from bluegreen.core.plan import Apply, Scale
+from bluegreen.core.world import ServiceState
+from bluegreen.release.context import Pass
+
+
+def ensure_deployment(p: Pass, color: Color, replicas: int) -> None:
+    """The colour runs the target revision with `replicas` replicas."""
+    dep = p.observed.deployments.get(color)
+    if dep is None or dep.revision != p.target or not dep.has_owner:
+        p.actions.append(Apply(render.deployment(p.app, color, replicas, p.pins)))
+    elif dep.replicas != replicas:
+        p.actions.append(Scale(naming.deployment(p.name, color), replicas))
+
+
+def ensure_scale(p: Pass, color: Color, replicas: int) -> None:
+    """The colour has `replicas` replicas; its template is left alone."""
+    dep = p.observed.deployments.get(color)
+    if dep is not None and dep.replicas != replicas:
+        p.actions.append(Scale(naming.deployment(p.name, color), replicas))
+
+
+def ensure_service(p: Pass, manifest: dict[str, Any]) -> None:
+    have = p.observed.services.get(manifest["metadata"]["name"])
+    if have is None or not service_matches(have, manifest):
+        p.actions.append(Apply(manifest))
+
+
+def service_matches(have: ServiceState, want: dict[str, Any]) -> bool:
+    """Selector, ports, type, owner and labels are as rendered (other labels may be added)."""
+    spec = want["spec"]
+    ports = tuple((p["name"], int(p["port"]), str(p["targetPort"])) for p in spec.get("ports", []))
+    labels = want["metadata"].get("labels") or {}
+    return (
+        dict(have.selector) == spec["selector"]
+        and have.ports == ports
+        and have.has_owner
+        and have.headless == (spec.get("clusterIP") == "None")
+        and all(have.labels.get(k) == v for k, v in labels.items())
+    )
