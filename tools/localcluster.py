@@ -15,7 +15,7 @@ the running cluster in .cache/cluster/ (kubeconfig, pids, pki, etcd data) and th
 of every component in .cache/cluster/logs/.
 
 With BLUEGREEN_DATA_PATH=1 (or `up --data-path`), inside the network namespace of
-tools/netns.py, `up` also starts the data path: Traefik reading Ingresses and HTTPRoutes,
+tools/netns.py (which sets it), `up` also starts the data path: Traefik reading Ingresses and HTTPRoutes,
 and the kubelet stand-in tools/podrunner.py that runs opted-in pods as real processes.
 Their addresses are written to <cluster dir>/datapath.json.
 
@@ -513,7 +513,18 @@ def _save_pids(pids: dict[str, int]) -> None:
     (STATE / "pids.json").write_text(json.dumps(pids, indent=2))
 
 
+def require_pod_network() -> None:
+    if not datapath.pod_network_is_local():
+        raise SystemExit(
+            "the data path needs kwok's pod range 10.244.0.0/16 on a local device: start it "
+            "inside a private network namespace (`python3 tools/netns.py run -- CMD`, or "
+            "`make cluster DATA_PATH=1`)"
+        )
+
+
 def up() -> None:
+    if data_path_on():
+        require_pod_network()
     if healthy():
         log("local control plane already running")
         print(f"export KUBECONFIG={kubeconfig_path()}")
@@ -521,12 +532,6 @@ def up() -> None:
     down(quiet=True)
     (STATE / "datapath.json").unlink(missing_ok=True)
     build_all()
-    if data_path_on() and not datapath.pod_network_is_local():
-        raise SystemExit(
-            "the data path needs kwok's pod range 10.244.0.0/16 on a local device: start it "
-            "inside a private network namespace (`python3 tools/netns.py run -- CMD`, or "
-            "`make cluster DATA_PATH=1`)"
-        )
     started = time.monotonic()
     if STATE.exists():
         shutil.rmtree(STATE / "etcd", ignore_errors=True)
@@ -720,7 +725,7 @@ def _create(path: str, body: dict[str, object]) -> bool:
 def install_gateway_api() -> None:
     crds = datapath.gateway_api_crds({**os.environ, **GO_ENV}, STATE)
     kubectl = REPO / ".venv" / "bin" / "kubectl"
-    subprocess.run(
+    applied = subprocess.run(
         [
             str(kubectl),
             f"--kubeconfig={kubeconfig_path()}",
@@ -729,9 +734,17 @@ def install_gateway_api() -> None:
             "-f",
             str(crds),
         ],
-        check=True,
         capture_output=True,
+        text=True,
+        check=False,
     )
+    if applied.returncode != 0:
+        raise SystemExit(f"installing the Gateway API CRDs failed:\n{applied.stderr}")
+
+
+def _answers(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return response.status == 200
 
 
 def create_routing_objects(gateway_port: int) -> None:
@@ -788,7 +801,7 @@ def start_data_path(pids: dict[str, int], logs: Path) -> None:
     pids["traefik"] = _spawn("traefik", ["env", f"KUBECONFIG={kubeconfig_path()}", *traefik], logs)
     _save_pids(pids)
     ping = f"http://127.0.0.1:{ports['traefik']}/ping"
-    _wait("traefik /ping", lambda: urllib.request.urlopen(ping, timeout=2).status == 200, 60)
+    _wait("traefik /ping", lambda: _answers(ping), 60)
     _wait("traefik to program the Gateway", gateway_programmed, 60)
     (STATE / "datapath.json").write_text(json.dumps(datapath.data_path_info(ports), indent=2))
     log(f"data path ready in {time.monotonic() - started:.1f}s: {STATE / 'datapath.json'}")
@@ -870,7 +883,12 @@ def main() -> None:
         "command", choices=["build", "up", "down", "status", "gen-k8s-mod", "env", "restart"]
     )
     parser.add_argument("component", nargs="?", help="with restart: e.g. kube-apiserver")
+    parser.add_argument(
+        "--data-path", action="store_true", help="with up: also Traefik and pods that run"
+    )
     args = parser.parse_args()
+    if args.data_path:
+        os.environ["BLUEGREEN_DATA_PATH"] = "1"
     if args.command == "build":
         build_all()
     elif args.command == "up":

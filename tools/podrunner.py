@@ -483,6 +483,10 @@ class PodRunner:
             self.refused.add(meta["uid"])
             self.cluster.refuse(meta["namespace"], meta["name"], meta["uid"], "Refused", str(err))
             return
+        if (meta.get("annotations") or {}).get(PROBE_ANNOTATION) == "ready":
+            # Ready from an earlier run of this stand-in, whose process is gone: not until
+            # the new process answers.
+            self.cluster.annotate(run, {PROBE_ANNOTATION: "failing"})
         process = PodProcess(run, self.cluster, self.addresses, self.log_dir)
         self.processes[run.uid] = process
         process.start()
@@ -495,10 +499,16 @@ class PodRunner:
             body = _json(listed)
             for pod in body["items"]:
                 self.handle("ADDED", pod)
+            self._forget_missing({pod["metadata"]["uid"] for pod in body["items"]})
             if ready_file is not None:
                 ready_file.write_text(str(os.getpid()))
                 ready_file = None
             self._watch_from(body["metadata"]["resourceVersion"])
+
+    def _forget_missing(self, listed: set[str]) -> None:
+        """Pods deleted while the watch was down: stop their processes."""
+        for uid in set(self.processes) - listed:
+            self.processes.pop(uid).request_stop(Stop(0.0, MIN_TERM_WAIT_SECONDS, remove_pod=False))
 
     def _watch_from(self, resource_version: str) -> None:
         """Follow changes until the watch expires (then the caller lists again)."""
