@@ -11,6 +11,11 @@ two local modules that tools/traefik/go.mod replaces into .cache/build/traefik/:
   refuses several of those providers' SDKs, and DNS-01 has no use on loopback.
 
 Nothing here is committed: the folder is rebuilt from the module cache on every build.
+
+Another Traefik version: change TRAEFIK_VERSION (and LEGO_VERSION to the lego v5 its go.mod
+requires) here and the require line in tools/traefik/go.mod, run `python3
+tools/localcluster.py build` once so that .cache/build/traefik exists, then `go mod tidy`
+in tools/traefik (GOWORK=off GOTOOLCHAIN=local GOFLAGS=-mod=mod).
 """
 
 from __future__ import annotations
