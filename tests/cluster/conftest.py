@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.cluster import Cluster
 from tests.support.datapath import DataPath, DataPathMissingError, load_data_path
+from tests.support.proxytraffic import TALLY
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +27,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "data_path" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.datapath)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not TALLY.lines:
+        return
+    terminalreporter.section("real traffic through the data path")
+    for line in TALLY.lines:
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(f"{TALLY.requests} requests sent, {TALLY.failed} failed")

@@ -25,7 +25,7 @@ from tests.support.datapath import (
     http_route,
     service,
 )
-from tests.support.proxytraffic import ProxyTraffic, all_moved_at, wait_until_served
+from tests.support.proxytraffic import TALLY, ProxyTraffic, all_moved_at, wait_until_served
 from tests.support.waiting import wait_for
 from tests.support.watchers import ObjectRecorder, SelectorRecorder
 
@@ -75,10 +75,6 @@ def serving(data_path: DataPath, host: str, color: str) -> None:
     )
 
 
-def report(what: str, text: str) -> None:
-    print(f"\n[data path] {what}: {text}")
-
-
 def test_release_moves_all_traffic_without_a_failed_request(
     apps: Apps, data_path: DataPath, selector_clock: TimedSelectorRecorder
 ) -> None:
@@ -97,7 +93,7 @@ def test_release_moves_all_traffic_without_a_failed_request(
         wait_for("traffic to reach green", lambda: traffic.colors()["green"] > 0, timeout=10)
         time.sleep(2.0)
     answers = traffic.answers()
-    report("release v1 -> v2", traffic.summary())
+    TALLY.add("release v1 -> v2", traffic)
 
     assert not traffic.failures(), f"failed requests: {traffic.failures()[:10]}"
     switched = selector_clock.switched_to("green")
@@ -109,7 +105,7 @@ def test_release_moves_all_traffic_without_a_failed_request(
     assert {a.version for a in answers if a.color == "green"} == {"v2"}
     assert traffic.colors()["blue"] >= RATE * 0.5, "too little traffic before the switch"
     latency = moved - switched
-    report("switch -> all traffic moved", f"{latency * 1000:.0f} ms")
+    TALLY.note("selector flip -> all traffic on green", f"{latency * 1000:.0f} ms")
     assert latency < 3.0, f"traffic moved {latency:.2f}s after the selector flip"
 
 
@@ -173,7 +169,7 @@ def test_canary_steps_split_real_traffic_by_weight(
             time.sleep(1.0)
     finally:
         weights.stop()
-    report("canary 10% -> 50% -> promote", traffic.summary())
+    TALLY.add("canary 10% -> 50% -> promote", traffic)
 
     assert not traffic.failures(), f"failed requests: {traffic.failures()[:10]}"
     windows = step_windows(weights.changes, selector_clock.switched_to("green"))
@@ -182,7 +178,7 @@ def test_canary_steps_split_real_traffic_by_weight(
         answers = traffic.between(window.start, window.end)
         assert len(answers) >= 200, f"too few requests at {window.weight}%: {len(answers)}"
         share = 100.0 * traffic.colors(answers)["green"] / len(answers)
-        report(f"canary weight {window.weight}%", f"{share:.1f}% of {len(answers)} on green")
+        TALLY.note(f"canary weight {window.weight}%", f"{share:.1f}% of {len(answers)} on green")
         assert abs(share - window.weight) <= CANARY_TOLERANCE_POINTS, (
             f"weight {window.weight}%: green got {share:.1f}% of {len(answers)} requests"
         )
@@ -234,7 +230,7 @@ def test_httproute_weights_split_traffic_exactly(
     traffic = ProxyTraffic(data_path.gateway, host, requests=1000, rate=2 * RATE)
     traffic.start()
     traffic.wait()
-    report("HTTPRoute 90/10", traffic.summary())
+    TALLY.add("HTTPRoute 90/10", traffic)
 
     assert len(traffic.answers()) == 1000
     assert not traffic.failures(), f"failed requests: {traffic.failures()[:10]}"
@@ -274,7 +270,7 @@ def test_deleted_pod_drains_without_a_failed_request(
         wait_for(f"{victim} to go", lambda: pod_gone(core, namespace, victim), timeout=30)
         lingered = time.monotonic() - deleted_at
         traffic.wait()
-    report("pod deleted mid-traffic", f"{traffic.summary()}; it drained for {lingered:.1f}s")
+    TALLY.add("pod deleted mid-traffic", traffic, f"it drained for {lingered:.1f}s")
 
     assert len(traffic.answers()) == 600
     assert not traffic.failures(), f"failed requests: {traffic.failures()[:10]}"

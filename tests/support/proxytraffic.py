@@ -20,7 +20,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from urllib.parse import urlsplit
 
@@ -180,6 +180,28 @@ class ProxyTraffic:
         failed = sum(a.failed for a in answers)
         colors = dict(Counter(a.color or "-" for a in answers if not a.failed))
         return f"{len(answers)} requests, {failed} failed, by colour {colors}"
+
+
+@dataclass
+class TrafficTally:
+    """What every run of a test session sent, for the session's summary."""
+
+    lines: list[str] = field(default_factory=list)
+    requests: int = 0
+    failed: int = 0
+
+    def add(self, what: str, traffic: ProxyTraffic, detail: str = "") -> None:
+        answers = traffic.answers()
+        self.requests += len(answers)
+        self.failed += sum(a.failed for a in answers)
+        self.note(what, traffic.summary() + (f"; {detail}" if detail else ""))
+
+    def note(self, what: str, text: str) -> None:
+        self.lines.append(f"{what}: {text}")
+        print(f"\n[data path] {what}: {text}")
+
+
+TALLY = TrafficTally()
 
 
 def all_moved_at(answers: list[Answer], color: str) -> float | None:
