@@ -217,6 +217,12 @@ def all_moved_at(answers: list[Answer], color: str) -> float | None:
     return settled
 
 
+def settled_on(traffic: ProxyTraffic, color: str, seconds: float) -> bool:
+    """True once every request of the last `seconds` (at least) got `color`."""
+    moved = all_moved_at(traffic.answers(), color)
+    return moved is not None and time.time() - moved >= seconds
+
+
 def wait_until_served(
     base_url: str, host: str, accept: Callable[[int, str], bool], timeout: float = 30.0
 ) -> None:
