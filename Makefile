@@ -93,4 +93,4 @@ bench: setup
 	$(PY) -m tests.bench.run_all $(BENCH_ARGS)
 
 clean: cluster-down
-	rm -rf .cache/cluster
+	rm -rf .cache/cluster .cache/cluster-test .cache/cluster-datapath .cache/build
