@@ -14,6 +14,11 @@ Everything lives under .cache/ (ignored by git): binaries in .cache/bin/<tool>-<
 the running cluster in .cache/cluster/ (kubeconfig, pids, pki, etcd data) and the logs
 of every component in .cache/cluster/logs/.
 
+With BLUEGREEN_DATA_PATH=1 (or `up --data-path`), inside the network namespace of
+tools/netns.py (which sets it), `up` also starts the data path: Traefik reading Ingresses and HTTPRoutes,
+and the kubelet stand-in tools/podrunner.py that runs opted-in pods as real processes.
+Their addresses are written to <cluster dir>/datapath.json.
+
 Only the standard library is used, so this runs before any virtualenv exists.
 """
 
@@ -24,6 +29,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -36,6 +42,11 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+try:  # imported by tests as tools.localcluster
+    from tools import datapath
+except ImportError:  # run as a script: tools/ is on the path
+    import datapath  # type: ignore[no-redef]
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("BLUEGREEN_CACHE", REPO / ".cache"))
@@ -228,6 +239,42 @@ def build_helm() -> None:
     _go_install("helm", HELM_VERSION, ["helm.sh/helm/v4/cmd/helm"], ["helm", "version"])
 
 
+def traefik_bin() -> Path:
+    return bin_dir("traefik", datapath.TRAEFIK_VERSION) / "traefik"
+
+
+def traefik_version_ok() -> bool:
+    out = _version_output([str(traefik_bin()), "version"])
+    return re.search(rf"^Version:\s+{re.escape(datapath.TRAEFIK_VERSION)}$", out, re.M) is not None
+
+
+def build_traefik() -> None:
+    """Traefik from its module, through the wrapper in tools/traefik (see tools/datapath.py)."""
+    if traefik_version_ok():
+        return
+    # tools/traefik/go.mod points at this folder (relative paths), whatever BLUEGREEN_CACHE says.
+    build_root = REPO / ".cache" / "build" / "traefik"
+    wrapper = REPO / "tools" / "traefik"
+    datapath.prepare_traefik_sources(build_root, {**os.environ, **GO_ENV}, wrapper)
+    traefik_bin().parent.mkdir(parents=True, exist_ok=True)
+    partial = traefik_bin().with_suffix(".tmp")
+    started = time.monotonic()
+    _go(
+        [
+            "build",
+            "-trimpath",
+            "-ldflags",
+            datapath.traefik_ldflags(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
+            "-o",
+            str(partial),
+            datapath.TRAEFIK_PACKAGE,
+        ],
+        cwd=wrapper,
+    )
+    partial.replace(traefik_bin())
+    log(f"built traefik {datapath.TRAEFIK_VERSION} in {time.monotonic() - started:.0f}s")
+
+
 def build_all() -> None:
     if shutil.which("go") is None:
         raise SystemExit("go is not installed; the local control plane is built from Go modules")
@@ -235,6 +282,7 @@ def build_all() -> None:
     build_kwok()
     build_helm()
     build_k8s()
+    build_traefik()
 
 
 # --------------------------------------------------------------------------- run
@@ -309,9 +357,18 @@ def api(
         return err.code, json.loads(raw) if raw.startswith(b"{") else raw.decode()
 
 
+def data_path_on() -> bool:
+    return os.environ.get("BLUEGREEN_DATA_PATH", "") not in ("", "0")
+
+
+DATA_PATH_COMPONENTS = ("podrunner", "traefik")
+
+
 def healthy() -> bool:
     pids = _pids()
     if not pids or not all(_alive(p) for p in pids.values()):
+        return False
+    if data_path_on() and not all(name in pids for name in DATA_PATH_COMPONENTS):
         return False
     try:
         status, _ = api("GET", "/readyz", timeout=3)
@@ -456,12 +513,24 @@ def _save_pids(pids: dict[str, int]) -> None:
     (STATE / "pids.json").write_text(json.dumps(pids, indent=2))
 
 
+def require_pod_network() -> None:
+    if not datapath.pod_network_is_local():
+        raise SystemExit(
+            "the data path needs kwok's pod range 10.244.0.0/16 on a local device: start it "
+            "inside a private network namespace (`python3 tools/netns.py run -- CMD`, or "
+            "`make cluster DATA_PATH=1`)"
+        )
+
+
 def up() -> None:
+    if data_path_on():
+        require_pod_network()
     if healthy():
         log("local control plane already running")
         print(f"export KUBECONFIG={kubeconfig_path()}")
         return
     down(quiet=True)
+    (STATE / "datapath.json").unlink(missing_ok=True)
     build_all()
     started = time.monotonic()
     if STATE.exists():
@@ -627,8 +696,115 @@ def up() -> None:
         return api("GET", "/api/v1/namespaces/default/serviceaccounts/default")[0] == 200
 
     _wait("the default ServiceAccount", default_sa, 60)
+    if data_path_on():
+        start_data_path(pids, logs)
     log(f"local control plane ready in {time.monotonic() - started:.1f}s; logs in {logs}")
     print(f"export KUBECONFIG={kubeconfig_path()}")
+
+
+# --------------------------------------------------------------------------- data path
+
+
+def venv_python() -> Path:
+    python = REPO / ".venv" / "bin" / "python"
+    if not python.exists():
+        raise SystemExit(f"{python} is missing: the data path needs the virtualenv (make setup)")
+    return python
+
+
+def _create(path: str, body: dict[str, object]) -> bool:
+    """POST one object; True once it exists (False while its API is not served yet)."""
+    status, answer = api("POST", path, body)
+    if status in (201, 409):
+        return True
+    if status == 404:
+        return False
+    raise SystemExit(f"creating {body['kind']} failed: {status} {answer}")
+
+
+def install_gateway_api() -> None:
+    crds = datapath.gateway_api_crds({**os.environ, **GO_ENV}, STATE)
+    kubectl = REPO / ".venv" / "bin" / "kubectl"
+    applied = subprocess.run(
+        [
+            str(kubectl),
+            f"--kubeconfig={kubeconfig_path()}",
+            "apply",
+            "--server-side",
+            "-f",
+            str(crds),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if applied.returncode != 0:
+        raise SystemExit(f"installing the Gateway API CRDs failed:\n{applied.stderr}")
+
+
+def _answers(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return response.status == 200
+
+
+def create_routing_objects(gateway_port: int) -> None:
+    """The IngressClass Traefik's ingress-nginx provider serves, and a Gateway for routes."""
+    _create("/apis/networking.k8s.io/v1/ingressclasses", datapath.ingress_class())
+    namespace = {"apiVersion": "v1", "kind": "Namespace"}
+    _create("/api/v1/namespaces", {**namespace, "metadata": {"name": datapath.GATEWAY_NAMESPACE}})
+    gateways = "/apis/gateway.networking.k8s.io/v1"
+    _wait(
+        "the GatewayClass API",
+        lambda: _create(f"{gateways}/gatewayclasses", datapath.gateway_class()),
+        60,
+    )
+    _create(
+        f"{gateways}/namespaces/{datapath.GATEWAY_NAMESPACE}/gateways",
+        datapath.gateway(gateway_port),
+    )
+
+
+def gateway_programmed() -> bool:
+    path = (
+        f"/apis/gateway.networking.k8s.io/v1/namespaces/{datapath.GATEWAY_NAMESPACE}"
+        f"/gateways/{datapath.GATEWAY_NAME}"
+    )
+    status, body = api("GET", path)
+    if status != 200 or not isinstance(body, dict):
+        return False
+    conditions = body.get("status", {}).get("conditions", [])
+    return any(c["type"] == "Programmed" and c["status"] == "True" for c in conditions)
+
+
+def start_data_path(pids: dict[str, int], logs: Path) -> None:
+    """The kubelet stand-in, Traefik and the objects they serve; datapath.json says where."""
+    started = time.monotonic()
+    install_gateway_api()
+    ports = {name: free_port() for name in ("web", "websecure", "gateway", "traefik")}
+    create_routing_objects(ports["gateway"])
+    ready_file = STATE / "podrunner.ready"
+    ready_file.unlink(missing_ok=True)
+    pids["podrunner"] = _spawn(
+        "podrunner",
+        [
+            str(venv_python()),
+            str(REPO / "tools" / "podrunner.py"),
+            f"--kubeconfig={kubeconfig_path()}",
+            f"--log-dir={logs / 'pods'}",
+            f"--ready-file={ready_file}",
+        ],
+        logs,
+    )
+    _save_pids(pids)
+    _wait("the kubelet stand-in", ready_file.exists, 60)
+    traefik = datapath.traefik_command(traefik_bin(), ports)
+    pids["traefik"] = _spawn("traefik", ["env", f"KUBECONFIG={kubeconfig_path()}", *traefik], logs)
+    _save_pids(pids)
+    ping = f"http://127.0.0.1:{ports['traefik']}/ping"
+    _wait("traefik /ping", lambda: _answers(ping), 60)
+    _wait("traefik to program the Gateway", gateway_programmed, 60)
+    (STATE / "datapath.json").write_text(json.dumps(datapath.data_path_info(ports), indent=2))
+    log(f"data path ready in {time.monotonic() - started:.1f}s: {STATE / 'datapath.json'}")
 
 
 def create_node(name: str) -> None:
@@ -706,7 +882,12 @@ def main() -> None:
         "command", choices=["build", "up", "down", "status", "gen-k8s-mod", "env", "restart"]
     )
     parser.add_argument("component", nargs="?", help="with restart: e.g. kube-apiserver")
+    parser.add_argument(
+        "--data-path", action="store_true", help="with up: also Traefik and pods that run"
+    )
     args = parser.parse_args()
+    if args.data_path:
+        os.environ["BLUEGREEN_DATA_PATH"] = "1"
     if args.command == "build":
         build_all()
     elif args.command == "up":

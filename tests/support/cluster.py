@@ -17,7 +17,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 LOCALCLUSTER = REPO / "tools" / "localcluster.py"
-LOG_DIR = Path(os.environ.get("BLUEGREEN_CLUSTER_DIR", REPO / ".cache" / "cluster")) / "logs"
+CLUSTER_DIR = Path(os.environ.get("BLUEGREEN_CLUSTER_DIR", REPO / ".cache" / "cluster"))
+"""The local control plane's state; in the data path's namespace, tools/netns.py moves it."""
+LOG_DIR = CLUSTER_DIR / "logs"
 
 
 @dataclass(frozen=True)
