@@ -1,30 +1,7 @@
-# Platform add-ons, installed by Terraform so that Terraform also removes them.
-#
-# Destroy ordering (the hand-built platform's teardown failure): ingress-nginx's Service of
-# type LoadBalancer makes AWS create a Network Load Balancer in the public subnets. That load
-# balancer is not in Terraform's state. If the VPC went first, the load balancer's network
-# interfaces would block deleting the subnets, the internet gateway and the VPC. Here the
-# ingress-nginx release depends on the node group and on every network resource, so
-# `terraform destroy` uninstalls it first; with `wait = true` the uninstall waits until the
-# Service is gone, and the Service's load-balancer finalizer keeps it until AWS has deleted
-# the load balancer. Only then does Terraform touch the nodes and the network.
-
-locals {
-  # Passed to AWS for the load balancer, which default_tags cannot reach.
-  load_balancer_tags = join(",", [for k, v in local.tags : "${k}=${v}"])
-}
-
-resource "kubernetes_namespace_v1" "ingress_nginx" {
-  metadata {
-    name = "ingress-nginx"
-    labels = {
-      "pod-security.kubernetes.io/enforce" = "baseline"
-      "pod-security.kubernetes.io/warn"    = "restricted"
-    }
-  }
-
-  depends_on = [aws_eks_node_group.this]
-}
+# Platform add-ons, installed by Terraform so that Terraform also removes them:
+# kube-prometheus-stack and the bluegreen operator. The traffic layer (AWS Load Balancer
+# Controller, Gateway API, the optional ingress-nginx) and its destroy ordering are in
+# traffic.tf.
 
 resource "kubernetes_namespace_v1" "monitoring" {
   metadata {
@@ -51,9 +28,11 @@ resource "kubernetes_namespace_v1" "operator" {
 }
 
 # Prometheus, Alertmanager, Grafana and the Prometheus Operator's CRDs (ServiceMonitor, ...).
-# The release is named "monitoring": its Prometheus selects ServiceMonitors labelled
-# release=monitoring, and the operator's default Prometheus address is
-# prometheus-operated.monitoring.svc:9090.
+# The release is named "monitoring": its Prometheus selects ServiceMonitors and
+# PrometheusRules labelled release=monitoring, and its Grafana loads dashboards from
+# ConfigMaps labelled grafana_dashboard=1. Prometheus answers at
+# http://prometheus-operated.<monitoring_namespace>.svc:9090; a BlueGreenApp that analyses
+# metrics names that address itself (spec.analysis.prometheus.address has no default).
 resource "helm_release" "kube_prometheus_stack" {
   name       = "monitoring"
   repository = "https://prometheus-community.github.io/helm-charts"
@@ -85,65 +64,30 @@ resource "helm_release" "kube_prometheus_stack" {
   ]
 }
 
-resource "helm_release" "ingress_nginx" {
-  name       = "ingress-nginx"
-  repository = "https://kubernetes.github.io/ingress-nginx"
-  chart      = "ingress-nginx"
-  version    = var.ingress_nginx_chart_version
-  namespace  = kubernetes_namespace_v1.ingress_nginx.metadata[0].name
-
-  # wait applies to the uninstall too: destroy returns only once the Service, and with it
-  # the AWS load balancer, is gone.
-  wait    = true
-  timeout = 900
-
-  values = [yamlencode({
-    controller = {
-      replicaCount = 2
-      ingressClassResource = {
-        name    = "nginx" # the class BlueGreenApp.spec.ingress.className refers to
-        default = false
-      }
-      service = {
-        annotations = {
-          "service.beta.kubernetes.io/aws-load-balancer-type"                              = "nlb"
-          "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled" = "true"
-          "service.beta.kubernetes.io/aws-load-balancer-additional-resource-tags"          = local.load_balancer_tags
-        }
-      }
-      metrics = {
+# The bluegreen operator, from the chart in this repository. Its ServiceAccount carries the
+# IRSA role; the image comes from this platform's ECR repository. Its own ServiceMonitor,
+# alerts (PrometheusRule) and Grafana dashboards are on, labelled for the Prometheus and the
+# Grafana above.
+locals {
+  operator_chart_values = {
+    metrics = {
+      serviceMonitor = {
         enabled = true
-        serviceMonitor = {
-          enabled          = true
-          additionalLabels = { release = helm_release.kube_prometheus_stack.name }
-        }
+        labels  = { release = helm_release.kube_prometheus_stack.name }
       }
     }
-  })]
-
-  depends_on = [
-    # Nodes to run the controller.
-    aws_eks_node_group.this,
-    # The ServiceMonitor CRD.
-    helm_release.kube_prometheus_stack,
-    # Everything the load balancer uses or sits in; destroy removes the release before any
-    # of these.
-    aws_subnet.public,
-    aws_subnet.private,
-    aws_internet_gateway.this,
-    aws_nat_gateway.this,
-    aws_eip.nat,
-    aws_route_table.public,
-    aws_route_table.private,
-    aws_route.public_internet,
-    aws_route.private_nat,
-    aws_route_table_association.public,
-    aws_route_table_association.private,
-  ]
+    prometheusRule = {
+      enabled = true
+      labels  = { release = helm_release.kube_prometheus_stack.name }
+    }
+    dashboards = {
+      enabled = true
+      # Grafana's dashboard sidecar watches its own namespace.
+      namespace = kubernetes_namespace_v1.monitoring.metadata[0].name
+    }
+  }
 }
 
-# The bluegreen operator, from the chart in this repository. Its ServiceAccount carries the
-# IRSA role; the image comes from this platform's ECR repository.
 resource "helm_release" "operator" {
   name      = "bluegreen-operator"
   chart     = "${path.module}/../charts/bluegreen-operator"
@@ -161,22 +105,20 @@ resource "helm_release" "operator" {
   ]
 
   # Without operator_image_tag the chart's own default (its appVersion) applies.
-  values = var.operator_image_tag == null ? [] : [yamlencode({ image = { tag = var.operator_image_tag } })]
+  values = concat(
+    [yamlencode(local.operator_chart_values)],
+    var.operator_image_tag == null ? [] : [yamlencode({ image = { tag = var.operator_image_tag } })],
+  )
 
   depends_on = [
     aws_eks_node_group.this,
-    # The chart ships ServiceMonitors and its BlueGreenApps use the "nginx" IngressClass;
-    # on destroy the operator goes first, while both are still there.
+    # The ServiceMonitor and PrometheusRule CRDs, the monitoring namespace; the apps'
+    # HTTPRoutes attach to the Gateway and their Ingresses (if any) use the "nginx" class.
+    # On destroy the operator goes first, while all of these are still there.
     helm_release.kube_prometheus_stack,
+    helm_release.gateway,
     helm_release.ingress_nginx,
     aws_iam_role_policy_attachment.operator_ecr_read,
+    aws_iam_role_policy_attachment.operator_amp_query,
   ]
-}
-
-# The public address of the ingress controller, read back after the release is installed.
-data "kubernetes_service_v1" "ingress_nginx_controller" {
-  metadata {
-    name      = "${helm_release.ingress_nginx.name}-controller"
-    namespace = helm_release.ingress_nginx.namespace
-  }
 }

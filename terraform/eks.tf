@@ -67,6 +67,13 @@ resource "aws_eks_addon" "vpc_cni" {
   addon_name                  = "vpc-cni"
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "PRESERVE"
+
+  # Network-policy enforcement: the add-on's node agent applies Kubernetes NetworkPolicy
+  # (the operator chart ships one), which otherwise is accepted and ignored. The add-on's
+  # configuration schema takes the value as the string "true".
+  configuration_values = jsonencode({
+    enableNetworkPolicy = "true"
+  })
 }
 
 resource "aws_eks_addon" "kube_proxy" {

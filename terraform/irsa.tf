@@ -1,5 +1,7 @@
 # IAM Roles for Service Accounts: the cluster's OIDC issuer becomes an IAM identity provider,
-# and the operator's ServiceAccount (and nothing else) may assume a read-only ECR role.
+# and the operator's ServiceAccount (and nothing else) may assume its role: read-only ECR,
+# and optionally queries to one Amazon Managed Prometheus workspace. The AWS Load Balancer
+# Controller's role is in traffic.tf.
 
 resource "aws_iam_openid_connect_provider" "eks" {
   url            = aws_eks_cluster.this.identity[0].oidc[0].issuer
@@ -72,4 +74,33 @@ resource "aws_iam_policy" "operator_ecr_read" {
 resource "aws_iam_role_policy_attachment" "operator_ecr_read" {
   role       = aws_iam_role.operator.name
   policy_arn = aws_iam_policy.operator_ecr_read.arn
+}
+
+# Amazon Managed Service for Prometheus (optional): with operator_amp_workspace_arn set, the
+# operator may run PromQL queries (signed with SigV4 by the role's credentials) against that
+# one workspace, and nothing else there: no writes, no other workspace. Off by default.
+data "aws_iam_policy_document" "operator_amp_query" {
+  count = var.operator_amp_workspace_arn == null ? 0 : 1
+
+  statement {
+    sid       = "QueryOneManagedPrometheusWorkspace"
+    effect    = "Allow"
+    actions   = ["aps:QueryMetrics"]
+    resources = [var.operator_amp_workspace_arn]
+  }
+}
+
+resource "aws_iam_policy" "operator_amp_query" {
+  count = var.operator_amp_workspace_arn == null ? 0 : 1
+
+  name        = "${var.cluster_name}-operator-amp-query"
+  description = "Query (aps:QueryMetrics) one Amazon Managed Prometheus workspace"
+  policy      = data.aws_iam_policy_document.operator_amp_query[0].json
+}
+
+resource "aws_iam_role_policy_attachment" "operator_amp_query" {
+  count = var.operator_amp_workspace_arn == null ? 0 : 1
+
+  role       = aws_iam_role.operator.name
+  policy_arn = aws_iam_policy.operator_amp_query[0].arn
 }

@@ -63,7 +63,33 @@ output "public_subnet_ids" {
   value       = aws_subnet.public[*].id
 }
 
+output "gateway" {
+  description = "The Gateway apps attach HTTPRoutes to: put {namespace, name, sectionName} in spec.parentRefs. With gateway_routes_from = Selector, label the app's namespace with route_namespace_label first."
+  value = {
+    namespace             = helm_release.gateway.namespace
+    name                  = local.gateway_name
+    sectionName           = local.gateway_app_listener
+    gatewayClassName      = local.gateway_class_name
+    route_namespace_label = var.gateway_routes_from == "Selector" ? "${local.gateway_route_namespace_label}=${local.gateway_route_namespace_label_value}" : null
+  }
+}
+
+output "gateway_hostname" {
+  description = "DNS name of the Gateway's ALB: point your application hosts here (CNAME). Null until the ALB exists; `terraform apply -refresh-only` reads it again."
+  value       = try(data.kubernetes_resource.gateway.object.status.addresses[0].value, null)
+}
+
+output "aws_load_balancer_controller_role_arn" {
+  description = "IAM role assumed by the AWS Load Balancer Controller's ServiceAccount through IRSA."
+  value       = aws_iam_role.aws_load_balancer_controller.arn
+}
+
+output "amp_prometheus_address" {
+  description = "With operator_amp_workspace_arn: the workspace's Prometheus-compatible API root, for spec.analysis.prometheus.address (queries signed with SigV4). Null otherwise."
+  value       = var.operator_amp_workspace_arn == null ? null : "https://aps-workspaces.${split(":", var.operator_amp_workspace_arn)[3]}.${data.aws_partition.current.dns_suffix}/workspaces/${split("/", var.operator_amp_workspace_arn)[1]}"
+}
+
 output "ingress_hostname" {
-  description = "DNS name of ingress-nginx's AWS load balancer: point your application hosts here (CNAME)."
-  value       = try(data.kubernetes_service_v1.ingress_nginx_controller.status[0].load_balancer[0].ingress[0].hostname, null)
+  description = "With ingress_nginx_enabled: DNS name of ingress-nginx's Network Load Balancer. Null otherwise."
+  value       = try(data.kubernetes_service_v1.ingress_nginx_controller[0].status[0].load_balancer[0].ingress[0].hostname, null)
 }

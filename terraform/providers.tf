@@ -3,8 +3,8 @@ provider "aws" {
 
   # Every taggable AWS resource in this configuration gets these tags. The launch template
   # repeats them in tag_specifications (default_tags do not reach instances and volumes
-  # started by the node group) and ingress-nginx passes them to the load balancer it asks
-  # AWS for.
+  # started by the node group) and the AWS Load Balancer Controller puts them on the load
+  # balancers, target groups and security groups it creates (its defaultTags, traffic.tf).
   default_tags {
     tags = local.tags
   }

@@ -39,6 +39,12 @@ variable "tags" {
   }
 
   validation {
+    # The AWS Load Balancer Controller receives the tags as one "k=v,k=v" flag.
+    condition     = alltrue([for k, v in var.tags : length(regexall("[,=]", "${k}${v}")) == 0])
+    error_message = "Tag keys and values must not contain \",\" or \"=\" (the load balancer controller takes the tags as k=v,k=v)."
+  }
+
+  validation {
     # AWS allows 50 tags per resource; leave room for the fixed tags and the per-resource ones.
     condition     = length(var.tags) <= 40
     error_message = "At most 40 extra tags."
@@ -309,8 +315,69 @@ variable "ecr_force_delete" {
 
 # --- Platform add-ons ---------------------------------------------------------------------
 
+variable "aws_load_balancer_controller_chart_version" {
+  description = "Version of the AWS Load Balancer Controller Helm chart (https://aws.github.io/eks-charts); 3.x, whose Gateway API support is GA. Its IAM policy in traffic.tf is written for the calls of v3.5."
+  type        = string
+  default     = "3.5.0"
+
+  validation {
+    condition     = can(regex("^3\\.[0-9]+\\.[0-9]+$", var.aws_load_balancer_controller_chart_version))
+    error_message = "Pin an exact 3.x chart version, e.g. 3.5.0 (Gateway API support is GA from 3.0)."
+  }
+}
+
+variable "gateway_namespace" {
+  description = "Namespace of the platform Gateway (and of its LoadBalancerConfiguration). HTTPRoutes name it in parentRefs."
+  type        = string
+  default     = "gateway"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", var.gateway_namespace))
+    error_message = "A namespace name must be a DNS-1123 label."
+  }
+}
+
+variable "gateway_scheme" {
+  description = "internet-facing: the Gateway's ALB sits in the public subnets and answers on the internet. internal: private subnets, reachable inside the VPC only."
+  type        = string
+  default     = "internet-facing"
+
+  validation {
+    condition     = contains(["internet-facing", "internal"], var.gateway_scheme)
+    error_message = "gateway_scheme must be internet-facing or internal."
+  }
+}
+
+variable "gateway_certificate_arn" {
+  description = "ACM certificate ARN for the Gateway's HTTPS listener (port 443; port 80 then only redirects to HTTPS). Null: plain HTTP on port 80."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.gateway_certificate_arn == null || can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$", var.gateway_certificate_arn))
+    error_message = "gateway_certificate_arn must be an ACM certificate ARN, e.g. arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-...."
+  }
+}
+
+variable "gateway_routes_from" {
+  description = "Which namespaces may attach HTTPRoutes to the Gateway: Selector (only namespaces labelled bluegreen.dev/gateway-routes=true) or All."
+  type        = string
+  default     = "Selector"
+
+  validation {
+    condition     = contains(["Selector", "All"], var.gateway_routes_from)
+    error_message = "gateway_routes_from must be Selector or All."
+  }
+}
+
+variable "ingress_nginx_enabled" {
+  description = "Also install ingress-nginx (retired upstream) behind an NLB, for BlueGreenApps that still route with spec.ingress and the nginx canary annotations. The Gateway is the default traffic layer."
+  type        = bool
+  default     = false
+}
+
 variable "ingress_nginx_chart_version" {
-  description = "Version of the ingress-nginx Helm chart (https://kubernetes.github.io/ingress-nginx)."
+  description = "Version of the ingress-nginx Helm chart (https://kubernetes.github.io/ingress-nginx), used when ingress_nginx_enabled is true."
   type        = string
   default     = "4.14.1"
 
@@ -343,7 +410,7 @@ variable "grafana_admin_password" {
 }
 
 variable "monitoring_namespace" {
-  description = "Namespace of kube-prometheus-stack. The operator's default Prometheus address is prometheus-operated.monitoring.svc:9090."
+  description = "Namespace of kube-prometheus-stack. Its Prometheus answers at http://prometheus-operated.<this namespace>.svc:9090, the address BlueGreenApps give in spec.analysis.prometheus.address."
   type        = string
   default     = "monitoring"
 
@@ -394,5 +461,16 @@ variable "operator_image_tag" {
   validation {
     condition     = var.operator_image_tag == null || can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.operator_image_tag))
     error_message = "An image tag is 1-128 characters: letters, digits, _ . -, not starting with . or -."
+  }
+}
+
+variable "operator_amp_workspace_arn" {
+  description = "ARN of an Amazon Managed Service for Prometheus workspace the operator may query (aps:QueryMetrics, SigV4 with its IRSA role). Null (default): no such permission."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.operator_amp_workspace_arn == null || can(regex("^arn:aws[a-z-]*:aps:[a-z0-9-]+:[0-9]{12}:workspace/ws-[A-Za-z0-9-]+$", var.operator_amp_workspace_arn))
+    error_message = "operator_amp_workspace_arn must be one workspace's ARN, e.g. arn:aws:aps:us-east-1:123456789012:workspace/ws-0a1b2c3d-4e5f-6789-abcd-ef0123456789 (no wildcards)."
   }
 }

@@ -1,182 +1,48 @@
 """Offline checks of terraform/: the AWS platform (VPC, EKS, ECR, IRSA, add-ons).
 
-Nothing here talks to AWS or downloads providers. The files are parsed with python-hcl2 and
-the resource graph is asserted on the parsed structure. Where a value has to be *computed*
-(variable validations, the subnet plan, the ECR lifecycle policy) the locally built OpenTofu
-evaluates the expressions: a configuration made of `variables.tf` alone needs no provider.
-checkov runs through tests/terraform/run_checkov.sh.
+Nothing here talks to AWS or downloads providers: see tfconfig.py for how the configuration is
+parsed and how OpenTofu evaluates what needs computing. The traffic layer (AWS Load Balancer
+Controller, Gateway API, ingress-nginx) has its own file, test_traffic.py. checkov runs
+through tests/terraform/run_checkov.sh.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
-import shutil
 import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
-from hcl2 import SerializationOptions
 
-REPO = Path(__file__).resolve().parents[2]
-TF_DIR = REPO / "terraform"
-HERE = Path(__file__).resolve().parent
-TOFU = REPO / ".cache" / "bin" / "tofu" / "tofu"
-
-# A reference to a managed resource inside an expression, e.g. `aws_subnet.public[*].id`.
-# Data sources (`data.x.y`) are excluded by the look-behind.
-RESOURCE_REF = re.compile(r"(?<![\w.])((?:aws|helm|kubernetes)_[a-z0-9_]+)\.([a-z0-9_]+)\b")
-LOCAL_REF = re.compile(r"(?<![\w.])local\.([a-z0-9_]+)\b")
-
-NETWORK_TYPES = {
-    "aws_vpc",
-    "aws_subnet",
-    "aws_internet_gateway",
-    "aws_eip",
-    "aws_nat_gateway",
-    "aws_route_table",
-    "aws_route",
-    "aws_route_table_association",
-}
-# Network resources a load balancer sits in or routes through; the ingress controller's
-# release must name every one of them in depends_on. (The VPC follows from the subnets.)
-LB_NETWORK_TYPES = NETWORK_TYPES - {"aws_vpc"}
-
-
-# --- Parsing ------------------------------------------------------------------------------
-
-
-def _parse(path: Path) -> dict[str, Any]:
-    options = SerializationOptions(
-        with_comments=False, explicit_blocks=False, strip_string_quotes=True
-    )
-    with path.open(encoding="utf-8") as fh:
-        return hcl2.load(fh, serialization_options=options)
-
-
-def _expr(value: Any) -> str:
-    """An attribute as expression text: `${aws_vpc.this.id}` -> `aws_vpc.this.id`."""
-    text = value if isinstance(value, str) else json.dumps(value)
-    if text.startswith("${") and text.endswith("}"):
-        return text[2:-1]
-    return text
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield str(k)
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
-
-
-@dataclass
-class Config:
-    files: dict[str, dict[str, Any]]
-    resources: dict[str, dict[str, Any]] = field(default_factory=dict)
-    data: dict[str, dict[str, Any]] = field(default_factory=dict)
-    variables: dict[str, dict[str, Any]] = field(default_factory=dict)
-    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    providers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    locals: dict[str, Any] = field(default_factory=dict)
-    terraform: list[dict[str, Any]] = field(default_factory=list)
-    modules: list[Any] = field(default_factory=list)
-
-    def resource(self, address: str) -> dict[str, Any]:
-        assert address in self.resources, f"{address} is not in terraform/"
-        return self.resources[address]
-
-    def of_type(self, rtype: str) -> dict[str, dict[str, Any]]:
-        return {a: b for a, b in self.resources.items() if a.split(".")[0] == rtype}
-
-    def references(self, address: str) -> set[str]:
-        """Resources one resource refers to directly: expressions, locals, depends_on, and
-        (for Helm and Kubernetes resources) its provider's configuration."""
-        body = self.resources[address]
-        text = list(_strings(body))
-        seen_locals: set[str] = set()
-        pending = [m for s in text for m in LOCAL_REF.findall(s)]
-        while pending:
-            name = pending.pop()
-            if name in seen_locals or name not in self.locals:
-                continue
-            seen_locals.add(name)
-            local_text = list(_strings(self.locals[name]))
-            text += local_text
-            pending += [m for s in local_text for m in LOCAL_REF.findall(s)]
-        rtype = address.split(".", maxsplit=1)[0]
-        provider = rtype.split("_")[0]
-        if provider in {"helm", "kubernetes"} and provider in self.providers:
-            text += list(_strings(self.providers[provider]))
-        refs = {f"{t}.{n}" for s in text for t, n in RESOURCE_REF.findall(s)}
-        return {r for r in refs if r in self.resources and r != address}
-
-    def dependencies(self, address: str) -> set[str]:
-        """Everything a resource depends on, transitively: what destroy removes after it."""
-        result: set[str] = set()
-        stack = [address]
-        while stack:
-            for ref in self.references(stack.pop()):
-                if ref not in result:
-                    result.add(ref)
-                    stack.append(ref)
-        return result
-
-
-@cache
-def load_config() -> Config:
-    tf_files = sorted(TF_DIR.glob("*.tf"))
-    assert tf_files, f"no .tf files in {TF_DIR}"
-    config = Config(files={p.name: _parse(p) for p in tf_files})
-    for name, doc in config.files.items():
-        for block in doc.get("resource", []):
-            for rtype, named in block.items():
-                for rname, body in named.items():
-                    address = f"{rtype}.{rname}"
-                    assert address not in config.resources, f"{address} twice ({name})"
-                    config.resources[address] = body
-        for block in doc.get("data", []):
-            for dtype, named in block.items():
-                for dname, body in named.items():
-                    config.data[f"{dtype}.{dname}"] = body
-        for block in doc.get("variable", []):
-            config.variables.update(block)
-        for block in doc.get("output", []):
-            config.outputs.update(block)
-        for block in doc.get("provider", []):
-            config.providers.update(block)
-        for block in doc.get("locals", []):
-            for key in block:
-                assert key not in config.locals, f"local.{key} twice"
-            config.locals.update(block)
-        config.terraform += doc.get("terraform", [])
-        config.modules += doc.get("module", [])
-    return config
+from tests.terraform.tfconfig import (
+    HERE,
+    NETWORK_TYPES,
+    OPERATOR_CHART,
+    REPO,
+    TF_DIR,
+    TOFU,
+    Config,
+    depends_on,
+    expr,
+    hcl,
+    helm_template,
+    load_config,
+    needs_helm,
+    needs_tofu,
+    parse,
+    statements,
+    tofu_env,
+    tofu_eval,
+    tofu_plan,
+)
 
 
 @pytest.fixture(scope="module")
 def cfg() -> Config:
     return load_config()
-
-
-def _depends_on(body: dict[str, Any]) -> set[str]:
-    return {_expr(d) for d in body.get("depends_on", [])}
-
-
-def _statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    statements = doc.get("statement", [])
-    return statements if isinstance(statements, list) else [statements]
 
 
 # --- Files, versions, backend -------------------------------------------------------------
@@ -194,11 +60,12 @@ def test_every_file_parses_and_the_layout_is_complete(cfg: Config) -> None:
         "irsa.tf",
         "ecr.tf",
         "addons.tf",
+        "traffic.tf",
         "outputs.tf",
     }
     assert expected <= set(cfg.files), f"missing: {expected - set(cfg.files)}"
     for example in ("backend.tf.example", "backend.hcl.example", "terraform.tfvars.example"):
-        assert _parse(TF_DIR / example), f"{example} is empty"
+        assert parse(TF_DIR / example), f"{example} is empty"
     assert len(cfg.resources) >= 40
 
 
@@ -222,13 +89,13 @@ def test_no_modules_and_no_backend_in_the_configuration(cfg: Config) -> None:
 
 
 def test_backend_example_is_s3_with_native_locking() -> None:
-    (terraform,) = _parse(TF_DIR / "backend.tf.example")["terraform"]
+    (terraform,) = parse(TF_DIR / "backend.tf.example")["terraform"]
     (backend,) = terraform["backend"]
     s3 = backend["s3"]
     assert s3["use_lockfile"] is True
     assert s3["encrypt"] is True
     assert "dynamodb_table" not in s3  # the lock file replaces the DynamoDB table
-    partial = _parse(TF_DIR / "backend.hcl.example")
+    partial = parse(TF_DIR / "backend.hcl.example")
     assert {"bucket", "key", "region"} <= set(partial)
     readme = (TF_DIR / "README.md").read_text(encoding="utf-8")
     assert "terraform init -backend-config=backend.hcl" in readme
@@ -240,20 +107,22 @@ def test_backend_example_is_s3_with_native_locking() -> None:
 
 def test_default_tags_on_the_aws_provider(cfg: Config) -> None:
     (default_tags,) = cfg.providers["aws"]["default_tags"]
-    assert _expr(default_tags["tags"]) == "local.tags"
-    tags = _expr(cfg.locals["tags"])
+    assert expr(default_tags["tags"]) == "local.tags"
+    tags = expr(cfg.locals["tags"])
     assert tags.startswith("merge(var.tags,")
     for key in ("Project", "ManagedBy", "Cluster"):
         assert re.search(rf"\b{key}\s*=", tags), f"{key} is not a default tag"
     # What the node group launches is not reached by default_tags: the launch template tags it.
     specs = cfg.resource("aws_launch_template.node")["tag_specifications"]
     assert {s["resource_type"] for s in specs} == {"instance", "volume"}
-    assert all("local.tags" in _expr(s["tags"]) for s in specs)
-    # Nor is the load balancer created by ingress-nginx: it gets the tags as an annotation.
-    values = " ".join(cfg.resource("helm_release.ingress_nginx")["values"])
-    assert "aws-load-balancer-additional-resource-tags" in values
-    assert "local.load_balancer_tags" in values
-    assert "local.tags" in _expr(cfg.locals["load_balancer_tags"])
+    assert all("local.tags" in expr(s["tags"]) for s in specs)
+    # Nor are the load balancers, target groups and security groups the AWS Load Balancer
+    # Controller creates: it puts the same tags on them (its defaultTags).
+    lbc_values = cfg.locals["aws_load_balancer_controller_values"]
+    assert expr(lbc_values["defaultTags"]) == "local.tags"
+    assert "local.aws_load_balancer_controller_values" in " ".join(
+        cfg.resource("helm_release.aws_load_balancer_controller")["values"]
+    )
 
 
 # --- The seed's resources, or better ------------------------------------------------------
@@ -279,7 +148,7 @@ def test_every_resource_of_the_seed_has_an_equivalent(cfg: Config) -> None:
 
     # The seed's four policy attachments; ECR read-only became the narrower pull-only.
     attached = {
-        (_expr(b["role"]), _expr(b["policy_arn"]).rsplit("/", 1)[-1])
+        (expr(b["role"]), expr(b["policy_arn"]).rsplit("/", 1)[-1])
         for b in cfg.of_type("aws_iam_role_policy_attachment").values()
     }
     for role, policy in [
@@ -310,11 +179,11 @@ def test_every_resource_of_the_seed_has_an_equivalent(cfg: Config) -> None:
 def test_subnets_one_per_zone_in_at_least_two_zones(cfg: Config) -> None:
     for kind in ("public", "private"):
         subnet = cfg.resource(f"aws_subnet.{kind}")
-        assert _expr(subnet["count"]) == "length(local.azs)"
-        assert _expr(subnet["availability_zone"]) == "local.azs[count.index]"
-        assert _expr(subnet["vpc_id"]) == "aws_vpc.this.id"
-        assert _expr(subnet["cidr_block"]) == f"local.{kind}_subnet_cidrs[count.index]"
-    assert _expr(cfg.locals["azs"]) == "var.availability_zones"
+        assert expr(subnet["count"]) == "length(local.azs)"
+        assert expr(subnet["availability_zone"]) == "local.azs[count.index]"
+        assert expr(subnet["vpc_id"]) == "aws_vpc.this.id"
+        assert expr(subnet["cidr_block"]) == f"local.{kind}_subnet_cidrs[count.index]"
+    assert expr(cfg.locals["azs"]) == "var.availability_zones"
     zones = cfg.variables["availability_zones"]
     assert len(set(zones["default"])) >= 2
     conditions = [v["condition"] for v in zones["validation"]]
@@ -332,27 +201,27 @@ def test_subnet_tags_for_load_balancer_discovery(cfg: Config) -> None:
 
 
 def test_routes_internet_gateway_and_nat(cfg: Config) -> None:
-    assert _expr(cfg.resource("aws_internet_gateway.this")["vpc_id"]) == "aws_vpc.this.id"
+    assert expr(cfg.resource("aws_internet_gateway.this")["vpc_id"]) == "aws_vpc.this.id"
 
     public_route = cfg.resource("aws_route.public_internet")
     assert public_route["destination_cidr_block"] == "0.0.0.0/0"
-    assert _expr(public_route["gateway_id"]) == "aws_internet_gateway.this.id"
-    assert _expr(public_route["route_table_id"]) == "aws_route_table.public.id"
+    assert expr(public_route["gateway_id"]) == "aws_internet_gateway.this.id"
+    assert expr(public_route["route_table_id"]) == "aws_route_table.public.id"
 
     nat = cfg.resource("aws_nat_gateway.this")
-    assert "aws_subnet.public[" in _expr(nat["subnet_id"])  # NAT lives in a public subnet
-    assert "aws_eip.nat[" in _expr(nat["allocation_id"])
+    assert "aws_subnet.public[" in expr(nat["subnet_id"])  # NAT lives in a public subnet
+    assert "aws_eip.nat[" in expr(nat["allocation_id"])
     assert cfg.resource("aws_eip.nat")["domain"] == "vpc"
 
     private_route = cfg.resource("aws_route.private_nat")
     assert private_route["destination_cidr_block"] == "0.0.0.0/0"
-    assert "aws_nat_gateway.this[" in _expr(private_route["nat_gateway_id"])
+    assert "aws_nat_gateway.this[" in expr(private_route["nat_gateway_id"])
     assert "gateway_id" not in private_route  # private subnets never route to the IGW
 
     for kind in ("public", "private"):
         assoc = cfg.resource(f"aws_route_table_association.{kind}")
-        assert f"aws_subnet.{kind}[" in _expr(assoc["subnet_id"])
-        assert f"aws_route_table.{kind}" in _expr(assoc["route_table_id"])
+        assert f"aws_subnet.{kind}[" in expr(assoc["subnet_id"])
+        assert f"aws_route_table.{kind}" in expr(assoc["route_table_id"])
 
 
 def test_vpc_hardening(cfg: Config) -> None:
@@ -364,7 +233,7 @@ def test_vpc_hardening(cfg: Config) -> None:
     assert "egress" not in default_sg
     flow = cfg.resource("aws_flow_log.this")
     assert flow["traffic_type"] == "ALL"
-    assert _expr(flow["vpc_id"]) == "aws_vpc.this.id"
+    assert expr(flow["vpc_id"]) == "aws_vpc.this.id"
 
 
 # --- EKS ----------------------------------------------------------------------------------
@@ -372,8 +241,8 @@ def test_vpc_hardening(cfg: Config) -> None:
 
 def test_eks_cluster(cfg: Config) -> None:
     cluster = cfg.resource("aws_eks_cluster.this")
-    assert _expr(cluster["version"]) == "var.cluster_version"
-    assert _expr(cluster["role_arn"]) == "aws_iam_role.cluster.arn"
+    assert expr(cluster["version"]) == "var.cluster_version"
+    assert expr(cluster["role_arn"]) == "aws_iam_role.cluster.arn"
     assert set(cluster["enabled_cluster_log_types"]) == {
         "api",
         "audit",
@@ -382,12 +251,12 @@ def test_eks_cluster(cfg: Config) -> None:
         "scheduler",
     }
     (vpc_config,) = cluster["vpc_config"]
-    assert _expr(vpc_config["subnet_ids"]) == "aws_subnet.private[*].id"
+    assert expr(vpc_config["subnet_ids"]) == "aws_subnet.private[*].id"
     assert vpc_config["endpoint_private_access"] is True
-    assert _expr(vpc_config["public_access_cidrs"]) == "var.cluster_endpoint_public_access_cidrs"
+    assert expr(vpc_config["public_access_cidrs"]) == "var.cluster_endpoint_public_access_cidrs"
     (encryption,) = cluster["encryption_config"]
     assert encryption["resources"] == ["secrets"]
-    assert _depends_on(cluster) >= {
+    assert depends_on(cluster) >= {
         "aws_iam_role_policy_attachment.cluster_policy",
         "aws_cloudwatch_log_group.cluster",
     }
@@ -395,18 +264,18 @@ def test_eks_cluster(cfg: Config) -> None:
 
 def test_node_group_sizes_and_types_come_from_variables(cfg: Config) -> None:
     group = cfg.resource("aws_eks_node_group.this")
-    assert _expr(group["cluster_name"]) == "aws_eks_cluster.this.name"
-    assert _expr(group["node_role_arn"]) == "aws_iam_role.node.arn"
-    assert _expr(group["subnet_ids"]) == "aws_subnet.private[*].id"
-    assert _expr(group["instance_types"]) == "var.node_instance_types"
+    assert expr(group["cluster_name"]) == "aws_eks_cluster.this.name"
+    assert expr(group["node_role_arn"]) == "aws_iam_role.node.arn"
+    assert expr(group["subnet_ids"]) == "aws_subnet.private[*].id"
+    assert expr(group["instance_types"]) == "var.node_instance_types"
     (scaling,) = group["scaling_config"]
-    assert {k: _expr(v) for k, v in scaling.items()} == {
+    assert {k: expr(v) for k, v in scaling.items()} == {
         "min_size": "var.node_min_size",
         "max_size": "var.node_max_size",
         "desired_size": "var.node_desired_size",
     }
     # Nodes start only once their policies are attached.
-    assert _depends_on(group) >= {
+    assert depends_on(group) >= {
         "aws_iam_role_policy_attachment.node_worker_policy",
         "aws_iam_role_policy_attachment.node_cni_policy",
         "aws_iam_role_policy_attachment.node_ecr_pull",
@@ -416,26 +285,39 @@ def test_node_group_sizes_and_types_come_from_variables(cfg: Config) -> None:
     assert metadata["http_put_response_hop_limit"] == 1
 
 
+@needs_tofu
+def test_vpc_cni_add_on_enforces_network_policies(cfg: Config, tmp_path: Path) -> None:
+    # Without it the operator chart's NetworkPolicy is accepted and ignored on EKS.
+    cni = cfg.resource("aws_eks_addon.vpc_cni")
+    assert cni["addon_name"] == "vpc-cni"
+    # configuration_values is JSON text; tofu evaluates the jsonencode() to it.
+    configuration = json.loads(tofu_eval(tmp_path, expr(cni["configuration_values"]), {}))
+    # A string: the add-on's configuration schema takes "true"/"false", not a JSON boolean.
+    assert configuration == {"enableNetworkPolicy": "true"}
+    # Nodes (and so every pod) start only once the add-on, with the setting, is there.
+    assert "aws_eks_addon.vpc_cni" in depends_on(cfg.resource("aws_eks_node_group.this"))
+
+
 def test_iam_roles_trust_the_right_services(cfg: Config) -> None:
     def trusted(document: str) -> set[str]:
-        (statement,) = _statements(cfg.data[document])
+        (statement,) = statements(cfg.data[document])
         assert statement["actions"] == ["sts:AssumeRole"]
         return {i for p in statement["principals"] for i in p["identifiers"]}
 
     cluster_role = cfg.resource("aws_iam_role.cluster")
     node_role = cfg.resource("aws_iam_role.node")
     assert (
-        _expr(cluster_role["assume_role_policy"])
+        expr(cluster_role["assume_role_policy"])
         == "data.aws_iam_policy_document.cluster_assume.json"
     )
-    assert _expr(node_role["assume_role_policy"]) == "data.aws_iam_policy_document.node_assume.json"
+    assert expr(node_role["assume_role_policy"]) == "data.aws_iam_policy_document.node_assume.json"
     assert trusted("aws_iam_policy_document.cluster_assume") == {"eks.amazonaws.com"}
     assert trusted("aws_iam_policy_document.node_assume") == {"ec2.amazonaws.com"}
 
 
 def test_oidc_provider_for_irsa(cfg: Config) -> None:
     oidc = cfg.resource("aws_iam_openid_connect_provider.eks")
-    assert _expr(oidc["url"]) == "aws_eks_cluster.this.identity[0].oidc[0].issuer"
+    assert expr(oidc["url"]) == "aws_eks_cluster.this.identity[0].oidc[0].issuer"
     assert oidc["client_id_list"] == ["sts.amazonaws.com"]
 
 
@@ -453,17 +335,17 @@ def test_ecr_repositories_immutable_scanned_encrypted(cfg: Config) -> None:
         assert encryption["encryption_type"] == "KMS", address
     # One repository for the operator image, one for the demo app.
     repo = cfg.resource("aws_ecr_repository.this")
-    assert _expr(repo["for_each"]) == "local.ecr_repositories"
+    assert expr(repo["for_each"]) == "local.ecr_repositories"
     assert set(cfg.locals["ecr_repositories"]) == {"operator", "app"}
 
 
 def test_every_ecr_repository_has_a_lifecycle_policy(cfg: Config) -> None:
     policies = cfg.of_type("aws_ecr_lifecycle_policy")
-    covered = {_expr(p.get("for_each", "")) for p in policies.values()}
-    covered |= {_expr(p["repository"]).rsplit(".", 1)[0] for p in policies.values()}
+    covered = {expr(p.get("for_each", "")) for p in policies.values()}
+    covered |= {expr(p["repository"]).rsplit(".", 1)[0] for p in policies.values()}
     for address in cfg.of_type("aws_ecr_repository"):
         assert address in covered, f"{address} has no lifecycle policy"
-    policy = _expr(cfg.resource("aws_ecr_lifecycle_policy.this")["policy"])
+    policy = expr(cfg.resource("aws_ecr_lifecycle_policy.this")["policy"])
     assert policy.startswith("jsonencode(")
     assert '"untagged"' in policy
     assert '"imageCountMoreThan"' in policy
@@ -474,8 +356,8 @@ def test_every_ecr_repository_has_a_lifecycle_policy(cfg: Config) -> None:
 
 def test_operator_role_trusts_only_the_operator_service_account(cfg: Config) -> None:
     role = cfg.resource("aws_iam_role.operator")
-    assert _expr(role["assume_role_policy"]) == "data.aws_iam_policy_document.operator_assume.json"
-    (statement,) = _statements(cfg.data["aws_iam_policy_document.operator_assume"])
+    assert expr(role["assume_role_policy"]) == "data.aws_iam_policy_document.operator_assume.json"
+    (statement,) = statements(cfg.data["aws_iam_policy_document.operator_assume"])
     assert statement.get("effect", "Allow") == "Allow"
     assert statement["actions"] == ["sts:AssumeRoleWithWebIdentity"]
     (principal,) = statement["principals"]
@@ -494,7 +376,7 @@ def test_operator_role_trusts_only_the_operator_service_account(cfg: Config) -> 
 
 
 def test_operator_policy_is_exactly_read_only_ecr_on_our_repositories(cfg: Config) -> None:
-    (statement,) = _statements(cfg.data["aws_iam_policy_document.operator_ecr_read"])
+    (statement,) = statements(cfg.data["aws_iam_policy_document.operator_ecr_read"])
     assert statement.get("effect", "Allow") == "Allow"
     assert sorted(statement["actions"]) == [
         "ecr:BatchGetImage",
@@ -502,89 +384,220 @@ def test_operator_policy_is_exactly_read_only_ecr_on_our_repositories(cfg: Confi
         "ecr:DescribeRepositories",
     ]
     assert "not_actions" not in statement
-    resources = _expr(statement["resources"])
+    resources = expr(statement["resources"])
     assert "*" not in resources
     assert "aws_ecr_repository.this" in resources
 
-    # Nothing else reaches the operator role: one attachment, of that policy, no inline ones.
-    attachments = [
-        b
+    # Nothing else reaches the operator role: the ECR policy always, the Amazon Managed
+    # Prometheus query policy only when asked for (count), no inline policies.
+    attachments = {
+        expr(b["policy_arn"]): b
         for b in cfg.of_type("aws_iam_role_policy_attachment").values()
-        if _expr(b["role"]).startswith("aws_iam_role.operator.")
-    ]
-    assert [_expr(a["policy_arn"]) for a in attachments] == ["aws_iam_policy.operator_ecr_read.arn"]
-    assert _expr(cfg.resource("aws_iam_policy.operator_ecr_read")["policy"]) == (
+        if expr(b["role"]).startswith("aws_iam_role.operator.")
+    }
+    assert set(attachments) == {
+        "aws_iam_policy.operator_ecr_read.arn",
+        "aws_iam_policy.operator_amp_query[0].arn",
+    }
+    assert "count" not in attachments["aws_iam_policy.operator_ecr_read.arn"]
+    assert expr(cfg.resource("aws_iam_policy.operator_ecr_read")["policy"]) == (
         "data.aws_iam_policy_document.operator_ecr_read.json"
     )
     for body in cfg.of_type("aws_iam_role_policy").values():
-        assert not _expr(body["role"]).startswith("aws_iam_role.operator.")
+        assert not expr(body["role"]).startswith("aws_iam_role.operator.")
     assert cfg.resource("aws_iam_role.operator").get("managed_policy_arns") is None
 
 
-# --- Helm releases and the destroy ordering -----------------------------------------------
+AMP_WORKSPACE = (
+    "arn:aws:aps:us-east-1:123456789012:workspace/ws-0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+)
+
+
+@needs_tofu
+def test_operator_amp_query_is_off_by_default_and_one_workspace_when_set(
+    cfg: Config, tmp_path: Path
+) -> None:
+    # SigV4 queries to Amazon Managed Prometheus: aps:QueryMetrics on exactly the workspace
+    # the variable names, and nothing at all without it.
+    assert cfg.variables["operator_amp_workspace_arn"]["default"] is None
+    document = cfg.data["aws_iam_policy_document.operator_amp_query"]
+    (statement,) = statements(document)
+    assert statement.get("effect", "Allow") == "Allow"
+    assert statement["actions"] == ["aps:QueryMetrics"]
+    assert statement["resources"] == ["${var.operator_amp_workspace_arn}"]
+    assert "not_actions" not in statement and "not_resources" not in statement
+
+    conditional = {
+        "data.aws_iam_policy_document.operator_amp_query": document,
+        "aws_iam_policy.operator_amp_query": cfg.resource("aws_iam_policy.operator_amp_query"),
+        "aws_iam_role_policy_attachment.operator_amp_query": cfg.resource(
+            "aws_iam_role_policy_attachment.operator_amp_query"
+        ),
+    }
+    counts = "{" + ", ".join(f'"{a}" = {expr(b["count"])}' for a, b in conditional.items()) + "}"
+    assert set(tofu_eval(tmp_path, counts, {}).values()) == {0}
+    enabled = tofu_eval(tmp_path, counts, {"operator_amp_workspace_arn": AMP_WORKSPACE})
+    assert set(enabled.values()) == {1}
+    attachment = conditional["aws_iam_role_policy_attachment.operator_amp_query"]
+    assert expr(attachment["role"]) == "aws_iam_role.operator.name"
+
+    # The workspace's query endpoint, for spec.analysis.prometheus.address.
+    address = expr(cfg.outputs["amp_prometheus_address"]["value"]).replace(
+        "data.aws_partition.current.dns_suffix", '"amazonaws.com"'
+    )
+    assert tofu_eval(tmp_path, address, {}) is None
+    assert tofu_eval(tmp_path, address, {"operator_amp_workspace_arn": AMP_WORKSPACE}) == (
+        "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/"
+        "ws-0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+    )
+
+
+# --- Helm releases ------------------------------------------------------------------------
 
 
 def test_helm_releases(cfg: Config) -> None:
     releases = cfg.of_type("helm_release")
     assert set(releases) == {
+        "helm_release.gateway_api_crds",
+        "helm_release.aws_load_balancer_controller",
+        "helm_release.gateway",
         "helm_release.ingress_nginx",
         "helm_release.kube_prometheus_stack",
         "helm_release.operator",
     }
-    ingress = releases["helm_release.ingress_nginx"]
-    assert (ingress["repository"], ingress["chart"]) == (
-        "https://kubernetes.github.io/ingress-nginx",
-        "ingress-nginx",
-    )
-    assert "aws-load-balancer-type" in " ".join(ingress["values"])
-    stack = releases["helm_release.kube_prometheus_stack"]
-    assert (stack["repository"], stack["chart"]) == (
-        "https://prometheus-community.github.io/helm-charts",
-        "kube-prometheus-stack",
-    )
-    # The operator's defaults: Prometheus at prometheus-operated.monitoring.svc, and
-    # ServiceMonitors labelled release=monitoring.
-    assert stack["name"] == "monitoring"
-    assert _expr(cfg.variables["monitoring_namespace"]["default"]) == "monitoring"
-    for release in (ingress, stack):
-        assert _expr(release["version"]).startswith("var."), "remote charts are pinned"
+    remote = {
+        "helm_release.aws_load_balancer_controller": (
+            "https://aws.github.io/eks-charts",
+            "aws-load-balancer-controller",
+        ),
+        "helm_release.ingress_nginx": (
+            "https://kubernetes.github.io/ingress-nginx",
+            "ingress-nginx",
+        ),
+        "helm_release.kube_prometheus_stack": (
+            "https://prometheus-community.github.io/helm-charts",
+            "kube-prometheus-stack",
+        ),
+    }
+    for address, (repository, chart) in remote.items():
+        release = releases[address]
+        assert (release["repository"], release["chart"]) == (repository, chart)
+        assert expr(release["version"]).startswith("var."), f"{address}: pin the chart"
+    local = {
+        "helm_release.gateway_api_crds": "/charts/gateway-api-crds",
+        "helm_release.gateway": "/charts/platform-gateway",
+        "helm_release.operator": "/../charts/bluegreen-operator",
+    }
+    for address, path in local.items():
+        assert releases[address]["chart"] == "${path.module}" + path
+        assert "repository" not in releases[address]
+    # Its Prometheus selects ServiceMonitors and PrometheusRules labelled release=monitoring.
+    assert releases["helm_release.kube_prometheus_stack"]["name"] == "monitoring"
+    assert expr(cfg.variables["monitoring_namespace"]["default"]) == "monitoring"
+    # Every release waits: for readiness on install, and on destroy until its objects are
+    # gone (a load balancer's finalizer keeps its object until AWS has deleted it).
+    for address, release in releases.items():
+        assert release["wait"] is True, address
 
 
 def test_operator_release_gets_the_irsa_role_on_its_service_account(cfg: Config) -> None:
     operator = cfg.resource("helm_release.operator")
     assert operator["chart"].endswith("../charts/bluegreen-operator")
     assert "repository" not in operator  # a local chart, by path
-    settings = {s["name"]: _expr(s["value"]) for s in operator["set"]}
+    settings = {s["name"]: expr(s["value"]) for s in operator["set"]}
     assert settings[r"serviceAccount.annotations.eks\.amazonaws\.com/role-arn"] == (
         "aws_iam_role.operator.arn"
     )
     # The ServiceAccount the chart creates is the one the role trusts.
     assert settings["serviceAccount.name"] == "var.operator_service_account"
-    assert _expr(operator["namespace"]) == "kubernetes_namespace_v1.operator.metadata[0].name"
+    assert expr(operator["namespace"]) == "kubernetes_namespace_v1.operator.metadata[0].name"
     (namespace,) = cfg.resource("kubernetes_namespace_v1.operator")["metadata"]
-    assert _expr(namespace["name"]) == "var.operator_namespace"
+    assert expr(namespace["name"]) == "var.operator_namespace"
     assert settings["image.repository"] == 'aws_ecr_repository.this["operator"].repository_url'
 
 
-def test_ingress_release_is_destroyed_before_the_nodes_and_the_network(cfg: Config) -> None:
-    ingress = cfg.resource("helm_release.ingress_nginx")
-    depends = _depends_on(ingress)
-    assert "aws_eks_node_group.this" in depends
-    network = {a for a in cfg.resources if a.split(".")[0] in LB_NETWORK_TYPES}
-    assert {a.split(".")[0] for a in network} == LB_NETWORK_TYPES
-    missing = network - depends
-    assert not missing, f"helm_release.ingress_nginx must depend_on {sorted(missing)}"
-    # The uninstall waits for the Service, whose finalizer waits for the AWS load balancer.
-    assert ingress["wait"] is True
+def _operator_values(cfg: Config, tmp_path: Path) -> dict[str, Any]:
+    """The operator release's values as Terraform computes them: the values documents, then
+    `set` on top (Helm's order), with the AWS-computed ones as placeholders."""
+    operator = cfg.resource("helm_release.operator")
+    documents = expr(operator["values"])
+    assert documents.startswith("concat([yamlencode(local.operator_chart_values)],")
+    assert "var.operator_image_tag == null ? [] :" in documents
+    # The references to resources, as the values they take.
+    known = {
+        "helm_release.kube_prometheus_stack.name": json.dumps(
+            cfg.resource("helm_release.kube_prometheus_stack")["name"]
+        ),
+        "kubernetes_namespace_v1.monitoring.metadata[0].name": "var.monitoring_namespace",
+    }
+    text = hcl(cfg.locals["operator_chart_values"])
+    for ref, value in known.items():
+        text = text.replace(ref, value)
+    values: dict[str, Any] = tofu_eval(tmp_path, text, {})
+    placeholders = {
+        "aws_iam_role.operator.arn": "arn:aws:iam::123456789012:role/bluegreen-operator",
+        'aws_ecr_repository.this["operator"].repository_url': (
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/bluegreen-operator"
+        ),
+        "var.operator_service_account": "bluegreen-operator",
+    }
+    sets = [
+        f"{s['name']}={placeholders.get(expr(s['value']), s['value'])}" for s in operator["set"]
+    ]
+    return {"values": values, "sets": sets}
+
+
+@needs_tofu
+@needs_helm
+def test_operator_release_turns_on_its_service_monitor_alerts_and_dashboards(
+    cfg: Config, tmp_path: Path
+) -> None:
+    # The chart renders with exactly the values Terraform passes (its schema accepts them),
+    # and the objects land where kube-prometheus-stack looks for them.
+    computed = _operator_values(cfg, tmp_path)
+    values = computed["values"]
+    assert values["metrics"]["serviceMonitor"]["enabled"] is True
+    assert values["prometheusRule"]["enabled"] is True
+    assert values["dashboards"]["enabled"] is True
+    values_file = tmp_path / "operator-values.yaml"
+    values_file.write_text(json.dumps(values), encoding="utf-8")
+    docs = helm_template(
+        OPERATOR_CHART,
+        "bluegreen-operator",
+        "bluegreen-system",
+        ["-f", str(values_file), *(arg for s in computed["sets"] for arg in ("--set", s))],
+    )
+    kinds: dict[str, list[dict[str, Any]]] = {}
+    for doc in docs:
+        kinds.setdefault(doc["kind"], []).append(doc)
+    (monitor,) = kinds["ServiceMonitor"]
+    assert monitor["metadata"]["labels"]["release"] == "monitoring"
+    (rule,) = kinds["PrometheusRule"]
+    assert rule["metadata"]["labels"]["release"] == "monitoring"
+    assert rule["spec"]["groups"], "the PrometheusRule carries no alerts"
+    dashboards = [
+        cm for cm in kinds["ConfigMap"] if cm["metadata"]["labels"].get("grafana_dashboard") == "1"
+    ]
+    assert dashboards, "no dashboard ConfigMap"
+    assert {cm["metadata"]["namespace"] for cm in dashboards} == {"monitoring"}
+    (account,) = kinds["ServiceAccount"]
+    assert account["metadata"]["name"] == "bluegreen-operator"
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(
+        ":role/bluegreen-operator"
+    )
 
 
 def test_other_releases_depend_on_the_node_group(cfg: Config) -> None:
     for address in ("helm_release.kube_prometheus_stack", "helm_release.operator"):
-        assert "aws_eks_node_group.this" in _depends_on(cfg.resource(address)), address
-    # The operator goes first on destroy, while Prometheus and the ingress class still exist.
-    assert _depends_on(cfg.resource("helm_release.operator")) >= {
+        assert "aws_eks_node_group.this" in depends_on(cfg.resource(address)), address
+    # The operator goes first on destroy, while Prometheus, the Gateway its apps' routes
+    # attach to and the ingress class still exist, and while its IAM permissions do.
+    assert depends_on(cfg.resource("helm_release.operator")) >= {
         "helm_release.kube_prometheus_stack",
+        "helm_release.gateway",
         "helm_release.ingress_nginx",
+        "aws_iam_role_policy_attachment.operator_ecr_read",
+        "aws_iam_role_policy_attachment.operator_amp_query",
     }
 
 
@@ -596,13 +609,13 @@ def test_reference_graph_orders_every_kubernetes_object_before_cluster_and_netwo
     # locals and the providers' configuration, the way Terraform builds its graph.
     network = {a for a in cfg.resources if a.split(".")[0] in NETWORK_TYPES}
     in_cluster = [a for a in cfg.resources if a.split(".")[0].startswith(("helm_", "kubernetes_"))]
-    assert len(in_cluster) >= 6
+    assert len(in_cluster) >= 10
     for address in in_cluster:
         deps = cfg.dependencies(address)
         assert {"aws_eks_cluster.this", "aws_eks_node_group.this"} <= deps, address
         assert network <= deps, f"{address} misses {sorted(network - deps)}"
-    # And the graph has no cycle through the ingress release.
-    assert "helm_release.ingress_nginx" not in cfg.dependencies("helm_release.ingress_nginx")
+        # And the graph has no cycle through it.
+        assert address not in deps, f"{address} depends on itself"
 
 
 # --- Variables ----------------------------------------------------------------------------
@@ -613,7 +626,7 @@ def test_every_variable_is_typed_documented_and_validated(cfg: Config) -> None:
     for name, var in cfg.variables.items():
         assert var.get("description"), f"var.{name} has no description"
         assert "type" in var, f"var.{name} has no type"
-        if _expr(var["type"]) == "bool":
+        if expr(var["type"]) == "bool":
             continue
         assert var.get("validation"), f"var.{name} has no validation block"
         for rule in var["validation"]:
@@ -644,7 +657,7 @@ def test_the_important_validations_say_what_they_should(cfg: Config) -> None:
 
 
 def test_outputs(cfg: Config) -> None:
-    outputs = {name: _expr(body["value"]) for name, body in cfg.outputs.items()}
+    outputs = {name: expr(body["value"]) for name, body in cfg.outputs.items()}
     assert outputs["cluster_name"] == "aws_eks_cluster.this.name"
     assert outputs["cluster_endpoint"] == "aws_eks_cluster.this.endpoint"
     assert outputs["operator_role_arn"] == "aws_iam_role.operator.arn"
@@ -667,10 +680,39 @@ def test_readme_explains_apply_destroy_backend_files_and_ordering() -> None:
         "Destroy ordering",
         "depends_on",
         "GetAuthorizationToken",
+        # How traffic reaches the apps.
+        "AWS Load Balancer Controller",
+        "Gateway API",
+        "HTTPRoute",
+        "parentRefs",
+        "ingress_nginx_enabled",
+        "enableNetworkPolicy",
+        "operator_amp_workspace_arn",
+        "aps:QueryMetrics",
     ):
         assert needle in readme, needle
     for tf_file in sorted(TF_DIR.glob("*.tf")):
         assert f"`{tf_file.name}`" in readme, f"README does not describe {tf_file.name}"
+    for chart in ("charts/gateway-api-crds", "charts/platform-gateway"):
+        assert f"`{chart}`" in readme, f"README does not describe {chart}"
+
+
+def test_no_default_prometheus_address_is_promised(cfg: Config) -> None:
+    # spec.analysis.prometheus.address is required by the CRD whenever an app analyses
+    # metrics: the docs must say where this platform's Prometheus is, not that the operator
+    # would find it by itself.
+    readme = " ".join((TF_DIR / "README.md").read_text(encoding="utf-8").split())
+    texts = [readme, *(p.read_text(encoding="utf-8") for p in sorted(TF_DIR.glob("*.tf")))]
+    for text in texts:
+        flat = " ".join(text.split()).lower()
+        assert "default prometheus address" not in flat
+        assert "default address" not in flat
+        assert "operator reads at its default" not in flat
+    assert "spec.analysis.prometheus.address" in readme
+    assert "http://prometheus-operated.monitoring.svc:9090" in readme
+    assert (
+        "spec.analysis.prometheus.address" in cfg.variables["monitoring_namespace"]["description"]
+    )
 
 
 # --- Formatting ---------------------------------------------------------------------------
@@ -693,27 +735,13 @@ def test_basic_hcl_style() -> None:
             assert indent % 2 == 0, f"{where}: odd indentation"
 
 
-def _tofu_env(tmp: Path | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(TF_CLI_CONFIG_FILE=os.devnull, TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1")
-    if tmp is not None:
-        env["TF_DATA_DIR"] = str(tmp / ".tofu-data")
-    return env
-
-
-needs_tofu = pytest.mark.skipif(
-    not TOFU.is_file(),
-    reason=f"{TOFU} not built; run tests/terraform/build_tofu.sh",
-)
-
-
 @needs_tofu
 def test_tofu_fmt_check() -> None:
     result = subprocess.run(
         [str(TOFU), "fmt", "-check", "-recursive", "-diff", "-no-color", str(TF_DIR)],
         capture_output=True,
         text=True,
-        env=_tofu_env(),
+        env=tofu_env(),
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -724,66 +752,15 @@ def test_tofu_fmt_check() -> None:
             input=path.read_text(encoding="utf-8"),
             capture_output=True,
             text=True,
-            env=_tofu_env(),
+            env=tofu_env(),
             check=False,
         )
         assert result.returncode == 0, f"{path.name} is not formatted"
 
 
-# --- Evaluating variables and expressions with tofu (no providers needed) -----------------
-
-REQUIRED_VARS = {
-    "cluster_endpoint_public_access_cidrs": '["203.0.113.7/32"]',
-    "grafana_admin_password": "a-long-enough-test-password",
-}
-
-
-def _variables_only_module(tmp: Path) -> Path:
-    module = tmp / "module"
-    module.mkdir()
-    shutil.copy(TF_DIR / "variables.tf", module / "variables.tf")
-    return module
-
-
-def _var_args(overrides: dict[str, str]) -> list[str]:
-    values = {**REQUIRED_VARS, **overrides}
-    return [arg for k, v in values.items() for arg in ("-var", f"{k}={v}")]
-
-
-def _tofu_plan(tmp: Path, overrides: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    module = _variables_only_module(tmp)
-    return subprocess.run(
-        [str(TOFU), "plan", "-input=false", "-no-color", "-lock=false", *_var_args(overrides)],
-        cwd=module,
-        capture_output=True,
-        text=True,
-        env=_tofu_env(tmp),
-        check=False,
-        timeout=120,
-    )
-
-
-def _tofu_eval(tmp: Path, expression: str, overrides: dict[str, str]) -> Any:
-    module = _variables_only_module(tmp)
-    result = subprocess.run(
-        [str(TOFU), "console", *_var_args(overrides)],
-        cwd=module,
-        input=f"jsonencode({expression})\n",
-        capture_output=True,
-        text=True,
-        env=_tofu_env(tmp),
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Error" not in result.stderr, result.stderr
-    # The console prints the JSON text as an HCL string literal (JSON-compatible quoting).
-    return json.loads(json.loads(result.stdout.strip()))
-
-
 @needs_tofu
 def test_defaults_pass_every_validation(tmp_path: Path) -> None:
-    result = _tofu_plan(tmp_path, {})
+    result = tofu_plan(tmp_path, {})
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -822,12 +799,29 @@ def test_defaults_pass_every_validation(tmp_path: Path) -> None:
         ({"operator_repository_name": "Bad Repo"}, "ECR repository names"),
         ({"ingress_nginx_chart_version": "latest"}, "exact chart version"),
         ({"flow_log_retention_days": "30"}, "at least a year"),
+        ({"tags": '{Team = "a,b"}'}, "must not contain"),
+        ({"tags": '{"a=b" = "c"}'}, "must not contain"),
+        ({"aws_load_balancer_controller_chart_version": "2.17.1"}, "exact 3.x chart version"),
+        ({"aws_load_balancer_controller_chart_version": "latest"}, "exact 3.x chart version"),
+        ({"gateway_namespace": "Gateway"}, "DNS-1123"),
+        ({"gateway_scheme": "public"}, "internet-facing or internal"),
+        ({"gateway_certificate_arn": "my-cert"}, "ACM certificate ARN"),
+        (
+            {"gateway_certificate_arn": "arn:aws:iam::123456789012:server-certificate/x"},
+            "ACM certificate ARN",
+        ),
+        ({"gateway_routes_from": "Same"}, "Selector or All"),
+        ({"operator_amp_workspace_arn": "ws-0a1b2c3d"}, "one workspace's ARN"),
+        (
+            {"operator_amp_workspace_arn": "arn:aws:aps:us-east-1:123456789012:workspace/*"},
+            "one workspace's ARN",
+        ),
     ],
 )
 def test_validations_reject_bad_values(
     tmp_path: Path, overrides: dict[str, str], message: str
 ) -> None:
-    result = _tofu_plan(tmp_path, overrides)
+    result = tofu_plan(tmp_path, overrides)
     output = " ".join((result.stdout + result.stderr).split())
     assert result.returncode != 0, f"{overrides} was accepted"
     assert "Invalid value for variable" in output
@@ -843,12 +837,12 @@ def test_subnet_plan_fits_the_vpc_without_overlap(
     # The real expressions of main.tf, evaluated by tofu.
     az_list = [f"us-east-1{letter}" for letter in "abcdef"[:zones]]
     exprs = {
-        kind: _expr(cfg.locals[f"{kind}_subnet_cidrs"]).replace(
+        kind: expr(cfg.locals[f"{kind}_subnet_cidrs"]).replace(
             "local.azs", "var.availability_zones"
         )
         for kind in ("public", "private")
     }
-    plan = _tofu_eval(
+    plan = tofu_eval(
         tmp_path,
         "{" + ", ".join(f"{k} = {v}" for k, v in exprs.items()) + "}",
         {"vpc_cidr": vpc_cidr, "availability_zones": json.dumps(az_list)},
@@ -868,8 +862,8 @@ def test_subnet_plan_fits_the_vpc_without_overlap(
 
 @needs_tofu
 def test_ecr_lifecycle_policy_evaluates_to_valid_rules(cfg: Config, tmp_path: Path) -> None:
-    policy_expr = _expr(cfg.resource("aws_ecr_lifecycle_policy.this")["policy"])
-    policy = json.loads(_tofu_eval(tmp_path, policy_expr, {}))
+    policy_expr = expr(cfg.resource("aws_ecr_lifecycle_policy.this")["policy"])
+    policy = json.loads(tofu_eval(tmp_path, policy_expr, {}))
     rules = sorted(policy["rules"], key=lambda r: r["rulePriority"])
     assert [r["rulePriority"] for r in rules] == list(range(1, len(rules) + 1))
     by_status = {r["selection"]["tagStatus"]: r for r in rules}
