@@ -190,11 +190,23 @@ class TrafficTally:
     requests: int = 0
     failed: int = 0
 
-    def add(self, what: str, traffic: ProxyTraffic, detail: str = "") -> None:
+    def add(
+        self, what: str, traffic: ProxyTraffic, detail: str = "", *, app_errors: bool = False
+    ) -> None:
+        """`app_errors`: the app answers errors on purpose in this run (a faulty candidate);
+        those answers, which carry the app's colour, are not failed requests."""
         answers = traffic.answers()
         self.requests += len(answers)
-        self.failed += sum(a.failed for a in answers)
-        self.note(what, traffic.summary() + (f"; {detail}" if detail else ""))
+        failed = [a for a in answers if a.failed and not (app_errors and a.color)]
+        self.failed += len(failed)
+        text = traffic.summary()
+        if app_errors:
+            own = sum(1 for a in answers if a.failed and a.color)
+            text = (
+                f"{len(answers)} requests, {len(failed)} failed, {own} answered with an error "
+                "by the faulty candidate"
+            )
+        self.note(what, text + (f"; {detail}" if detail else ""))
 
     def note(self, what: str, text: str) -> None:
         self.lines.append(f"{what}: {text}")
