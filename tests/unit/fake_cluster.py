@@ -227,7 +227,7 @@ class FakeCluster:
             self.crash_after_write = None
             raise Crash(f"operator died after write #{self.writes_done}")
 
-    def apply(self, manifest: dict[str, Any]) -> None:
+    def apply(self, manifest: dict[str, Any], *, adopt: bool = False) -> None:
         kind, name = manifest["kind"], manifest["metadata"]["name"]
         self._ns(manifest["metadata"]["namespace"])
         self.calls.append(Call("apply", kind, name, copy.deepcopy(manifest)))

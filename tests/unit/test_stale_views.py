@@ -127,8 +127,8 @@ class ThroughWriter:
             if wanted and self.watch.log[index][1] == (kind, name):
                 self.watch.push(index)
 
-    def apply(self, manifest: dict[str, Any]) -> None:
-        self.cluster.apply(manifest)
+    def apply(self, manifest: dict[str, Any], *, adopt: bool = False) -> None:
+        self.cluster.apply(manifest, adopt=adopt)
         self._after(manifest["kind"], manifest["metadata"]["name"])
 
     def scale(self, namespace: str, deployment: str, replicas: int) -> None:

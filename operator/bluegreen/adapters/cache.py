@@ -73,6 +73,9 @@ def _meta(obj: Obj, *, annotations: bool = False) -> Obj:
     for key in ("generation", "deletionTimestamp", "uid"):
         if key in m:
             out[key] = m[key]
+    managers = sorted({str(f.get("manager")) for f in m.get("managedFields") or []})
+    if managers:
+        out["managers"] = managers  # who else writes it, for a conflict's message
     if annotations:
         out["annotations"] = dict(m.get("annotations") or {})
     return out

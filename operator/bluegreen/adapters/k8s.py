@@ -25,7 +25,7 @@ from urllib3.exceptions import HTTPError
 from bluegreen.adapters.cache import ObjectCache
 from bluegreen.api import GROUP, PLURAL, VERSION, timestamps
 from bluegreen.core import naming
-from bluegreen.core.errors import RejectedError, TransientError
+from bluegreen.core.errors import ConflictError, RejectedError, TransientError
 
 _PATHS = {
     "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
@@ -121,9 +121,26 @@ class KubernetesGateway:
 
     # ------------------------------------------------------------------ writes
 
-    def apply(self, manifest: dict[str, Any]) -> None:
+    def apply(self, manifest: dict[str, Any], *, adopt: bool = False) -> None:
+        """Server-side apply, but never onto an object that is not the app's. An object the
+        cache does not know (it carries none of the operator's labels) is created, so the
+        API server says whether one of that name exists already; one the cache knows is
+        checked for the app's ownerReference first."""
         kind = manifest["kind"]
         meta = manifest["metadata"]
+        owner = _owner_uid(manifest)
+        known = self._cache.get(kind, meta["namespace"], meta["name"]) if self._cache else None
+        if known is None and not adopt:
+            status, body = self._request(
+                "POST", _PATHS[kind].format(ns=meta["namespace"]), body=manifest
+            )
+            if status != 409:
+                self._ok(kind, meta["name"], status, body, "creating")
+                self._seen(kind, body)
+                return
+            known = self._read(kind, meta["namespace"], meta["name"])
+        if known is not None and owner not in _owner_uids(known) and not adopt:
+            raise ConflictError(kind, meta["name"], _holder(known))
         path = f"{_PATHS[kind].format(ns=meta['namespace'])}/{meta['name']}"
         status, body = self._request(
             "PATCH",
@@ -134,6 +151,13 @@ class KubernetesGateway:
         )
         self._ok(kind, meta["name"], status, body, "applying")
         self._seen(kind, body)
+
+    def _read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        status, body = self._request("GET", f"{_PATHS[kind].format(ns=namespace)}/{name}")
+        if status == 404:
+            return None
+        self._ok(kind, name, status, body, "reading")
+        return body if isinstance(body, dict) else None
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         status, body = self._request("DELETE", f"{_PATHS[kind].format(ns=namespace)}/{name}")
@@ -248,6 +272,26 @@ class KubernetesGateway:
         # Events are best effort: a lost one must never stop a release.
         if status >= 300 and status not in (403, 404):
             raise TransientError(f"posting event {reason}: HTTP {status}: {body}")
+
+
+def _owner_uid(manifest: Mapping[str, Any]) -> str:
+    refs = manifest["metadata"].get("ownerReferences") or [{}]
+    return str(refs[0].get("uid", ""))
+
+
+def _owner_uids(obj: Mapping[str, Any]) -> set[str]:
+    return {str(r.get("uid")) for r in (obj.get("metadata") or {}).get("ownerReferences") or []}
+
+
+def _holder(obj: Mapping[str, Any]) -> str:
+    """Who holds an object, for a person: its owners, else the managers of its fields."""
+    meta = obj.get("metadata") or {}
+    owners = [f"{r.get('kind')}/{r.get('name')}" for r in meta.get("ownerReferences") or []]
+    if owners:
+        return "owned by " + ", ".join(owners)
+    managers = sorted({str(m.get("manager")) for m in meta.get("managedFields") or []})
+    managers = managers or list(meta.get("managers") or [])
+    return "managed by " + ", ".join(managers) if managers else "made by hand"
 
 
 def _decode(raw: Any) -> Any:

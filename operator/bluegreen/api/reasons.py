@@ -60,6 +60,8 @@ class Reason(enum.StrEnum):
     """The registry did not answer; releases wait (Required) or run by tag (IfPossible)."""
     OBJECT_REJECTED = "ObjectRejected"
     """The API server refused an object built from the spec (a template it cannot accept)."""
+    OBJECT_CONFLICT = "ObjectConflict"
+    """An object of a name the app would own exists and is someone else's: left alone."""
     INVALID_SPEC = "InvalidSpec"
     """The spec passed the CRD's schema but not the operator's model."""
     RELEASE_FAILED = "ReleaseFailed"

@@ -24,3 +24,19 @@ class RejectedError(BlueGreenError):
 
 class InvalidSpecError(BlueGreenError):
     """The app's spec does not parse into the model (the CRD let it through)."""
+
+
+class ConflictError(BlueGreenError):
+    """An object of a name the operator would own exists and is not this app's (a
+    hand-made Service, another team's or another tool's object): it is never written
+    without the app's consent (the annotation bluegreen.dev/adopt: "true")."""
+
+    def __init__(self, kind: str, name: str, holder: str) -> None:
+        super().__init__(
+            f"{kind} {name} exists and is not this app's ({holder}); the operator does not "
+            f"take it over: delete it, or annotate the app with bluegreen.dev/adopt=true to "
+            "adopt it"
+        )
+        self.kind = kind
+        self.name = name
+        self.holder = holder

@@ -14,6 +14,9 @@ LABEL_ROLE = f"{GROUP}/role"  # active | preview | metrics, on Services
 
 ANNOTATION_IMAGE = f"{GROUP}/image"  # the image as the user wrote it (tag), on Deployments
 ANNOTATION_REQUEST = f"{GROUP}/request"  # promote | abort | retry, set by a person on the app
+ANNOTATION_ADOPT = f"{GROUP}/adopt"
+"""On the app, "true": take over existing objects of the names the app owns (a migration
+from hand-made manifests). Without it such objects are never written."""
 
 ENV_COLOR = "APP_COLOR"
 ENV_VERSION = "APP_VERSION"

@@ -34,7 +34,9 @@ class ClusterGateway(Protocol):
     answer updates what the ClusterReader reads, so a pass never sees less than the
     operator itself wrote."""
 
-    def apply(self, manifest: dict[str, Any]) -> None: ...
+    def apply(self, manifest: dict[str, Any], *, adopt: bool = False) -> None:
+        """Server-side apply of an object the app owns. An existing object of that name
+        that is not the app's (its ownerReference) raises ConflictError unless `adopt`."""
 
     def scale(self, namespace: str, deployment: str, replicas: int) -> None: ...
 

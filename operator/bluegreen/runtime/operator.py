@@ -25,7 +25,7 @@ from bluegreen.adapters.k8s import KubernetesGateway, load_api_client
 from bluegreen.adapters.prometheus import HttpMetricsSource
 from bluegreen.adapters.registry import EcrResolver
 from bluegreen.adapters.watch import Watcher
-from bluegreen.api import BlueGreenAppStatus
+from bluegreen.api import GROUP, BlueGreenAppStatus
 from bluegreen.core import naming
 from bluegreen.core.errors import TransientError
 from bluegreen.runtime import reconcile, telemetry
@@ -187,12 +187,21 @@ class Runtime:
 
 
 def _worth_a_pass(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> bool:
+    """New, going, a new spec (generation), or a change of the operator's own annotations
+    (a person's request, consent to adopt)."""
     if before is None:
         return True
     old, new = before.get("metadata") or {}, after.get("metadata") or {}
     if new.get("deletionTimestamp") or old.get("generation") != new.get("generation"):
         return True
-    return naming.ANNOTATION_REQUEST in (new.get("annotations") or {})
+    if naming.ANNOTATION_REQUEST in (new.get("annotations") or {}):
+        return True
+    return _ours(old) != _ours(new)
+
+
+def _ours(meta: Mapping[str, Any]) -> dict[str, str]:
+    annotations = meta.get("annotations") or {}
+    return {k: v for k, v in annotations.items() if k.startswith(f"{GROUP}/")}
 
 
 def _log_transition(

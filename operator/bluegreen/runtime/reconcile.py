@@ -17,8 +17,8 @@ from bluegreen import release
 from bluegreen.api import BlueGreenApp, BlueGreenAppStatus, timestamps
 from bluegreen.api.reasons import ConditionType, Reason
 from bluegreen.core import naming
-from bluegreen.core.errors import InvalidSpecError, RejectedError
-from bluegreen.core.plan import Apply, ClearRequest, Delete, Plan, RouteBackends, Scale
+from bluegreen.core.errors import ConflictError, InvalidSpecError, RejectedError
+from bluegreen.core.plan import Apply, ClearRequest, Delete, Event, Plan, RouteBackends, Scale
 from bluegreen.core.ports import (
     Clock,
     ClusterGateway,
@@ -31,6 +31,9 @@ from bluegreen.release.status import Wanted, condition, set_condition
 from bluegreen.runtime.gather import gather
 
 log = logging.getLogger(__name__)
+
+CONFLICT_RECHECK_SECONDS = 30.0
+"""How often an app whose object's name is taken looks again (the object is not watched)."""
 
 
 @dataclass(frozen=True)
@@ -54,9 +57,10 @@ def load(body: dict[str, Any]) -> BlueGreenApp:
 def execute(app: BlueGreenApp, plan: Plan, gateway: ClusterGateway) -> None:
     """Apply the plan's actions in order; the first failure stops the rest."""
     ns = app.metadata.namespace
+    adopt = app.metadata.annotations.get(naming.ANNOTATION_ADOPT, "").lower() == "true"
     for action in plan.actions:
         if isinstance(action, Apply):
-            gateway.apply(action.manifest)
+            gateway.apply(action.manifest, adopt=adopt)
         elif isinstance(action, Scale):
             gateway.scale(ns, action.deployment, action.replicas)
         elif isinstance(action, Delete):
@@ -96,8 +100,18 @@ def reconcile(
     try:
         execute(app, plan, gateway)
     except RejectedError as err:
-        status = _rejected(app.status, status, err, app, clock)
+        status = _refused(
+            app.status, status, Reason.OBJECT_REJECTED, str(err), app=app, clock=clock
+        )
         plan = Plan(actions=plan.actions, status=status, events=plan.events, requeue_after=None)
+    except ConflictError as err:
+        # Not written, and not retried on every event: a person deletes the object or
+        # lets the app adopt it; the app looks again now and then meanwhile.
+        status = _refused(
+            app.status, status, Reason.OBJECT_CONFLICT, str(err), app=app, clock=clock
+        )
+        told = _tell_once(app.status, Reason.OBJECT_CONFLICT, str(err), plan.events)
+        plan = Plan(plan.actions, status, told, requeue_after=CONFLICT_RECHECK_SECONDS)
     written = _write_status(app, app.status, status, gateway)
     _post(body, plan, events)
     return PassResult(
@@ -161,22 +175,34 @@ def merge_patch(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]
     return patch
 
 
-def _rejected(
+def _refused(
     stored: BlueGreenAppStatus,
     status: BlueGreenAppStatus,
-    err: RejectedError,
+    reason: Reason,
+    message: str,
+    *,
     app: BlueGreenApp,
     clock: Clock,
 ) -> BlueGreenAppStatus:
-    """The API server refused an object built from the spec: say so, do not retry. The
-    condition's transition time is kept from the stored status while it stays rejected."""
-    message = str(err)
-    wanted = Wanted(ConditionType.DEGRADED, True, Reason.OBJECT_REJECTED, message)
+    """An object built from the spec was refused (by the API server, or because its name
+    is someone else's): Degraded says so. The condition's transition time is kept from the
+    stored status while it stays refused."""
+    wanted = Wanted(ConditionType.DEGRADED, True, reason, message)
     degraded = condition(
         wanted, stored.conditions, timestamps.format(clock.now()), app.metadata.generation
     )
     conditions = [c for c in status.conditions if c.type != ConditionType.DEGRADED]
     return status.model_copy(update={"conditions": [*conditions, degraded], "message": message})
+
+
+def _tell_once(
+    stored: BlueGreenAppStatus, reason: Reason, message: str, events: tuple[Event, ...]
+) -> tuple[Event, ...]:
+    """An Event the first time a refusal is seen (not on every retry)."""
+    old = next((c for c in stored.conditions if c.type == ConditionType.DEGRADED), None)
+    if old is not None and old.reason == reason and old.message == message:
+        return events
+    return (*events, Event("Warning", reason.value, message))
 
 
 def _write_invalid(
