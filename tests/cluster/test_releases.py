@@ -72,6 +72,9 @@ def test_first_deploy_creates_everything_owned(
         "Progressing": "False",
         "Degraded": "False",
         "Paused": "False",
+        "Ready": "True",
+        "Reconciling": "False",
+        "Stalled": "False",
     }
     uid = created["metadata"]["uid"]
     blue = deployment(api_client, namespace, "shop-blue")
