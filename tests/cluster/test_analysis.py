@@ -21,6 +21,7 @@ from kubernetes import client
 
 from tests.support.apps import Apps, app_manifest
 from tests.support.demo_app import DemoApp, http_request, start_demo_app
+from tests.support.operator import for_operator
 from tests.support.prometheus import PrometheusServer
 from tests.support.router import Router
 from tests.support.waiting import wait_for
@@ -62,7 +63,7 @@ class World:
     ) -> dict[str, Any]:
         body = app_manifest(name, **strategy)
         body["spec"]["analysis"] = {
-            "prometheus": {"address": self.prometheus.url},
+            "prometheus": {"address": for_operator(self.prometheus.url)},
             "prePromotion": [metric(pre)] if pre else [],
             "postPromotion": [metric(post)] if post else [],
         }

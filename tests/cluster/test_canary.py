@@ -13,7 +13,7 @@ from kubernetes import client
 
 from tests.support.apps import Apps, app_manifest
 from tests.support.demo_app import start_demo_app
-from tests.support.operator import OperatorProcess
+from tests.support.operator import OperatorProcess, for_operator
 from tests.support.waiting import wait_for
 from tests.support.watchers import ObjectEvent, ObjectRecorder
 
@@ -151,12 +151,14 @@ def test_failure_at_step_two_sets_weight_zero_and_removes_it(
             {
                 "weight": 10,
                 "pauseSeconds": 0,
-                "metrics": [{"name": "smoke", "url": healthy.url + "/health", **check}],
+                "metrics": [
+                    {"name": "smoke", "url": for_operator(healthy.url) + "/health", **check}
+                ],
             },
             {
                 "weight": 40,
                 "pauseSeconds": 0,
-                "metrics": [{"name": "smoke", "url": sick.url + "/health", **check}],
+                "metrics": [{"name": "smoke", "url": for_operator(sick.url) + "/health", **check}],
             },
         ]
         apps.create(canary_app("shop", steps))

@@ -16,7 +16,7 @@ from kubernetes import client
 
 from tests.support.apps import Apps
 from tests.support.datapath import NO_RETRIES, DataPath, data_path_app
-from tests.support.operator import OperatorProcess
+from tests.support.operator import OperatorProcess, for_operator
 from tests.support.proxytraffic import (
     TALLY,
     Answer,
@@ -88,7 +88,7 @@ def test_rollback_after_the_switch_fails_no_request_of_the_stable_colour(
         "postPromotion": [
             {
                 "name": "pages",
-                "url": data_path.ingress.rstrip("/") + "/",
+                "url": for_operator(data_path.ingress.rstrip("/")) + "/",
                 "interval": "1s",
                 "count": 3,
             }

@@ -52,7 +52,7 @@ from tests.support.dashboards import (
     variables,
 )
 from tests.support.demo_app import DemoApp, http_request, start_demo_app
-from tests.support.operator import OperatorProcess
+from tests.support.operator import OperatorProcess, for_operator
 from tests.support.prometheus import PrometheusServer
 from tests.support.router import Router
 
@@ -142,7 +142,7 @@ def release_run(
             started = time.time()
             body = app_manifest("shop")
             body["spec"]["analysis"] = {
-                "prometheus": {"address": prom.url},
+                "prometheus": {"address": for_operator(prom.url)},
                 "prePromotion": [],
                 "postPromotion": [
                     {

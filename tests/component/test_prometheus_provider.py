@@ -27,11 +27,13 @@ from typing import Any
 
 import pytest
 
+from bluegreen.adapters.endpoints import EndpointPolicy
 from bluegreen.adapters.prometheus import HttpMetricsSource, PrometheusProvider, WebProvider
 from bluegreen.api.v1alpha1 import Metric, NoDataPolicy, ThresholdRange
 from bluegreen.core.analysis import MeasurementVerdict, QueryResult, evaluate_sample, render_query
 from bluegreen.core.sampling import sample_metric
 from tests.support.demo_app import DemoApp, http_request, start_demo_app
+from tests.support.operator import TEST_HOST, for_operator
 from tests.support.process import free_port
 from tests.support.prometheus import run_prometheus, wait_for_scrape_after
 from tests.support.traffic import Traffic
@@ -58,7 +60,11 @@ ERROR_RATE_BY_COLOR = (
     '/ sum by (color) (rate(http_requests_total{namespace="{{namespace}}",app="{{name}}"}[1m]))'
 )
 
-SOURCE = HttpMetricsSource(timeout=5.0)
+# The operator's source, with the endpoint policy the tests' operators run with: loopback
+# servers by name (loopback IP addresses are refused whatever the policy says).
+SOURCE = HttpMetricsSource(
+    timeout=5.0, policy=EndpointPolicy(prometheus=(TEST_HOST,), web=(TEST_HOST,))
+)
 
 
 def metric(query: str, *, guarded: bool = False, **changes: Any) -> Metric:
@@ -84,7 +90,7 @@ class World:
         return sample_metric(
             SOURCE,
             m,
-            address=self.prometheus,
+            address=for_operator(self.prometheus),
             namespace=NAMESPACE,
             name=APP,
             color=color,
@@ -286,7 +292,13 @@ def test_no_data_for_a_colour_without_pods() -> None:
         ]:
             m = metric(ERROR_RATE, no_data=policy)
             result = sample_metric(
-                SOURCE, m, address=url, namespace=NAMESPACE, name=APP, color="blue", revision="r"
+                SOURCE,
+                m,
+                address=for_operator(url),
+                namespace=NAMESPACE,
+                name=APP,
+                color="blue",
+                revision="r",
             )
             assert result == QueryResult(values=())
             outcome = evaluate_sample(m, result)
@@ -310,7 +322,7 @@ def test_a_stopped_prometheus_is_unreachable_and_inconclusive() -> None:
     result = PrometheusProvider(url, timeout=5.0).query("vector(1)")
     assert time.monotonic() - started < 2
 
-    assert result.error == "Prometheus unreachable: connection refused"
+    assert result.error == "Prometheus unreachable: no connection or no answer within 5 s"
     outcome = evaluate_sample(metric(ERROR_RATE), result)
     assert outcome.verdict is MeasurementVerdict.INCONCLUSIVE
     assert "unreachable" in outcome.message
@@ -326,7 +338,8 @@ def test_a_prometheus_that_does_not_answer_times_out() -> None:
         result = PrometheusProvider(f"http://127.0.0.1:{port}", timeout=0.5).query("up")
         elapsed = time.monotonic() - started
 
-    assert result.error == "Prometheus unreachable: no answer within 0.5 s"
+    # The same words as a refused connection: status must not tell open ports from closed.
+    assert result.error == "Prometheus unreachable: no connection or no answer within 0.5 s"
     assert 0.4 < elapsed < 3
     assert evaluate_sample(metric("up"), result).verdict is MeasurementVerdict.INCONCLUSIVE
 
@@ -352,7 +365,7 @@ def test_an_invalid_address_is_an_error() -> None:
 def test_web_check_of_the_app_health() -> None:
     with start_demo_app("green", "v2", env=QUIET) as app:
         # The URL is rendered like a query: {{color}} -> green (the app ignores the query string).
-        check = Metric(name="health", url=f"{app.url}/health?from={{{{color}}}}")
+        check = Metric(name="health", url=f"{for_operator(app.url)}/health?from={{{{color}}}}")
 
         healthy = sample_metric(
             SOURCE, check, address=None, namespace=NAMESPACE, name=APP, color="green", revision="r"
@@ -376,7 +389,7 @@ def test_web_check_of_the_app_health() -> None:
 def test_web_check_of_a_closed_port_is_inconclusive() -> None:
     url = f"http://127.0.0.1:{free_port()}/health"
     result = WebProvider(timeout=5.0).probe(url)
-    assert result.error == f"GET {url} unreachable: connection refused"
+    assert result.error == f"GET {url} unreachable: no connection or no answer within 5 s"
     check = Metric(name="health", url=url)
     outcome = evaluate_sample(check, result)
     assert outcome.verdict is MeasurementVerdict.INCONCLUSIVE

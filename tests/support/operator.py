@@ -17,6 +17,20 @@ from pathlib import Path
 from tests.support.cluster import REPO
 from tests.support.process import LOOPBACK, BackgroundProcess, free_port
 
+TEST_HOST = "localhost"
+"""The name the tests' operators reach loopback servers by (Prometheus, demo apps, the
+proxy). The operator refuses loopback IP addresses whatever its policy says; a name is
+checked against the policy like any other, and the tests' operators allow this one."""
+ANALYSIS_POLICY = {
+    "BLUEGREEN_ANALYSIS_PROMETHEUS_ALLOWED": f"{TEST_HOST},*.svc,*.svc.cluster.local",
+    "BLUEGREEN_ANALYSIS_WEB_ALLOWED": f"{TEST_HOST},*.svc,*.svc.cluster.local",
+}
+
+
+def for_operator(url: str) -> str:
+    """A loopback URL as the tests' operators are allowed to reach it (by name)."""
+    return url.replace(f"//{LOOPBACK}:", f"//{TEST_HOST}:", 1)
+
 
 class OperatorProcess:
     """One `kopf run` process watching the namespaces that match `namespaces`.
@@ -66,6 +80,7 @@ class OperatorProcess:
             "KUBECONFIG": str(self.kubeconfig),
             "BLUEGREEN_METRICS_PORT": str(self.metrics_port),
             "PYTHONUNBUFFERED": "1",
+            **ANALYSIS_POLICY,
             **self.extra_env,
         }
         self._process.start(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -22,12 +23,26 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from bluegreen.adapters.endpoints import EndpointPolicy
 from bluegreen.core.analysis import QueryResult
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 10.0
 MAX_BODY_BYTES = 8 * 1024 * 1024  # an answer this large is a query gone wrong, not a sample
 MAX_RANGE_BYTES = 32 * 1024 * 1024  # a graph's range query may carry more
 _HEADERS = {"Accept": "application/json", "User-Agent": "bluegreen-operator"}
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer like any other (a 3xx), never followed: an allowed address
+    must not lead the operator to one that is not."""
+
+    def redirect_request(self, *_: Any, **__: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 class PrometheusError(Exception):
@@ -70,7 +85,7 @@ class PrometheusProvider:
         url = f"{self.address}{path}?{urlencode(params)}"
         request = urllib.request.Request(url, headers=_HEADERS)  # noqa: S310 - scheme checked by callers
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 return _Answer(int(response.status), str(response.reason), _read(response, limit))
         except urllib.error.HTTPError as error:
             with error:
@@ -145,7 +160,7 @@ class WebProvider:
             return QueryResult(error=f"invalid URL {url!r}: expected http(s)://", invalid=True)
         request = urllib.request.Request(url, headers={"User-Agent": _HEADERS["User-Agent"]})  # noqa: S310 - scheme checked above
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 status = int(response.status)
         except urllib.error.HTTPError as error:
             with error:
@@ -157,16 +172,33 @@ class WebProvider:
 
 
 class HttpMetricsSource:
-    """The MetricsSource of the operator (see analysis_ports): Prometheus and web checks."""
+    """The MetricsSource of the operator (bluegreen.core.ports): Prometheus and web checks,
+    only to what the endpoint policy allows (checked again here, before any request)."""
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self, timeout: float = DEFAULT_TIMEOUT, policy: EndpointPolicy | None = None
+    ) -> None:
         self.timeout = timeout
+        self.policy = policy or EndpointPolicy()
         self._web = WebProvider(timeout)
 
+    def refusal(self, prometheus: str | None, url: str | None) -> str | None:
+        if prometheus is not None:
+            refused = self.policy.check_prometheus(prometheus)
+            if refused is not None:
+                return refused
+        return self.policy.check_web(url) if url is not None else None
+
     def query(self, address: str, promql: str) -> QueryResult:
+        refused = self.policy.check_prometheus(address)
+        if refused is not None:
+            return QueryResult(error=refused, invalid=True)
         return PrometheusProvider(address, self.timeout).query(promql)
 
     def probe(self, url: str) -> QueryResult:
+        refused = self.policy.check_web(url)
+        if refused is not None:
+            return QueryResult(error=refused, invalid=True)
         return self._web.probe(url)
 
 
@@ -179,30 +211,30 @@ def parse_answer(body: bytes) -> QueryResult:
         document = json.loads(body)
     except ValueError:
         return QueryResult(
-            error=f"Prometheus answered something that is not JSON: {_excerpt(body)}"
+            error=f"Prometheus answered something that is not JSON ({_describe(body)})"
         )
     if not isinstance(document, dict):
-        return QueryResult(error=f"unexpected Prometheus answer: {_excerpt(body)}")
+        return QueryResult(error=f"unexpected Prometheus answer ({_describe(body)})")
     if document.get("status") != "success":
-        kind = document.get("errorType", "unknown")
-        message = document.get("error", "no message")
+        kind = _clean(document.get("errorType", "unknown"), 40)
+        message = _clean(document.get("error", "no message"))
         return QueryResult(
             error=f"Prometheus query error ({kind}): {message}", invalid=kind == "bad_data"
         )
     data = document.get("data")
     if not isinstance(data, dict):
-        return QueryResult(error=f"unexpected Prometheus answer: {_excerpt(body)}")
-    kind = data.get("resultType")
+        return QueryResult(error=f"unexpected Prometheus answer ({_describe(body)})")
+    result_type = data.get("resultType")
     result = data.get("result")
     try:
-        if kind == "vector" and isinstance(result, list):
+        if result_type == "vector" and isinstance(result, list):
             return QueryResult(values=tuple(_sample_value(item["value"]) for item in result))
-        if kind == "scalar":
+        if result_type == "scalar":
             return QueryResult(values=(_sample_value(result),))
-    except (KeyError, TypeError, ValueError) as error:
-        return QueryResult(error=f"unexpected Prometheus sample ({error}): {_excerpt(body)}")
+    except (KeyError, TypeError, ValueError):
+        return QueryResult(error=f"unexpected Prometheus sample ({_describe(body)})")
     return QueryResult(
-        error=f"the query gives a {kind}; analysis needs an instant vector or a scalar",
+        error=f"the query gives a {result_type}; analysis needs an instant vector or a scalar",
         invalid=True,
     )
 
@@ -249,7 +281,7 @@ def _error_answer(code: int, reason: str, body: bytes | None) -> QueryResult:
         if isinstance(document, dict) and document.get("status") == "error":
             parsed = parse_answer(body)
             return QueryResult(error=f"{parsed.error} (HTTP {code})", invalid=parsed.invalid)
-    excerpt = f": {_excerpt(body)}" if body else ""
+    excerpt = f" ({_describe(body)})" if body else ""
     return QueryResult(error=f"Prometheus answered HTTP {code} {reason}{excerpt}")
 
 
@@ -268,12 +300,12 @@ def _read_quietly(response: Any, limit: int) -> bytes | None:
 
 
 def _reason(error: BaseException, timeout: float) -> str:
+    """One message whatever went wrong on the way (refused, reset, timed out, no such
+    host): what an app author reads in status must not tell open ports from closed ones.
+    The operator's log has the cause."""
     cause = error.reason if isinstance(error, urllib.error.URLError) else error
-    if isinstance(cause, TimeoutError):
-        return f"no answer within {timeout:g} s"
-    if isinstance(cause, ConnectionRefusedError):
-        return "connection refused"
-    return str(cause) or type(cause).__name__
+    log.info("analysis request failed: %s", cause)
+    return f"no connection or no answer within {timeout:g} s"
 
 
 def _scheme(url: str) -> str:
@@ -283,6 +315,12 @@ def _scheme(url: str) -> str:
         return ""
 
 
-def _excerpt(body: bytes | None, limit: int = 200) -> str:
-    text = (body or b"").decode("utf-8", errors="replace").strip()
-    return text if len(text) <= limit else text[:limit] + "..."
+def _describe(body: bytes | None) -> str:
+    """What came back, without echoing it: its size only."""
+    return f"{len(body or b'')} bytes"
+
+
+def _clean(text: object, limit: int = 200) -> str:
+    """A message from Prometheus, as short printable text."""
+    printable = "".join(c if c.isprintable() else " " for c in str(text))
+    return printable if len(printable) <= limit else printable[:limit] + "..."

@@ -80,6 +80,11 @@ class MetricsSource(Protocol):
         """A web check: value 1.0 when GET `url` answers 2xx, 0.0 for any other status."""
         ...
 
+    def refusal(self, prometheus: str | None, url: str | None) -> str | None:
+        """Why the operator will not send a request to this Prometheus address or web-check
+        URL (the administrator's endpoint policy), or None when it may."""
+        ...
+
 
 class ImageResolver(Protocol):
     """Resolves an image reference to a digest. Implementations never raise for registry

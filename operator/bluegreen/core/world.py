@@ -119,6 +119,9 @@ class Observed:
     """False when the Gateway API's HTTPRoute is not served (its CRDs are not installed)."""
     images: Mapping[str, Resolution] = field(default_factory=dict)
     """Digest resolutions of the template's images (spec.image.resolveDigest), by image."""
+    refused: Mapping[str, str] = field(default_factory=dict)
+    """Metrics whose endpoint the administrator's policy refuses, by `<phase>/<metric>`
+    (as `samples`), with the rule that refused it: their windows never open."""
     samples: Mapping[str, QueryResult] = field(default_factory=dict)
     """Analysis samples taken in this pass, keyed by `<phase>/<metric name>`."""
 

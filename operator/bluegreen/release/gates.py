@@ -46,6 +46,17 @@ def analysis_metrics(
     return list(spec.pre_promotion if phase == "pre" else spec.post_promotion)
 
 
+def every_metric(app: BlueGreenApp) -> list[tuple[AnalysisPhase, Metric]]:
+    """Every metric the app may judge: pre- and post-promotion, and the canary steps'."""
+    out: list[tuple[AnalysisPhase, Metric]] = [
+        (p, m) for p in ("pre", "post") for m in analysis_metrics(app, p)
+    ]
+    canary = app.spec.strategy.canary
+    for step in canary.steps if canary else []:
+        out += [("pre", m) for m in step.metrics or []]
+    return out
+
+
 def due_samples(app: BlueGreenApp, now: datetime) -> list[tuple[AnalysisPhase, Metric]]:
     """The metrics whose next measurement is due now: what the gatherer must sample."""
     st = app.status
@@ -89,12 +100,21 @@ def judge(p: Pass, phase: AnalysisPhase, step: int | None = None) -> Verdict:
     """Open the phase's window if needed, take in this pass's samples, and judge."""
     run = p.status.analysis
     release = p.release
-    if run is None or (run.phase, run.revision, run.step) != (phase, release.revision, step):
-        open_window(p, phase, runs=1, step=step)
+    metrics = analysis_metrics(p.app, phase, step)
+    current = run is not None and (run.phase, run.revision, run.step) == (
+        phase,
+        release.revision,
+        step,
+    )
+    refused = _refused(p, phase, metrics)
+    if refused is not None:
+        _wait_refused(p, phase, step, refused, run if current else None)
+        return Verdict.RUNNING
+    if run is None or not current or run.refused is not None:
+        open_window(p, phase, runs=run.runs if current and run is not None else 1, step=step)
         return Verdict.RUNNING
     if run.verdict is not Verdict.RUNNING:
         return run.verdict
-    metrics = analysis_metrics(p.app, phase, step)
     measurements = [*run.measurements, *_new_measurements(p, phase, metrics)]
     verdicts = {m.name: analysis.metric_verdict(m, measurements, p.now) for m in metrics}
     verdict = analysis.overall(verdicts.values())
@@ -137,6 +157,37 @@ def _next_sample_in(
         d for m in metrics if (d := analysis.next_due(m, measurements, start, p.now)) is not None
     ]
     return max(0.0, (min(dues) - p.now).total_seconds()) if dues else timing.SAMPLE_RETRY
+
+
+def _refused(p: Pass, phase: AnalysisPhase, metrics: list[Metric]) -> str | None:
+    found = [
+        f"{m.name}: {p.observed.refused[key]}"
+        for m in metrics
+        if (key := sample_key(phase, m)) in p.observed.refused
+    ]
+    return "; ".join(found) if found else None
+
+
+def _wait_refused(
+    p: Pass, phase: AnalysisPhase, step: int | None, refused: str, run: AnalysisRun | None
+) -> None:
+    """Never a pass, never a rollback: no sample is taken, the release waits in Paused
+    until the administrator allows the address or the author changes it."""
+    release = p.release
+    waiting = AnalysisRun(
+        phase=phase,
+        revision=release.revision,
+        window_start=p.stamp(),
+        step=step,
+        runs=run.runs if run is not None else 1,
+        refused=refused,
+    )
+    if run is None or run.refused != refused:
+        p.event(Reason.ANALYSIS_ENDPOINT_REFUSED, refused, warning=True)
+        p.update(analysis=waiting)
+    message = f"analysis endpoint refused: {refused}"
+    if p.status.phase in (Phase.ANALYZING, Phase.OBSERVING) or p.status.message != message:
+        p.update(phase=Phase.PAUSED, message=message)
 
 
 def judge_again(p: Pass, phase: AnalysisPhase) -> Verdict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bluegreen.api import IN_FLIGHT_PHASES, Condition, Phase
+from bluegreen.api import IN_FLIGHT_PHASES, Condition, Phase, Verdict
 from bluegreen.api.reasons import ConditionType, Reason
 from bluegreen.api.v1alpha1 import ResolveDigest
 from bluegreen.core import naming
@@ -123,8 +123,17 @@ def _degraded(p: Pass) -> Wanted:
 
 
 def _paused(p: Pass) -> Wanted:
+    """Why the release waits: the endpoint policy, analysis that could not say, or a
+    person's promotion."""
     if p.status.phase is not Phase.PAUSED:
         return Wanted(ConditionType.PAUSED, False, Reason.NOT_PAUSED)
+    run = p.status.analysis
+    if run is not None and run.refused is not None:
+        return Wanted(
+            ConditionType.PAUSED, True, Reason.ANALYSIS_ENDPOINT_REFUSED, p.status.message
+        )
+    if run is not None and (run.verdict is Verdict.INCONCLUSIVE or run.runs > 1):
+        return Wanted(ConditionType.PAUSED, True, Reason.ANALYSIS_INCONCLUSIVE, p.status.message)
     return Wanted(
         ConditionType.PAUSED,
         True,

@@ -14,7 +14,7 @@ from typing import Any
 from bluegreen.api import BlueGreenApp, Color
 from bluegreen.api.v1alpha1 import ResolveDigest
 from bluegreen.core import naming, render
-from bluegreen.core.analysis import QueryResult
+from bluegreen.core.analysis import QueryResult, render_query
 from bluegreen.core.images import Resolution, local_resolution
 from bluegreen.core.ports import Clock, ClusterReader, ImageResolver, MetricsSource
 from bluegreen.core.sampling import sample_metric
@@ -77,7 +77,8 @@ def gather(
         if sm_supported:
             service_monitor = reader.get("ServiceMonitor", ns, naming.service_monitor(name))
     route, routes_served = _route(app, reader)
-    samples = _sample(app, now, metrics)
+    refused = _refused(app, metrics)
+    samples = _sample(app, now, metrics, refused)
     return Observed(
         now=now,
         samples=samples,
@@ -92,6 +93,7 @@ def gather(
         service_monitor=service_monitor,
         route=route,
         routes_served=routes_served,
+        refused=refused,
     )
 
 
@@ -118,11 +120,43 @@ def _resolve_images(app: BlueGreenApp, resolver: ImageResolver | None) -> dict[s
     return out
 
 
+def _refused(app: BlueGreenApp, metrics: MetricsSource | None) -> dict[str, str]:
+    """The metrics whose endpoint the policy refuses, with the rule (see Observed.refused).
+    URLs are checked as they will be asked: placeholders filled in for the candidate."""
+    release = app.status.release
+    if (
+        metrics is None
+        or release is None
+        or (app.spec.analysis is None and not app.spec.strategy.canary)
+    ):
+        return {}
+    address = (
+        app.spec.analysis.prometheus.address
+        if app.spec.analysis and app.spec.analysis.prometheus
+        else None
+    )
+    out = {}
+    for phase, metric in gates.every_metric(app):
+        url = None
+        if metric.url is not None:
+            url = render_query(
+                metric.url,
+                app.metadata.namespace,
+                app.metadata.name,
+                release.color.value,
+                release.revision,
+            )
+        refused = metrics.refusal(address if metric.query is not None else None, url)
+        if refused is not None:
+            out[gates.sample_key(phase, metric)] = refused
+    return out
+
+
 def _sample(
-    app: BlueGreenApp, now: datetime, metrics: MetricsSource | None
+    app: BlueGreenApp, now: datetime, metrics: MetricsSource | None, refused: dict[str, str]
 ) -> dict[str, QueryResult]:
     """Take the analysis samples that are due now (decided by the pure core)."""
-    due = gates.due_samples(app, now)
+    due = [d for d in gates.due_samples(app, now) if gates.sample_key(*d) not in refused]
     release = app.status.release
     if not due or release is None:
         return {}

@@ -21,6 +21,7 @@ from typing import Any
 
 from bluegreen.adapters.cache import APPS, HTTP_ROUTES, WATCHED, CachedReader, ObjectCache
 from bluegreen.adapters.clock import SystemClock
+from bluegreen.adapters.endpoints import EndpointPolicy
 from bluegreen.adapters.k8s import KubernetesGateway, load_api_client
 from bluegreen.adapters.prometheus import HttpMetricsSource
 from bluegreen.adapters.registry import EcrResolver
@@ -90,7 +91,13 @@ class Runtime:
             active=self.peering.active,
             on_error=self.failed,
         )
-        self.metrics = HttpMetricsSource(timeout=settings.analysis_timeout_seconds)
+        self.metrics = HttpMetricsSource(
+            timeout=settings.analysis_timeout_seconds,
+            policy=EndpointPolicy(
+                prometheus=settings.analysis_prometheus_allowed,
+                web=settings.analysis_web_allowed,
+            ),
+        )
         self.images = EcrResolver(
             ttl_seconds=settings.image_cache_seconds,
             timeout_seconds=settings.registry_timeout_seconds,

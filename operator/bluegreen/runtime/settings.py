@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bluegreen.adapters.endpoints import DEFAULT_RULES
+
+Rules = Annotated[tuple[str, ...], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -23,5 +28,16 @@ class Settings(BaseSettings):
     """How long a tag's digest from ECR is trusted before it is asked again."""
     registry_timeout_seconds: float = 3.0
     """How long one Prometheus query or web check may take before it counts as unreachable."""
-    idle_poll_seconds: float = 30.0
-    """How long a daemon that has nothing to wait for sleeps before looking again."""
+    analysis_prometheus_allowed: Rules = DEFAULT_RULES
+    """Prometheus addresses apps may name (analysis.prometheus.address): URLs or host
+    patterns, comma-separated (`http://prometheus-operated.monitoring.svc:9090,*.svc`).
+    Loopback, link-local and metadata addresses are refused whatever this says."""
+    analysis_web_allowed: Rules = DEFAULT_RULES
+    """Hosts apps' web checks may reach (a metric's `url`), the same way."""
+
+    @field_validator("analysis_prometheus_allowed", "analysis_web_allowed", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value

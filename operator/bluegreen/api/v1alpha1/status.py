@@ -161,6 +161,9 @@ class AnalysisRun(Model):
     """The canary step this window judges, if any."""
     runs: int = 1
     """Windows taken so far in this phase: an inconclusive window is followed by a new one."""
+    refused: str | None = None
+    """The operator's endpoint policy refuses an address of this window's metrics (the rule
+    that refused it): no sample is taken, the release waits in Paused until it is allowed."""
     measurements: list[Measurement] = Field(default_factory=list)
 
 
