@@ -5,7 +5,7 @@
 # Install order (and, reversed, destroy order):
 #
 #   network, nodes, CoreDNS, the controller's IAM role
-#     -> helm_release.gateway_api_crds            Gateway API v1.6.1 standard channel
+#     -> helm_release.gateway_api_crds            Gateway API standard channel (fetched, hash-checked)
 #     -> helm_release.aws_load_balancer_controller  (its own CRDs come with its chart)
 #     -> helm_release.gateway, helm_release.ingress_nginx   (the load balancers)
 #     -> helm_release.operator (addons.tf)
@@ -437,8 +437,59 @@ resource "aws_iam_role_policy_attachment" "aws_load_balancer_controller" {
 
 # --- In the cluster ----------------------------------------------------------------------
 
-# Gateway API v1.6.1, standard channel: vendored unchanged in charts/gateway-api-crds (see its
-# README). As templates, not crds/, so that a new version is applied by `terraform apply`.
+# Gateway API, standard channel: the CRDs and the safe-upgrades ValidatingAdmissionPolicy.
+# Terraform downloads the files of the release's config/crd/standard/ at plan time, pinned by
+# the release tag AND by the sha256 of each file: a file that differs from the one this
+# configuration was written for (a moved tag, a tampered download) fails the plan before
+# anything is applied, and so does a file that cannot be downloaded.
+#
+# To move to another release: set gateway_api_version, then replace the hashes (and the file
+# names, if the release adds or removes files) with the ones tests/terraform/test_traffic.py
+# prints; it computes them from the Go module sigs.k8s.io/gateway-api at that version. Check
+# first which Gateway API version the AWS Load Balancer Controller in use is built for.
+locals {
+  gateway_api_version = "v1.6.1"
+
+  # sha256 of every file of config/crd/standard/ at gateway_api_version, by file name.
+  gateway_api_standard_sha256 = {
+    "gateway.networking.k8s.io_backendtlspolicies.yaml" = "0d48c9e4b53dd9510cf615b9b1192d9d7afb07a1cc0498c9515627cb1c075419"
+    "gateway.networking.k8s.io_gatewayclasses.yaml"     = "53710048ba26f8620eed59d5e51b157ecf040daf5c6eef31a4b991e0808c4be5"
+    "gateway.networking.k8s.io_gateways.yaml"           = "25b885f5870b8fff1ae82efa2628b2761cef3745900c2aecf8fb76629a01255a"
+    "gateway.networking.k8s.io_grpcroutes.yaml"         = "53a8d029da8f07e55d3fa58a5cf6de5950dab19fbb8d6a8082fb5e51ca5ef6fc"
+    "gateway.networking.k8s.io_httproutes.yaml"         = "a424a0d6c953b162e71d1d97bb7e75012d8f1ac264e7274f2763d1b96ab39852"
+    "gateway.networking.k8s.io_listenersets.yaml"       = "bf4d4b02564999b2558b96e31465129895db9b3a8adfb90adb9c80eac52a3a70"
+    "gateway.networking.k8s.io_referencegrants.yaml"    = "8c645e9333cfa67790cc2a53e0c00076f88b2bd4230d2b49688c78bc34f9b2c3"
+    "gateway.networking.k8s.io_tcproutes.yaml"          = "d5104d0cf30e924f5e3c9e2e76abd46876401c34ca33b9e79321523eee78c7f6"
+    "gateway.networking.k8s.io_tlsroutes.yaml"          = "bb8b67926e5d9652cbfd2e19063b7c1d9e78806c9dd671608f57baef2f2e3bbb"
+    "gateway.networking.k8s.io_udproutes.yaml"          = "4b80684c2bf8ef4b0a2a3ab45164ac9f96258fc69912645ff50ced595b0aa6de"
+    "gateway.networking.k8s.io_vap_safeupgrades.yaml"   = "afb0ea1b3cc2e9344d93b0926fbe741aeb48ab4439f9f7b4b77b9ac94faf6c2e"
+  }
+
+  gateway_api_standard_url = "https://raw.githubusercontent.com/kubernetes-sigs/gateway-api/${local.gateway_api_version}/config/crd/standard"
+
+  # sha256 of what was downloaded, by file name.
+  gateway_api_standard_downloaded_sha256 = {
+    for name, file in data.http.gateway_api_standard : name => sha256(file.response_body)
+  }
+}
+
+# Read at plan time (nothing defers it: no depends_on, a known URL) and kept in the state.
+data "http" "gateway_api_standard" {
+  for_each = local.gateway_api_standard_sha256
+
+  url = "${local.gateway_api_standard_url}/${each.key}"
+
+  lifecycle {
+    postcondition {
+      condition     = self.status_code == 200
+      error_message = "${self.url} answered ${self.status_code}: is ${local.gateway_api_version} a Gateway API release with the file ${each.key}?"
+    }
+  }
+}
+
+# The downloaded files, rendered unchanged by charts/gateway-api-crds. As templates, not crds/,
+# so that `terraform apply` upgrades them to a new version and `terraform destroy` removes
+# them.
 resource "helm_release" "gateway_api_crds" {
   name      = "gateway-api-crds"
   chart     = "${path.module}/charts/gateway-api-crds"
@@ -447,6 +498,21 @@ resource "helm_release" "gateway_api_crds" {
   # Waits until every CRD is Established.
   wait    = true
   timeout = 300
+
+  values = [yamlencode({
+    bundleVersion = local.gateway_api_version
+    files         = { for name, file in data.http.gateway_api_standard : name => file.response_body }
+  })]
+
+  lifecycle {
+    # The hash check. Here rather than in the data source's postcondition, whose failure
+    # message would print every downloaded file in full: this one names the files that differ
+    # and what they hash to.
+    precondition {
+      condition     = local.gateway_api_standard_downloaded_sha256 == local.gateway_api_standard_sha256
+      error_message = "Gateway API ${local.gateway_api_version}: downloaded files differ from the sha256 pinned in gateway_api_standard_sha256: ${join(", ", [for name, hash in local.gateway_api_standard_downloaded_sha256 : "${name} is ${hash}" if hash != local.gateway_api_standard_sha256[name]])}. Do not apply them; if the release really changed, review it and pin the new hashes."
+    }
+  }
 
   depends_on = [aws_eks_node_group.this]
 }

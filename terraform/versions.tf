@@ -22,5 +22,11 @@ terraform {
       source  = "hashicorp/kubernetes"
       version = "~> 3.0"
     }
+    http = {
+      # Downloads the Gateway API CRDs at plan time (traffic.tf); 3.x reports status_code and
+      # response_body instead of failing on a non-2xx answer.
+      source  = "hashicorp/http"
+      version = "~> 3.0"
+    }
   }
 }

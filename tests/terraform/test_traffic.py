@@ -5,15 +5,21 @@ network it sits in.
 
 The Helm charts that live in terraform/charts are rendered with `helm template` using the
 values Terraform computes (OpenTofu evaluates them), and the Gateway API objects are checked
-against the OpenAPI schemas of the vendored CRDs.
+against the OpenAPI schemas of the Gateway API CRDs. Those are not in the repository: Terraform
+downloads them and checks their sha256; the tests read the same files from the Go module
+sigs.k8s.io/gateway-api (the module cache, or GOPROXY) and compare.
 """
 
 from __future__ import annotations
 
-import filecmp
+import hashlib
 import json
 import os
+import re
+import shutil
 import subprocess
+import unicodedata
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +29,22 @@ import yaml
 
 from tests.terraform.tfconfig import (
     CHARTS,
+    HELM,
     LB_NETWORK_TYPES,
     LOCAL_REF,
+    TF_DIR,
+    TOFU,
     Config,
     depends_on,
     expr,
+    hcl,
     helm_template,
     load_config,
     needs_helm,
     needs_tofu,
     statements,
+    strings,
+    tofu_env,
     tofu_eval,
 )
 
@@ -41,7 +53,7 @@ LBC_ATTACHMENT = "aws_iam_role_policy_attachment.aws_load_balancer_controller"
 GATEWAY = "helm_release.gateway"
 INGRESS_NGINX = "helm_release.ingress_nginx"
 CRDS = "helm_release.gateway_api_crds"
-GATEWAY_API_VERSION = "v1.6.1"
+DOWNLOAD = "http.gateway_api_standard"  # the data source that downloads the CRD files
 CRD_CHART = CHARTS / "gateway-api-crds"
 GATEWAY_CHART = CHARTS / "platform-gateway"
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
@@ -50,6 +62,37 @@ CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789
 @pytest.fixture(scope="module")
 def cfg() -> Config:
     return load_config()
+
+
+@cache
+def _gateway_api_module(version: str) -> Path | None:
+    """The module's files in the Go module cache (downloaded through GOPROXY if need be)."""
+    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOWORK": "off", "GOTOOLCHAIN": "local"}
+    try:
+        result = subprocess.run(
+            ["go", "mod", "download", "-json", f"sigs.k8s.io/gateway-api@{version}"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=300,
+        )
+    except FileNotFoundError:
+        return None
+    if result.returncode != 0:
+        return None
+    return Path(json.loads(result.stdout)["Dir"])
+
+
+@pytest.fixture(scope="module")
+def upstream(cfg: Config) -> Path:
+    """config/crd/standard/ of the Gateway API release Terraform installs, from the Go module
+    at the same version: the files Terraform downloads from the release's tag."""
+    version = cfg.locals["gateway_api_version"]
+    module = _gateway_api_module(version)
+    if module is None:
+        pytest.skip(f"sigs.k8s.io/gateway-api@{version} is not downloadable here")
+    return module / "config" / "crd" / "standard"
 
 
 def _lbc_policy(cfg: Config) -> list[dict[str, Any]]:
@@ -416,9 +459,10 @@ def test_the_operator_goes_before_the_gateway_and_the_gateway_before_its_crds(
 # --- The Gateway --------------------------------------------------------------------------
 
 
-def _crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
+@cache
+def _crd_schemas(standard: Path) -> dict[tuple[str, str], dict[str, Any]]:
     schemas: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in sorted((CRD_CHART / "templates").glob("*.yaml")):
+    for path in sorted(standard.glob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
             if doc and doc["kind"] == "CustomResourceDefinition":
                 for version in doc["spec"]["versions"]:
@@ -430,7 +474,9 @@ def _crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     return schemas
 
 
-def _render_gateway(tmp_path: Path, overrides: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+def _render_gateway(
+    tmp_path: Path, overrides: dict[str, str], standard: Path
+) -> dict[str, list[dict[str, Any]]]:
     values = tofu_eval(tmp_path, "local.gateway_values", overrides, ["gateway_values"])
     values_file = tmp_path / "gateway-values.json"
     values_file.write_text(json.dumps(values), encoding="utf-8")
@@ -440,7 +486,7 @@ def _render_gateway(tmp_path: Path, overrides: dict[str, str]) -> dict[str, list
     for doc in docs:
         kinds.setdefault(doc["kind"], []).append(doc)
     # Every Gateway API object is valid against its CRD's schema (the CEL rules aside).
-    schemas = _crd_schemas()
+    schemas = _crd_schemas(standard)
     for doc in docs:
         if doc["apiVersion"].startswith("gateway.networking.k8s.io/"):
             jsonschema.validate(doc, schemas[(doc["apiVersion"], doc["kind"])])
@@ -450,9 +496,9 @@ def _render_gateway(tmp_path: Path, overrides: dict[str, str]) -> dict[str, list
 @needs_tofu
 @needs_helm
 def test_gateway_by_default_one_http_listener_for_labelled_namespaces(
-    cfg: Config, tmp_path: Path
+    cfg: Config, tmp_path: Path, upstream: Path
 ) -> None:
-    kinds = _render_gateway(tmp_path, {})
+    kinds = _render_gateway(tmp_path, {}, upstream)
     (gateway_class,) = kinds["GatewayClass"]
     assert gateway_class["metadata"]["name"] == "alb"
     assert gateway_class["spec"]["controllerName"] == "gateway.k8s.aws/alb"
@@ -495,14 +541,16 @@ def test_gateway_by_default_one_http_listener_for_labelled_namespaces(
 
 @needs_tofu
 @needs_helm
-def test_gateway_with_a_certificate_serves_https_and_redirects_http(tmp_path: Path) -> None:
+def test_gateway_with_a_certificate_serves_https_and_redirects_http(
+    tmp_path: Path, upstream: Path
+) -> None:
     overrides = {
         "gateway_certificate_arn": CERTIFICATE,
         "gateway_routes_from": "All",
         "gateway_scheme": "internal",
         "gateway_namespace": "edge",
     }
-    kinds = _render_gateway(tmp_path, overrides)
+    kinds = _render_gateway(tmp_path, overrides, upstream)
     (gateway,) = kinds["Gateway"]
     assert gateway["metadata"]["namespace"] == "edge"
     listeners = {item["name"]: item for item in gateway["spec"]["listeners"]}
@@ -560,91 +608,333 @@ def test_gateway_release_and_outputs(cfg: Config) -> None:
 
 # --- The Gateway API CRDs -----------------------------------------------------------------
 
-
-def _gateway_api_module() -> Path | None:
-    """The module's files in the Go module cache (downloaded through GOPROXY if need be)."""
-    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOWORK": "off", "GOTOOLCHAIN": "local"}
-    try:
-        result = subprocess.run(
-            ["go", "mod", "download", "-json", f"sigs.k8s.io/gateway-api@{GATEWAY_API_VERSION}"],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-            timeout=300,
-        )
-    except FileNotFoundError:
-        return None
-    if result.returncode != 0:
-        return None
-    return Path(json.loads(result.stdout)["Dir"])
+RELEASES = "https://raw.githubusercontent.com/kubernetes-sigs/gateway-api"
+# The standard channel: what the controller's ALB Gateway support needs, and the rest.
+STANDARD_KINDS = [
+    "BackendTLSPolicy",
+    "GRPCRoute",
+    "Gateway",
+    "GatewayClass",
+    "HTTPRoute",
+    "ListenerSet",
+    "ReferenceGrant",
+    "TCPRoute",
+    "TLSRoute",
+    "UDPRoute",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+]
 
 
-def test_crd_chart_carries_the_standard_channel_unchanged() -> None:
-    chart = yaml.safe_load((CRD_CHART / "Chart.yaml").read_text(encoding="utf-8"))
-    assert chart["appVersion"] == GATEWAY_API_VERSION
-    assert chart["version"] == GATEWAY_API_VERSION.removeprefix("v")
-    templates = sorted((CRD_CHART / "templates").glob("*.yaml"))
+def _sha256_block(hashes: dict[str, str]) -> str:
+    """gateway_api_standard_sha256 as it is written in traffic.tf (tofu fmt's alignment)."""
+    width = max(len(json.dumps(name)) for name in hashes)
+    lines = [f'    {json.dumps(name):<{width}} = "{h}"' for name, h in sorted(hashes.items())]
+    return "  gateway_api_standard_sha256 = {\n" + "\n".join(lines) + "\n  }"
+
+
+def _lifecycle_text(address: str, kind: str) -> str:
+    """The text of the lifecycle block of a resource or data source in traffic.tf."""
+    text = (TF_DIR / "traffic.tf").read_text(encoding="utf-8")
+    rtype, name = address.split(".")
+    start = text.index(f'{kind} "{rtype}" "{name}" {{')
+    start = text.index("  lifecycle {", start)
+    depth = 0
+    for end in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[end], 0)
+        if depth == 0 and text[end] == "}":
+            return text[start : end + 1]
+    raise AssertionError(f"no end of the lifecycle block of {address}")
+
+
+def test_crds_are_downloaded_from_the_release_tag_and_checked_against_pinned_hashes(
+    cfg: Config,
+) -> None:
+    version = cfg.locals["gateway_api_version"]
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", version), "a release tag, never a branch"
+    hashes = cfg.locals["gateway_api_standard_sha256"]
+    assert hashes
+    for name, sha256 in hashes.items():
+        assert re.fullmatch(r"gateway\.networking\.k8s\.io_[a-z0-9_]+\.yaml", name), name
+        assert re.fullmatch(r"[0-9a-f]{64}", sha256), name
+    assert cfg.locals["gateway_api_standard_url"] == (
+        RELEASES + "/${local.gateway_api_version}/config/crd/standard"
+    )
+    # One download per pinned file, while planning: no depends_on or unknown value defers it
+    # to apply time.
+    download = cfg.data[DOWNLOAD]
+    assert expr(download["for_each"]) == "local.gateway_api_standard_sha256"
+    assert download["url"] == "${local.gateway_api_standard_url}/${each.key}"
+    assert set(download) == {"for_each", "url", "lifecycle"}
+    ((postcondition,),) = [block["postcondition"] for block in download["lifecycle"]]
+    assert expr(postcondition["condition"]) == "self.status_code == 200"
+    # What was downloaded must hash to the pinned values before the release is planned.
+    assert expr(cfg.locals["gateway_api_standard_downloaded_sha256"]) == (
+        "{for name, file in data.http.gateway_api_standard : name => sha256(file.response_body)}"
+    )
+    release = cfg.resource(CRDS)
+    ((precondition,),) = [block["precondition"] for block in release["lifecycle"]]
+    assert expr(precondition["condition"]) == (
+        "local.gateway_api_standard_downloaded_sha256 == local.gateway_api_standard_sha256"
+    )
+    # The release gets the files as they were downloaded, and nothing else uses them.
+    assert release["values"] == [
+        "${yamlencode({bundleVersion = local.gateway_api_version, files = {for name, file in "
+        "data.http.gateway_api_standard : name => file.response_body}})}"
+    ]
+    named = {
+        **cfg.resources,
+        **{f"data.{a}": b for a, b in cfg.data.items()},
+        **{f"local.{a}": b for a, b in cfg.locals.items()},
+        **{f"output.{a}": b for a, b in cfg.outputs.items()},
+    }
+    users = {
+        address
+        for address, body in named.items()
+        if any("data.http.gateway_api_standard" in s for s in strings(body))
+    }
+    assert users == {"local.gateway_api_standard_downloaded_sha256", CRDS}
+    # The provider that downloads them is pinned like the others.
+    (terraform,) = cfg.terraform
+    (required,) = terraform["required_providers"]
+    assert required["http"] == {"source": "hashicorp/http", "version": "~> 3.0"}
+
+
+def test_the_pinned_hashes_are_those_of_the_release(cfg: Config, upstream: Path) -> None:
+    """Tells the hashes to pin after changing gateway_api_version."""
+    version = cfg.locals["gateway_api_version"]
+    actual = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in upstream.glob("*.yaml")}
+    pinned = cfg.locals["gateway_api_standard_sha256"]
+    advice = (
+        f"the files of config/crd/standard/ of Gateway API {version} are these, with these "
+        f"sha256; put them in terraform/traffic.tf:\n{_sha256_block(actual)}"
+    )
+    assert sorted(pinned) == sorted(actual), advice
+    assert pinned == actual, advice
+    for path in upstream.glob("*.yaml"):
+        # Terraform hashes response_body, a string it keeps in Unicode normal form C: the
+        # same bytes only if the file is UTF-8 in that form.
+        text = path.read_bytes().decode("utf-8")
+        assert unicodedata.is_normalized("NFC", text), path.name
+
+
+def test_the_release_is_the_standard_channel_the_platform_needs(
+    cfg: Config, upstream: Path
+) -> None:
+    version = cfg.locals["gateway_api_version"]
     kinds: list[str] = []
-    for path in templates:
-        text = path.read_text(encoding="utf-8")
-        assert "{{" not in text, f"{path.name}: Helm would template it"
-        for doc in yaml.safe_load_all(text):
+    for path in sorted(upstream.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
             if not doc:
                 continue
             annotations = doc["metadata"]["annotations"]
-            assert annotations["gateway.networking.k8s.io/bundle-version"] == GATEWAY_API_VERSION
+            assert annotations["gateway.networking.k8s.io/bundle-version"] == version
             assert annotations["gateway.networking.k8s.io/channel"] == "standard"
             kinds.append(
                 doc["spec"]["names"]["kind"] if "names" in doc.get("spec", {}) else doc["kind"]
             )
-    # What the controller's ALB Gateway support needs, and the rest of the standard channel.
-    assert {"GatewayClass", "Gateway", "HTTPRoute", "GRPCRoute", "ReferenceGrant"} <= set(kinds)
-    assert sorted(kinds) == sorted(
+    assert sorted(kinds) == STANDARD_KINDS
+
+
+def _plan_module(cfg: Config, tmp_path: Path) -> Path:
+    """A module that plans the download checks of traffic.tf with no provider: the files come
+    from var.files (answered with var.status_code) instead of data.http, and terraform_data
+    resources carry the data source's postcondition and the release's precondition, copied
+    from traffic.tf."""
+    stand_in = "local.downloaded"
+
+    def without_download(text: str) -> str:
+        return text.replace("data.http.gateway_api_standard", stand_in)
+
+    names = [
+        "gateway_api_version",
+        "gateway_api_standard_sha256",
+        "gateway_api_standard_url",
+        "gateway_api_standard_downloaded_sha256",
+    ]
+    body = "\n".join(f"  {n} = {without_download(hcl(cfg.locals[n]))}" for n in names)
+    download = cfg.data[DOWNLOAD]
+    (values,) = cfg.resource(CRDS)["values"]
+    postcondition = _lifecycle_text("http.gateway_api_standard", "data")
+    precondition = _lifecycle_text(CRDS, "resource")
+    module = tmp_path / "plan"
+    module.mkdir()
+    (module / "main.tf").write_text(
+        f"""
+variable "files" {{
+  type = string
+}}
+
+variable "status_code" {{
+  type    = number
+  default = 200
+}}
+
+locals {{
+{body}
+
+  downloaded = {{
+    for name, hash in local.gateway_api_standard_sha256 : name => {{
+      url           = "${{local.gateway_api_standard_url}}/${{name}}"
+      status_code   = var.status_code
+      response_body = file("${{var.files}}/${{name}}")
+    }}
+  }}
+}}
+
+resource "terraform_data" "gateway_api_standard" {{
+  for_each = {hcl(download["for_each"])}
+
+  input = {{
+    url         = local.downloaded[each.key].url
+    status_code = local.downloaded[each.key].status_code
+  }}
+
+{postcondition.replace("self.", "self.input.")}
+}}
+
+resource "terraform_data" "gateway_api_crds" {{
+  input = sha256(jsonencode({without_download(hcl(values))}))
+
+{without_download(precondition)}
+}}
+""",
+        encoding="utf-8",
+    )
+    return module
+
+
+def _plan(module: Path, files: Path, status_code: int = 200) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [
-            "BackendTLSPolicy",
-            "GRPCRoute",
-            "Gateway",
-            "GatewayClass",
-            "HTTPRoute",
-            "ListenerSet",
-            "ReferenceGrant",
-            "TCPRoute",
-            "TLSRoute",
-            "UDPRoute",
-            "ValidatingAdmissionPolicy",
-            "ValidatingAdmissionPolicyBinding",
-        ]
+            str(TOFU),
+            "plan",
+            "-input=false",
+            "-no-color",
+            "-lock=false",
+            "-var",
+            f"files={files}",
+            "-var",
+            f"status_code={status_code}",
+        ],
+        cwd=module,
+        capture_output=True,
+        text=True,
+        env=tofu_env(module),
+        check=False,
+        timeout=120,
     )
 
 
-def test_crd_chart_files_are_byte_identical_to_the_upstream_module() -> None:
-    module = _gateway_api_module()
-    if module is None:
-        pytest.skip(f"sigs.k8s.io/gateway-api@{GATEWAY_API_VERSION} is not downloadable here")
-    upstream = module / "config" / "crd" / "standard"
-    names = sorted(p.name for p in upstream.glob("*.yaml"))
-    assert names == sorted(p.name for p in (CRD_CHART / "templates").glob("*.yaml"))
-    _match, mismatch, errors = filecmp.cmpfiles(
-        upstream, CRD_CHART / "templates", names, shallow=False
+@needs_tofu
+def test_a_changed_or_missing_release_file_fails_the_plan(
+    cfg: Config, upstream: Path, tmp_path: Path
+) -> None:
+    module = _plan_module(cfg, tmp_path)
+    pinned = cfg.locals["gateway_api_standard_sha256"]
+    # The release's files pass (tofu's sha256 of the body is the file's sha256).
+    result = _plan(module, upstream)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Plan: {len(pinned) + 1} to add" in result.stdout
+    # One file changed upstream: the plan fails and names it, with what it hashes to now.
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    for path in upstream.glob("*.yaml"):
+        shutil.copyfile(path, changed / path.name)  # without the module cache's read-only mode
+    target = changed / "gateway.networking.k8s.io_httproutes.yaml"
+    target.write_text(target.read_text(encoding="utf-8") + "# changed\n", encoding="utf-8")
+    new_hash = hashlib.sha256(target.read_bytes()).hexdigest()
+    result = _plan(module, changed)
+    assert result.returncode == 1
+    output = " ".join((result.stdout + result.stderr).split())
+    assert "Resource precondition failed" in output
+    assert f"gateway.networking.k8s.io_httproutes.yaml is {new_hash}" in output
+    assert "gateway.networking.k8s.io_gateways.yaml is" not in output
+    assert "Do not apply them" in output
+    # A file that is not there (another version, a typo): the download's postcondition.
+    result = _plan(module, upstream, status_code=404)
+    assert result.returncode == 1
+    output = " ".join((result.stdout + result.stderr).split())
+    assert "Resource postcondition failed" in output
+    version = cfg.locals["gateway_api_version"]
+    assert (
+        f"{RELEASES}/{version}/config/crd/standard/gateway.networking.k8s.io_gateways.yaml "
+        f"answered 404"
+    ) in output
+
+
+@needs_tofu
+@needs_helm
+def test_the_release_renders_the_downloaded_files_unchanged(
+    cfg: Config, upstream: Path, tmp_path: Path
+) -> None:
+    # The release's values as Terraform computes them from the downloaded files...
+    (values,) = cfg.resource(CRDS)["values"]
+    downloaded = (
+        "{for name, hash in local.gateway_api_standard_sha256 : "
+        f'name => {{response_body = file("{upstream}/${{name}}")}}}}'
     )
-    assert (mismatch, errors) == ([], [])
+    expression = hcl(values).replace("data.http.gateway_api_standard", downloaded)
+    text = tofu_eval(
+        tmp_path, expression, {}, ["gateway_api_version", "gateway_api_standard_sha256"]
+    )
+    files = {p.name: p.read_text(encoding="utf-8") for p in sorted(upstream.glob("*.yaml"))}
+    assert yaml.safe_load(text) == {
+        "bundleVersion": cfg.locals["gateway_api_version"],
+        "files": files,
+    }
+    values_file = tmp_path / "crd-values.yaml"
+    values_file.write_text(text, encoding="utf-8")
+    # ...render every object of every file, unchanged, in file-name order.
+    rendered = helm_template(CRD_CHART, "gateway-api-crds", "kube-system", ["-f", str(values_file)])
+    expected = [doc for body in files.values() for doc in yaml.safe_load_all(body) if doc]
+    assert rendered == expected
+
+
+def _render_crd_chart(values: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    values_file = tmp_path / "values.json"
+    values_file.write_text(json.dumps(values), encoding="utf-8")
+    return subprocess.run(
+        [str(HELM), "template", "gateway-api-crds", str(CRD_CHART), "-f", str(values_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
 
 
 @needs_helm
-def test_crd_chart_renders_the_files_unchanged() -> None:
-    rendered = helm_template(CRD_CHART, "gateway-api-crds", "kube-system")
-    vendored = [
-        doc
-        for path in sorted((CRD_CHART / "templates").glob("*.yaml"))
-        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8"))
-        if doc
-    ]
+def test_crd_chart_refuses_files_of_another_version_and_empty_values(tmp_path: Path) -> None:
+    doc = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: example\n  annotations:\n"
+        "    gateway.networking.k8s.io/bundle-version: v1.2.3\n"
+    )
+    name = "gateway.networking.k8s.io_example.yaml"
+    ok = _render_crd_chart({"bundleVersion": "v1.2.3", "files": {name: doc}}, tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert [d for d in yaml.safe_load_all(ok.stdout) if d] == [yaml.safe_load(doc)]
+    # A template directive in a file is output as it is, never executed.
+    directive = doc + "data:\n  text: '{{ .Release.Name }}'\n"
+    ok = _render_crd_chart({"bundleVersion": "v1.2.3", "files": {name: directive}}, tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert "text: '{{ .Release.Name }}'" in ok.stdout
+    other = _render_crd_chart({"bundleVersion": "v1.2.4", "files": {name: doc}}, tmp_path)
+    assert other.returncode != 0
+    assert f"files.{name} is not a file of Gateway API v1.2.4" in other.stderr
+    empty = _render_crd_chart({}, tmp_path)
+    assert empty.returncode != 0
 
-    def key(doc: dict[str, Any]) -> tuple[str, str]:
-        return (doc["kind"], doc["metadata"]["name"])
 
-    assert sorted(rendered, key=key) == sorted(vendored, key=key)
+def test_no_gateway_api_file_is_in_the_repository() -> None:
+    # The CRDs are downloaded when Terraform runs: none of them (nor any other CRD) is kept
+    # in terraform/.
+    for path in TF_DIR.rglob("*"):
+        if path.is_file() and ".terraform" not in path.parts:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            assert "kind: CustomResourceDefinition" not in text, path
+            assert "apiextensions.k8s.io" not in text, path
+    chart_files = [p for p in CRD_CHART.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in chart_files) < 16_000
 
 
 # --- ingress-nginx, optional --------------------------------------------------------------
