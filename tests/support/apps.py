@@ -113,6 +113,14 @@ class Apps:
             {"metadata": {"annotations": {"bluegreen.dev/request": what}}},
         )
 
+    def events(self, name: str) -> list[dict[str, Any]]:
+        """The operator's Events about the app (events.k8s.io), oldest first."""
+        items = self.api.list_namespaced_custom_object(
+            "events.k8s.io", "v1", self.namespace, "events"
+        )["items"]
+        mine = [e for e in items if (e.get("regarding") or {}).get("name") == name]
+        return sorted(mine, key=lambda e: e.get("eventTime") or "")
+
     def delete(self, name: str) -> None:
         self.api.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
 
