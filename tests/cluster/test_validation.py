@@ -402,6 +402,24 @@ CASES = [
         "should match",
     ),
     case(
+        "interval-0s-a-hot-loop",
+        put(f"{PRE}.interval", "0s"),
+        "spec.analysis.prePromotion[0]",
+        "interval must be at least 1s and at most 1h",
+    ),
+    case(
+        "interval-500ms",
+        put(f"{PRE}.interval", "500ms"),
+        "spec.analysis.prePromotion[0]",
+        "interval must be at least 1s and at most 1h",
+    ),
+    case(
+        "interval-2h",
+        put(f"{PRE}.interval", "2h"),
+        "spec.analysis.prePromotion[0]",
+        "interval must be at least 1s and at most 1h",
+    ),
+    case(
         "noData-Maybe",
         put(f"{PRE}.noData", "Maybe"),
         "spec.analysis.prePromotion[0].noData",

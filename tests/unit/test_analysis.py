@@ -484,7 +484,7 @@ NEXT_DUE_CASES = [
     ("an interval after the previous one", "15s", 4, "S", 1, 15),
     ("an interval after the last of several", "15s", 4, "SSI", 31, 45),
     ("1m30s interval", "1m30s", 4, "S", 1, 90),
-    ("500ms interval", "500ms", 4, "S", 0, 0.5),
+    ("1500ms interval (the shortest is 1s)", "1500ms", 4, "S", 0, 1.5),
     ("overdue: in the past, one sample now", "15s", 4, "S", 100, 15),
     ("window complete: none", "15s", 2, "SS", 16, None),
     ("failed early: none", "15s", 4, "F", 1, None),

@@ -181,3 +181,30 @@ def test_a_next_step_at_once_runs_right_away(after: float) -> None:
 
     run(body, recorder)
     assert recorder.calls == [frozenset({"app"}), frozenset({"again"})]
+
+
+def test_a_hot_loop_is_held_to_the_app_s_budget_of_passes() -> None:
+    """A pass that always asks for another at once (a spec that loops): after the burst,
+    passes come at the budget's rate, whatever the pass asks."""
+    calls: list[float] = []
+
+    def looping(key: AppKey, reasons: frozenset[str]) -> Next:
+        calls.append(0.0)
+        return Next(after=0)
+
+    throttled: list[int] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(2) as pool:
+            s = Scheduler(
+                loop, pool, looping, burst=5, rate=10, on_throttled=lambda: throttled.append(1)
+            )
+            s.wake(KEY, "app")
+            await asyncio.sleep(1.0)
+            s.forget(KEY)
+
+    asyncio.run(main())
+    # 5 at once, then about 10 a second for a second: never the hundreds a loop would take.
+    assert 5 <= len(calls) <= 17, len(calls)
+    assert throttled

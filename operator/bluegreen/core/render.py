@@ -190,9 +190,10 @@ def service_monitor(app: BlueGreenApp) -> Manifest:
                     "port": "http",
                     "path": "/metrics",
                     "interval": sm.interval,
-                    # The app's own labels win; these fill in for apps that do not
-                    # label their metrics by colour.
-                    "honorLabels": True,
+                    # The target's labels win over what the app exports (kept as
+                    # exported_<name>): pods of one namespace cannot publish series with
+                    # another namespace's labels and sway its analysis.
+                    "honorLabels": False,
                     "relabelings": [
                         {"sourceLabels": [color_label], "targetLabel": "color"},
                         {"sourceLabels": [revision_label], "targetLabel": "revision"},

@@ -90,6 +90,9 @@ class Runtime:
             ready=self.cache.synced,
             active=self.peering.active,
             on_error=self.failed,
+            burst=settings.pass_burst,
+            rate=settings.pass_rate,
+            on_throttled=telemetry.PASSES_THROTTLED.inc,
         )
         self.metrics = HttpMetricsSource(
             timeout=settings.analysis_timeout_seconds,

@@ -10,6 +10,9 @@
 - Passes run in a thread pool of `workers` threads (the API client is synchronous).
 - A pass that failed is retried by its timer (the runtime's backoff); events of the app's
   objects do not retry it sooner, so a failing API call is never stormed.
+- Each app has a budget of passes (a token bucket: `burst` at once, `rate` per second
+  after that), so no spec, valid or not, can drive more than a fixed number of passes,
+  and so of API requests, a minute. A release takes a handful of passes in a burst.
 - Nothing runs before `ready()` (the watch caches have their first lists) or while
   `active()` is false (another operator replica is the active one); wake-ups that arrive
   meanwhile are kept and run once both hold (`resume()`).
@@ -46,6 +49,8 @@ class _App:
     again: bool = False
     timer: asyncio.TimerHandle | None = None
     timer_at: float = 0.0
+    tokens: float = -1.0  # the pass budget (a token bucket); -1: not started yet
+    refilled_at: float = 0.0
     backoff_until: float = 0.0
     """After a failed pass, object events wait for the retry (its timer) instead of
     retrying at once; a change of the app itself still runs at once."""
@@ -67,7 +72,13 @@ class Scheduler:
         ready: Callable[[], bool] = lambda: True,
         active: Callable[[], bool] = lambda: True,
         on_error: Callable[[AppKey, BaseException], float] | None = None,
+        burst: float = 20.0,
+        rate: float = 2.0,
+        on_throttled: Callable[[], None] | None = None,
     ) -> None:
+        self._burst = burst
+        self._rate = rate
+        self._on_throttled = on_throttled
         self._loop = loop
         self._executor = executor
         self._run = run
@@ -141,7 +152,24 @@ class Scheduler:
 
     # ------------------------------------------------------------------ passes
 
+    def _spend(self, key: AppKey, app: _App) -> bool:
+        """Take one pass from the app's budget; when it is empty, come back when it has one."""
+        now = self._loop.time()
+        if app.tokens < 0:
+            app.tokens, app.refilled_at = self._burst, now
+        app.tokens = min(self._burst, app.tokens + (now - app.refilled_at) * self._rate)
+        app.refilled_at = now
+        if app.tokens >= 1:
+            app.tokens -= 1
+            return True
+        if self._on_throttled is not None:
+            self._on_throttled()
+        self._arm(key, app, (1 - app.tokens) / self._rate)
+        return False
+
     def _start(self, key: AppKey, app: _App) -> None:
+        if not self._spend(key, app):
+            return
         app.running = True
         app.again = False
         reasons, app.reasons = frozenset(app.reasons), set()

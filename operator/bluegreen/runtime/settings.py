@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     """How long a tag's digest from ECR is trusted before it is asked again."""
     registry_timeout_seconds: float = 3.0
     """How long one Prometheus query or web check may take before it counts as unreachable."""
+    pass_burst: float = 20.0
+    """Passes one app may take at once (a release takes a handful)."""
+    pass_rate: float = 2.0
+    """Passes per second one app may take after its burst: a spec that loops, valid or
+    not, costs at most this many passes (each a few API requests at most) a second."""
     analysis_prometheus_allowed: Rules = DEFAULT_RULES
     """Prometheus addresses apps may name (analysis.prometheus.address): URLs or host
     patterns, comma-separated (`http://prometheus-operated.monitoring.svc:9090,*.svc`).

@@ -62,6 +62,11 @@ PASSES = _metric(
     "owns changed), timer (a time it asked for), follow-up (one step after another), resume.",
     ("trigger",),
 )
+PASSES_THROTTLED = _metric(
+    Counter,
+    "bluegreen_reconcile_passes_throttled_total",
+    "Passes put off because their app had used its budget of passes (a hot loop).",
+)
 EVENTS_DROPPED = _metric(
     Counter,
     "bluegreen_events_dropped_total",

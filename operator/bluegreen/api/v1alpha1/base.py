@@ -46,6 +46,10 @@ THRESHOLD_ORDER = "thresholdRange.min must not exceed max"
 METRIC_KIND = "a metric needs exactly one of query (Prometheus) or url (web check)"
 METRIC_THRESHOLD = "a query metric needs thresholdRange"
 METRIC_FAILURE_LIMIT = "failureLimit must be lower than count"
+MIN_INTERVAL_SECONDS = 1
+METRIC_INTERVAL = f"interval must be at least {MIN_INTERVAL_SECONDS}s and at most 1h"
+"""A shorter interval is no measurement (Prometheus scrapes every few seconds) but a hot
+loop of requests; an interval over an hour is a window nobody waits for."""
 METRIC_MIN_REQUESTS = "minRequestsQuery and minRequests go together"
 ANALYSIS_PROMETHEUS = "query metrics need analysis.prometheus.address"
 INGRESS_HOST = (

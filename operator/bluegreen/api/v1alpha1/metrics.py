@@ -12,9 +12,11 @@ from bluegreen.api.v1alpha1.base import (
     ANALYSIS_PROMETHEUS,
     LIST_MAP,
     METRIC_FAILURE_LIMIT,
+    METRIC_INTERVAL,
     METRIC_KIND,
     METRIC_MIN_REQUESTS,
     METRIC_THRESHOLD,
+    MIN_INTERVAL_SECONDS,
     THRESHOLD_EMPTY,
     THRESHOLD_ORDER,
     Model,
@@ -52,6 +54,11 @@ class Metric(Model):
         ("!has(self.query) || has(self.thresholdRange)", METRIC_THRESHOLD),
         ("self.failureLimit < self.count", METRIC_FAILURE_LIMIT),
         ("has(self.minRequestsQuery) == has(self.minRequests)", METRIC_MIN_REQUESTS),
+        (
+            f"!has(self.interval) || (duration(self.interval) >= duration('{MIN_INTERVAL_SECONDS}s')"
+            " && duration(self.interval) <= duration('1h'))",
+            METRIC_INTERVAL,
+        ),
     )
 
     name: Annotated[
@@ -117,6 +124,8 @@ class Metric(Model):
             raise ValueError(METRIC_FAILURE_LIMIT)
         if (self.min_requests_query is None) != (self.min_requests is None):
             raise ValueError(METRIC_MIN_REQUESTS)
+        if not MIN_INTERVAL_SECONDS <= durations.parse(self.interval) <= 3600:
+            raise ValueError(METRIC_INTERVAL)
         return self
 
 
