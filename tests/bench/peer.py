@@ -82,6 +82,7 @@ class Options:
     scale_timeout: float = 1200.0
     latency: bool = True
     scale: bool = True
+    scale_peers: tuple[str, ...] = ("bluegreen", "argo", "argo-qps200", "bare")
     out: Path | None = None
 
 
@@ -518,6 +519,8 @@ def run(opts: Options) -> dict[str, Any]:
                     BarePeer(),
                 ]
                 for peer in peers:
+                    if peer.name not in opts.scale_peers:
+                        continue
                     result["scale"][peer.name] = r.scale(peer)
                     _write(result, opts.out)
         finally:
@@ -549,6 +552,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=8, help="client threads for create/patch")
     parser.add_argument("--no-latency", action="store_true")
     parser.add_argument("--no-scale", action="store_true")
+    parser.add_argument(
+        "--scale-peers",
+        default="bluegreen,argo,argo-qps200,bare",
+        help="which of bluegreen,argo,argo-qps200,bare run the scale workload",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     short = args.short
@@ -561,6 +569,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         workers=args.workers,
         latency=not args.no_latency,
         scale=not args.no_scale,
+        scale_peers=tuple(p.strip() for p in args.scale_peers.split(",") if p.strip()),
         out=(args.out or RESULTS / f"peer-{apps}.json").resolve(),
     )
     result = run(opts)
