@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
+from urllib3.exceptions import HTTPError
 
 from tests.support import argo_rollouts
 from tests.support.apps import GROUP as BG_GROUP
@@ -264,9 +265,9 @@ class BlueGreenPeer:
         )
 
     def delete_all(self, api: client.ApiClient, namespace: str) -> None:
-        with suppress(ApiException):
+        with suppress(ApiException, OSError, HTTPError):
             client.CustomObjectsApi(api).delete_collection_namespaced_custom_object(
-                BG_GROUP, BG_VERSION, namespace, BG_PLURAL
+                BG_GROUP, BG_VERSION, namespace, BG_PLURAL, _request_timeout=20
             )
 
 
@@ -383,9 +384,13 @@ class ArgoPeer:
         return AppState(at_rest=at_rest, stable=stable, phase=st.get("phase"))
 
     def delete_all(self, api: client.ApiClient, namespace: str) -> None:
-        with suppress(ApiException):
+        with suppress(ApiException, OSError, HTTPError):
             client.CustomObjectsApi(api).delete_collection_namespaced_custom_object(
-                argo_rollouts.GROUP, argo_rollouts.VERSION, namespace, argo_rollouts.PLURAL
+                argo_rollouts.GROUP,
+                argo_rollouts.VERSION,
+                namespace,
+                argo_rollouts.PLURAL,
+                _request_timeout=20,
             )
 
 
@@ -445,8 +450,10 @@ class BarePeer:
         return AppState(at_rest=at_rest, stable=str(gen), phase="Available" if available else None)
 
     def delete_all(self, api: client.ApiClient, namespace: str) -> None:
-        with suppress(ApiException):
-            client.AppsV1Api(api).delete_collection_namespaced_deployment(namespace)
+        with suppress(ApiException, OSError, HTTPError):
+            client.AppsV1Api(api).delete_collection_namespaced_deployment(
+                namespace, _request_timeout=20
+            )
 
 
 # ---------------------------------------------------------------------------- tracking
@@ -870,12 +877,16 @@ class Session:
         """Delete the apps while the controller runs (finalizers), then the namespace."""
         started = time.monotonic()
         report: dict[str, Any] = {}
-        self.peer.delete_all(self.api, self.namespace)
+        asked = 0.0
         while time.monotonic() - started < timeout:
             with self.tracker.cond:
                 left = len(self.tracker.apps)
             if left == 0:
                 break
+            if time.monotonic() - asked > 30:
+                # A deletecollection of many objects can end early (a timeout): ask again.
+                self.peer.delete_all(self.api, self.namespace)
+                asked = time.monotonic()
             time.sleep(1)
         report["apps_deleted_seconds"] = round(time.monotonic() - started, 1)
         if self.controller is not None:
