@@ -873,7 +873,7 @@ class Session:
 
     # -- the end
 
-    def cleanup(self, timeout: float = 600) -> dict[str, Any]:
+    def cleanup(self, timeout: float = 600, wait_namespace: bool = True) -> dict[str, Any]:
         """Delete the apps while the controller runs (finalizers), then the namespace."""
         started = time.monotonic()
         report: dict[str, Any] = {}
@@ -899,6 +899,8 @@ class Session:
         with suppress(ApiException):
             core.delete_namespace(self.namespace)
         self._strip_finalizers()
+        if not wait_namespace:
+            return report
         while time.monotonic() - ns_started < timeout:
             try:
                 core.read_namespace(self.namespace)

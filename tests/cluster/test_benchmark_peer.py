@@ -44,7 +44,7 @@ def session(
     )
     s.start()
     yield s
-    s.cleanup(timeout=60)
+    s.cleanup(timeout=60, wait_namespace=False)
 
 
 def test_the_peer_binary_is_the_pinned_release() -> None:
