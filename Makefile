@@ -58,6 +58,7 @@ venv: $(UV)
 
 binaries:
 	$(CLUSTER) build
+	python3 tools/argorollouts.py build
 	bash tests/terraform/build_tofu.sh
 	bash .github/scripts/build-actionlint.sh
 
@@ -89,9 +90,11 @@ endif
 demo: setup
 	$(PY) tools/demo.py
 
-# 100 releases of one app, then 1000 apps created, released and left idle 300 s; prints
-# each number against its target and writes tests/bench/results/summary.json (about 30 min).
-# BENCH_ARGS="--apps 50 --idle-seconds 30" for a short run, "--summary-only" for the table.
+# 100 releases of one app, then 1000 apps created, released and left idle 300 s, then the
+# same side by side with Argo Rollouts and a bare baseline (tests/bench/peer.py); prints
+# each number against its target and writes tests/bench/results/summary.json (about 75 min).
+# BENCH_ARGS="--short" for a smoke run (20 releases, 50 apps, 5 + 5 side-by-side releases),
+# "--summary-only" for the table.
 bench: setup
 	$(PY) -m tests.bench.run_all $(BENCH_ARGS)
 

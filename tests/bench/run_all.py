@@ -1,10 +1,12 @@
 """Every benchmark, then one table of each number against its target (`make bench`).
 
     .venv/bin/python -m tests.bench.run_all                  # 100 releases, 1000 apps, 300 s idle
+    .venv/bin/python -m tests.bench.run_all --short          # a smoke run, a few minutes
     .venv/bin/python -m tests.bench.run_all --summary-only   # only the table, from the results
 
-Runs `tests.bench.release_latency --releases 100` and `tests.bench.scale --apps 1000
---idle-seconds 300` one after the other, each as its own process, on one cluster (the
+Runs `tests.bench.release_latency --releases 100`, `tests.bench.scale --apps 1000
+--idle-seconds 300` and `tests.bench.peer --apps 1000` (side by side with Argo Rollouts
+and a bare baseline) one after the other, each as its own process, on one cluster (the
 local control plane is started once if it is not running, and stopped at the end only if
 this run started it). Then reads their results files, prints the table and writes
 tests/bench/results/summary.json. A benchmark that fails or stops early leaves its
@@ -60,6 +62,67 @@ def _get(*path: str) -> Callable[[dict[str, Any]], float | None]:
         return float(value)
 
     return read
+
+
+def _ratio(row: str, column: str) -> Callable[[dict[str, Any]], float | None]:
+    """A ratio from tests.bench.peer's table (ours / Argo, ours / baseline)."""
+
+    def read(result: dict[str, Any]) -> float | None:
+        value = (result.get("ratios") or {}).get(row, {}).get(column)
+        return None if value is None else float(value)
+
+    return read
+
+
+def _cell(row: str, column: str) -> Callable[[dict[str, Any]], float | None]:
+    """One value of tests.bench.peer's table."""
+
+    def read(result: dict[str, Any]) -> float | None:
+        for r in result.get("rows") or []:
+            if r["metric"] == row and r.get(column) is not None:
+                return float(r[column])
+        return None
+
+    return read
+
+
+def peer_targets(apps: int) -> list[Target]:
+    """Issue 12's targets: both controllers timed by one external watch harness."""
+    pe = "peer"
+    return [
+        Target("ours/Argo: spaced, patch -> traffic p50", pe,
+               _ratio("spaced: patch -> traffic p50", "ours/argo"), 1.0, ""),
+        Target("ours/Argo: spaced, patch -> traffic p95", pe,
+               _ratio("spaced: patch -> traffic p95", "ours/argo"), 1.0, ""),
+        Target("ours/Argo: back to back, patch -> traffic p50", pe,
+               _ratio("back to back: patch -> traffic p50", "ours/argo"), 1.0, ""),
+        Target("ours/Argo: back to back, patch -> traffic p95", pe,
+               _ratio("back to back: patch -> traffic p95", "ours/argo"), 1.0, ""),
+        Target("ours/Argo: spaced, patch -> at rest p50", pe,
+               _ratio("spaced: patch -> at rest p50", "ours/argo"), 1.5, ""),
+        Target("ours/Argo: back to back, patch -> at rest p50", pe,
+               _ratio("back to back: patch -> at rest p50", "ours/argo"), 1.5, ""),
+        Target(f"ours/Argo: {apps} apps created, all at rest", pe,
+               _ratio("scale: create, all at rest", "ours/argo"), 1.0, ""),
+        Target(f"ours/Argo: {apps} apps released, all at rest", pe,
+               _ratio("scale: release, all at rest", "ours/argo"), 1.0, ""),
+        Target(f"ours/Argo --qps 200: {apps} apps created", pe,
+               _ratio("scale: create, all at rest", "ours/argo-qps200"), 1.0, ""),
+        Target(f"ours/Argo --qps 200: {apps} apps released", pe,
+               _ratio("scale: release, all at rest", "ours/argo-qps200"), 1.0, ""),
+        Target(f"ours/bare: {apps} apps created", pe,
+               _ratio("scale: create, all at rest", "ours/bare"), 1.25, ""),
+        Target(f"ours/bare: {apps} apps released", pe,
+               _ratio("scale: release, all at rest", "ours/bare"), 1.25, ""),
+        Target(f"switch latency p95 while {apps} release (own)", pe,
+               _cell("scale: release, switch latency p95 (own)", "bluegreen"), 2.0, "s"),
+        Target("API requests per release (at the API server)", pe,
+               _cell("back to back: API requests per release", "bluegreen"), 15.0, ""),
+        Target("ours/Argo: CPU per release (back to back)", pe,
+               _ratio("back to back: CPU per release", "ours/argo"), 1.0, ""),
+        Target(f"peak RSS at {apps} apps (peer run)", pe,
+               _cell("scale: peak RSS", "bluegreen"), 250.0 if apps == 1000 else None, "MB"),
+    ]  # fmt: skip
 
 
 def targets(apps: int) -> list[Target]:
@@ -154,10 +217,13 @@ def targets(apps: int) -> list[Target]:
             None,
             "s",
         ),
+        *peer_targets(apps),
     ]
 
 
-def run_benchmarks(releases: int, apps: int, idle_seconds: float) -> dict[str, int]:
+def run_benchmarks(
+    releases: int, apps: int, idle_seconds: float, peer_args: list[str]
+) -> dict[str, int]:
     """Each benchmark in its own process; their exit codes."""
     commands = {
         "release_latency": ["-m", "tests.bench.release_latency", "--releases", str(releases)],
@@ -169,6 +235,7 @@ def run_benchmarks(releases: int, apps: int, idle_seconds: float) -> dict[str, i
             "--idle-seconds",
             f"{idle_seconds:g}",
         ],
+        "peer": ["-m", "tests.bench.peer", "--apps", str(apps), *peer_args],
     }
     codes = {}
     with cluster_session():
@@ -184,6 +251,7 @@ def summarize(apps: int, codes: dict[str, int] | None = None) -> dict[str, Any]:
     files = {
         "release_latency": RESULTS / "release_latency.json",
         "scale": RESULTS / f"scale-{apps}.json",
+        "peer": RESULTS / f"peer-{apps}.json",
     }
     results: dict[str, dict[str, Any]] = {}
     for name, path in files.items():
@@ -245,18 +313,44 @@ def print_table(summary: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--releases", type=int, default=100)
-    parser.add_argument("--apps", type=int, default=1000)
-    parser.add_argument("--idle-seconds", type=float, default=300)
+    parser.add_argument(
+        "--short", action="store_true", help="a smoke run: 20 releases, 50 apps, 30 s idle"
+    )
+    parser.add_argument("--releases", type=int, default=None, help="100 (short: 20)")
+    parser.add_argument("--apps", type=int, default=None, help="1000 (short: 50)")
+    parser.add_argument("--idle-seconds", type=float, default=None, help="300 (short: 30)")
+    parser.add_argument(
+        "--peer-releases",
+        type=int,
+        default=None,
+        help="spaced and back-to-back releases per controller side by side with Argo"
+        " Rollouts (10; short: 5)",
+    )
+    parser.add_argument(
+        "--peer-spacing", type=float, default=33.0, help="seconds between spaced releases"
+    )
     parser.add_argument(
         "--summary-only", action="store_true", help="do not run; summarize the results files"
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "summary.json")
     args = parser.parse_args()
+    short = args.short
+    releases = args.releases if args.releases is not None else (20 if short else 100)
+    apps = args.apps if args.apps is not None else (50 if short else 1000)
+    idle = args.idle_seconds if args.idle_seconds is not None else (30.0 if short else 300.0)
+    peer_releases = args.peer_releases if args.peer_releases is not None else (5 if short else 10)
+    peer_args = [
+        "--spaced",
+        str(peer_releases),
+        "--back-to-back",
+        str(peer_releases),
+        "--spacing",
+        f"{args.peer_spacing:g}",
+    ]
     codes = None
     if not args.summary_only:
-        codes = run_benchmarks(args.releases, args.apps, args.idle_seconds)
-    summary = summarize(args.apps, codes)
+        codes = run_benchmarks(releases, apps, idle, peer_args)
+    summary = summarize(apps, codes)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
     if codes and any(codes.values()):
