@@ -56,9 +56,18 @@ $(UV):
 venv: $(UV)
 	$(UV) sync --frozen --quiet
 
+# With KUBECONFIG set the tests run against that cluster: nothing of the local control plane
+# (etcd, kube-apiserver, controller-manager, scheduler, kwok) is built. The other tools are
+# (helm, Argo Rollouts, the OCI registry, kstatus, gopher-lua, Flux's CEL, OpenTofu,
+# actionlint).
 binaries:
-	$(CLUSTER) build
+	@if [ -n "$${KUBECONFIG:-}" ]; then \
+	  echo "KUBECONFIG is set: tests use that cluster; the local control plane is not built"; \
+	else \
+	  $(CLUSTER) build; \
+	fi
 	python3 tools/argorollouts.py build
+	python3 tools/gotools.py build
 	bash tests/terraform/build_tofu.sh
 	bash .github/scripts/build-actionlint.sh
 

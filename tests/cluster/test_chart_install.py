@@ -32,7 +32,15 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from tests.support.apps import GROUP, PLURAL, VERSION, Apps, app_manifest, install_crd
+from tests.support.apps import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    Apps,
+    app_manifest,
+    crd_may_be_replaced,
+    install_crd,
+)
 from tests.support.cluster import REPO, Cluster
 from tests.support.operator import OperatorProcess
 from tests.support.tools import helm
@@ -332,7 +340,11 @@ class PeeredOperator(OperatorProcess):
 def ha(
     cluster: Cluster, api_client: client.ApiClient, crd: None
 ) -> Iterator[tuple[str, str, list[PeeredOperator]]]:
-    install_crd(api_client, CHART / "crds" / "kopf.dev_kopfpeerings.yaml")
+    install_crd(
+        api_client,
+        CHART / "crds" / "kopf.dev_kopfpeerings.yaml",
+        replace=crd_may_be_replaced(cluster.local),
+    )
     ns = _namespace(api_client, "ha")
     peering = "ha-peering"
     client.CustomObjectsApi(api_client).create_namespaced_custom_object(
