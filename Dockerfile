@@ -31,7 +31,7 @@ RUN pip install --no-cache-dir --require-hashes --no-deps -r uv-requirements.txt
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never
-COPY pyproject.toml uv.lock README.md ./
+COPY pyproject.toml uv.lock README.md LICENSE ./
 COPY operator/ operator/
 RUN mkdir /dist \
     && uv export --frozen --no-dev --no-emit-project --format requirements-txt --output-file /dist/requirements.txt \
