@@ -25,7 +25,7 @@ EMPTY_OK := $(if $(PYTEST_ARGS),|| [ $$? = 5 ],)
 # PYTEST_ARGS selected none of them.
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: help setup apt venv binaries cluster cluster-down demo test lint crds bench clean
+.PHONY: help setup apt venv binaries cluster cluster-down demo test lint crds chart-readme bench clean
 
 help:
 	@echo "make demo          run a release and a rollback on a local control plane"
@@ -35,6 +35,7 @@ help:
 	@echo "make cluster-down  stop the local control plane"
 	@echo "make lint          ruff, mypy --strict, import-linter, CRD drift"
 	@echo "make crds          regenerate crds/ and the chart's copy from the pydantic models"
+	@echo "make chart-readme  regenerate the chart's README.md from its values.yaml"
 
 setup: apt venv binaries
 
@@ -80,6 +81,9 @@ cluster-down:
 
 crds: venv
 	$(PY) -m bluegreen.api.crdgen --write
+
+chart-readme: venv
+	$(PY) tools/chart_readme.py
 
 lint: venv
 	$(VENV)/bin/ruff check .
