@@ -5,12 +5,13 @@
     python3 tools/gotools.py build kstatus    # one of them
     python3 tools/gotools.py path registry    # where its binary is (built or not)
 
-| tool       | wrapper module   | what it is                                                  |
-| ---------- | ---------------- | ----------------------------------------------------------- |
-| helm       | (go install)     | helm v4, as tools/localcluster.py builds it                 |
-| registry   | tools/registry/  | CNCF distribution's OCI registry (helm push / install oci://) |
-| kstatus    | tools/kstatus/   | sigs.k8s.io/cli-utils kstatus: the status Flux computes      |
-| argocd-lua | tools/gopherlua/ | gopher-lua running an Argo CD health check as Argo CD does   |
+| tool        | wrapper module   | what it is                                                    |
+| ----------- | ---------------- | ------------------------------------------------------------- |
+| helm        | (go install)     | helm v4, as tools/localcluster.py builds it                   |
+| registry    | tools/registry/  | CNCF distribution's OCI registry (helm push / install oci://)  |
+| kstatus     | tools/kstatus/   | sigs.k8s.io/cli-utils kstatus: what Flux's healthChecks decide |
+| argocd-lua  | tools/gopherlua/ | gopher-lua running an Argo CD health check as Argo CD does    |
+| flux-health | tools/fluxcel/   | Flux's own evaluator of a Kustomization's healthCheckExprs    |
 
 `make setup` runs `build`, with or without KUBECONFIG: none of these is part of the local
 control plane. Each binary is kept in .cache/bin/<tool>-<version>/ with a stamp of the
@@ -94,6 +95,7 @@ class Tool:
 REGISTRY_VERSION = "v3.1.2"
 KSTATUS_VERSION = "v0.37.2"
 GOPHER_LUA_VERSION = "v1.1.2"
+FLUX_RUNTIME_VERSION = "v0.117.0"
 
 TOOLS = {
     t.name: t
@@ -108,6 +110,7 @@ TOOLS = {
         ),
         Tool("kstatus", "kstatus", "sigs.k8s.io/cli-utils", KSTATUS_VERSION),
         Tool("argocd-lua", "gopherlua", "github.com/yuin/gopher-lua", GOPHER_LUA_VERSION),
+        Tool("flux-health", "fluxcel", "github.com/fluxcd/pkg/runtime", FLUX_RUNTIME_VERSION),
     )
 }
 

@@ -9,15 +9,19 @@ judged by
   Kustomization `healthChecks` / `wait` and cli-utils' appliers decide from;
 - Argo CD's health check, docs/argocd/health.lua, under gopher-lua (tools/gopherlua).
 
-Both must agree with the phase table in docs/flux/README.md and docs/argocd/README.md: a
+- the `healthCheckExprs` of docs/flux/README.md, taken from the page, by Flux's own
+  evaluator (github.com/fluxcd/pkg/runtime/cel, tools/fluxcel).
+
+Each must agree with its phase table in docs/flux/README.md and docs/argocd/README.md: a
 spec the operator has not seen yet is in progress whatever the phase says; then Current /
 Healthy only when Healthy, Failed / Degraded when Degraded, and everything else in
-progress, Paused included (Argo CD: Suspended).
+progress, Paused included (Argo CD: Suspended; the documented CEL expressions: Current).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 
 from tests.support.apps import NOT_READY, Apps, app_manifest
@@ -37,6 +42,7 @@ pytestmark = pytest.mark.cluster
 
 KUBECTL = Path(sys.executable).parent / "kubectl"
 HEALTH_LUA = REPO / "docs" / "argocd" / "health.lua"
+FLUX_GUIDE = REPO / "docs" / "flux" / "README.md"
 
 # phase -> (kstatus, Argo CD), once the operator has seen the current generation.
 TABLE = {
@@ -51,18 +57,35 @@ TABLE = {
 }
 
 
-def kstatus(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """kstatus' verdict on each object, from one run of the program on a List."""
+# phase -> Flux with the healthCheckExprs of docs/flux/README.md (Paused counts as done).
+FLUX_EXPRS = {phase: "InProgress" for phase in TABLE} | {
+    "Healthy": "Current",
+    "Paused": "Current",
+    "Degraded": "Failed",
+}
+
+
+def _verdicts(argv: list[str], objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A program's verdict on each object, from one run on a List."""
     body = {"apiVersion": "v1", "kind": "List", "items": objects}
     out = subprocess.run(
-        [str(go_tool("kstatus"))],
-        input=json.dumps(body),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
+        argv, input=json.dumps(body), capture_output=True, text=True, check=True, timeout=60
     ).stdout
     return [json.loads(line) for line in out.splitlines()]
+
+
+def kstatus(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return _verdicts([str(go_tool("kstatus"))], objects)
+
+
+def flux_exprs(objects: list[dict[str, Any]], tmp_path: Path) -> list[dict[str, Any]]:
+    """Flux's evaluator with the Kustomization of the guide that has healthCheckExprs."""
+    blocks = re.findall(r"```yaml\n(.*?)```", FLUX_GUIDE.read_text(), re.S)
+    (kustomization,) = [b for b in blocks if "healthCheckExprs" in b]
+    assert yaml.safe_load(kustomization)["kind"] == "Kustomization"
+    path = tmp_path / "kustomization.yaml"
+    path.write_text(kustomization)
+    return _verdicts([str(go_tool("flux-health")), str(path)], objects)
 
 
 def argocd(obj: dict[str, Any]) -> str:
@@ -116,8 +139,11 @@ def recorded(
     recorder.stop()
 
 
-def test_kstatus_and_argo_cd_follow_the_phases_of_a_real_app(
-    recorded: tuple[str, ObjectRecorder], api_client: client.ApiClient, cluster: Cluster
+def test_kstatus_flux_and_argo_cd_follow_the_phases_of_a_real_app(
+    recorded: tuple[str, ObjectRecorder],
+    api_client: client.ApiClient,
+    cluster: Cluster,
+    tmp_path: Path,
 ) -> None:
     ns, recorder = recorded
     apps = Apps(api_client, ns)
@@ -139,29 +165,35 @@ def test_kstatus_and_argo_cd_follow_the_phases_of_a_real_app(
     apps.wait_phase("shop", "Degraded", timeout=60)
     degraded = live_kstatus(cluster.kubeconfig, ns, "shop")
     assert degraded["status"] == "Failed", degraded
-    assert degraded["message"], degraded
+    # The message Flux reports is the operator's, from the Stalled condition.
+    stalled = {c["type"]: c for c in apps.status("shop")["conditions"]}["Stalled"]
+    assert degraded["message"] == stalled["message"] != "", degraded
     recorder.stop()
     assert not recorder.errors, recorder.errors
 
     objects = [e.obj for e in recorder.history("shop")]
     verdicts = kstatus(objects)
-    assert len(verdicts) == len(objects)
-    seen: dict[str, set[tuple[str, str]]] = {}
+    by_flux = flux_exprs(objects, tmp_path)
+    assert len(verdicts) == len(by_flux) == len(objects)
+    seen: dict[str, set[tuple[str, str, str]]] = {}
     stale = 0
-    for obj, verdict in zip(objects, verdicts, strict=True):
+    for obj, verdict, flux in zip(objects, verdicts, by_flux, strict=True):
         want = expected(obj)
         got = (verdict["status"], argocd(obj))
-        if want is None:  # no status yet
+        if want is None:  # no status yet: kstatus finds no condition, the CEL no field
             assert got == ("Current", "Progressing"), (obj.get("status"), verdict)
+            assert flux["status"] == "Unknown" and "no such attribute" in flux["error"], flux
             continue
         status = obj["status"]
         assert got == want, (status.get("phase"), status.get("conditions"), verdict)
         if status["observedGeneration"] != obj["metadata"]["generation"]:
             stale += 1
             assert verdict["message"].startswith("BlueGreenApp generation is "), verdict
+            assert flux["status"] == "InProgress", flux
         else:
-            seen.setdefault(status["phase"], set()).add(got)
-    print("\nphases seen on the watch, with (kstatus, Argo CD):")
+            assert flux["status"] == FLUX_EXPRS[status["phase"]], (status["phase"], flux)
+            seen.setdefault(status["phase"], set()).add((*got, flux["status"]))
+    print("\nphases seen on the watch, with (kstatus, Argo CD, Flux's CEL of the guide):")
     for phase, verdict_set in seen.items():
         print(f"  {phase:12} {sorted(verdict_set)}")
     print(f"  ({stale} versions with a spec the operator had not seen yet: InProgress)")

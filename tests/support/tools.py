@@ -66,8 +66,8 @@ def helm_template(
 
 @functools.cache
 def go_tool(name: str) -> Path:
-    """The binary of a tool of tools/gotools.py (registry, kstatus, argocd-lua), built from
-    the Go module proxy first if `make setup` has not built it yet."""
+    """The binary of a tool of tools/gotools.py (registry, kstatus, argocd-lua, flux-health),
+    built from the Go module proxy first if `make setup` has not built it yet."""
     build_go_tools([name])
     path = tool_bin(name)
     assert path.is_file(), f"tools/gotools.py built no {path}"
