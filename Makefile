@@ -40,10 +40,11 @@ help:
 setup: apt venv binaries
 
 # Debian packages: Prometheus (and promtool) for analysis tests, openssl for the local PKI,
-# Lua for the Argo CD health check, shellcheck for the workflows' scripts.
+# Lua for the Argo CD health check, shellcheck for the workflows' scripts, jq for the
+# uninstall guide's check.
 apt:
 	@missing=""; \
-	for p in prometheus openssl lua5.4 shellcheck; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in prometheus openssl lua5.4 shellcheck jq; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

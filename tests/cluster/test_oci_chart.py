@@ -88,9 +88,15 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     process.stop()
 
 
+@dataclass(frozen=True)
+class Pushed:
+    ref: str  # oci://127.0.0.1:PORT/charts/bluegreen-operator
+    digest: str  # of the chart's OCI manifest
+
+
 @pytest.fixture(scope="module")
-def pushed(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The chart, packaged with the image digest and pushed; its oci:// reference."""
+def pushed(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Pushed:
+    """The chart, packaged with the image digest and pushed."""
     out = tmp_path_factory.mktemp("chart")
     tgz = package(version=VERSION, repository=IMAGE, digest=DIGEST, out=out, helm=str(helm_bin()))
     push = helm("push", str(tgz), f"oci://{registry.host}/charts", "--plain-http")
@@ -106,11 +112,11 @@ def pushed(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> str:
     assert [layer["mediaType"] for layer in manifest["layers"]] == [
         "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
     ]
-    return f"oci://{registry.host}/charts/bluegreen-operator"
+    return Pushed(f"oci://{registry.host}/charts/bluegreen-operator", chart_digest.group(1))
 
 
-def test_the_pushed_chart_carries_the_image_digest(pushed: str) -> None:
-    shown = helm("show", "values", pushed, "--version", VERSION, "--plain-http").stdout
+def test_the_pushed_chart_carries_the_image_digest(pushed: Pushed) -> None:
+    shown = helm("show", "values", pushed.ref, "--version", VERSION, "--plain-http").stdout
     image = yaml.safe_load(shown)["image"]
     assert image == {
         "repository": IMAGE,
@@ -119,19 +125,24 @@ def test_the_pushed_chart_carries_the_image_digest(pushed: str) -> None:
         "pullPolicy": "IfNotPresent",
     }
     chart = yaml.safe_load(
-        helm("show", "chart", pushed, "--version", VERSION, "--plain-http").stdout
+        helm("show", "chart", pushed.ref, "--version", VERSION, "--plain-http").stdout
     )
     assert chart["version"] == chart["appVersion"] == VERSION
+    # Named by its digest (docs/install.md pins the chart that way), the same chart renders.
+    rendered = helm(
+        "template", "bluegreen-operator", f"{pushed.ref}@{pushed.digest}", "--plain-http"
+    ).stdout
+    assert f'image: "{IMAGE}@{DIGEST}"' in rendered
 
 
 @pytest.fixture(scope="module")
 def installed(
-    pushed: str, cluster: Cluster, api_client: client.ApiClient, crd: None
+    pushed: Pushed, cluster: Cluster, api_client: client.ApiClient, crd: None
 ) -> Iterator[Release]:
     ns = new_namespace(api_client, "oci")
     release = install_chart(
         cluster,
-        pushed,
+        pushed.ref,
         ns,
         peering=f"bluegreen-{ns}",
         replicas=1,
