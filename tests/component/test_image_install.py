@@ -260,6 +260,10 @@ def installed(stages: list[Stage], tmp_path_factory: pytest.TempPathFactory) -> 
 def test_the_wheel_holds_the_package_only(installed: Installed) -> None:
     names = zipfile.ZipFile(installed.wheel).namelist()
     assert "bluegreen/runtime/handlers.py" in names
+    # The license travels with the package (the build stage copies LICENSE).
+    (license_file,) = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+    text = zipfile.ZipFile(installed.wheel).read(license_file).decode()
+    assert text == (REPO / "LICENSE").read_text() and "Apache License" in text
     assert all(n.startswith(("bluegreen/", "bluegreen-")) for n in names), names
 
 
