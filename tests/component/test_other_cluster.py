@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from kubernetes import client
+from tools.argorollouts import VERSION as ARGO_ROLLOUTS_VERSION
 from tools.gotools import TOOLS
 from tools.localcluster import HELM_VERSION, bin_dir
 
@@ -37,7 +38,8 @@ def test_make_setup_with_kubeconfig_builds_no_control_plane(tmp_path: Path) -> N
     cache still holds nothing of the control plane."""
     cache = tmp_path / "cache"
     (cache / "bin").mkdir(parents=True)
-    for name, version in [("helm", HELM_VERSION)] + [(t.name, t.version) for t in TOOLS.values()]:
+    tools = [("helm", HELM_VERSION), ("argo-rollouts", ARGO_ROLLOUTS_VERSION)]
+    for name, version in tools + [(t.name, t.version) for t in TOOLS.values()]:
         built = bin_dir(name, version)
         assert built.is_dir(), f"{built} is missing: run `make setup` first"
         (cache / "bin" / built.name).symlink_to(built)
