@@ -29,11 +29,12 @@ class DeploymentState:
 
     @property
     def settled(self) -> bool:
-        """The Deployment controller has seen the latest spec and left no old pods."""
+        """The Deployment controller has seen the latest spec and rolled all of it out.
+        Old pods may still be on their way out (their grace period): they carry another
+        revision, and saturation counts only ready pods of the revision it asks for."""
         return (
             self.observed_generation >= self.generation
             and self.updated_replicas == self.replicas
-            and self.total_replicas == self.replicas
         )
 
 

@@ -79,9 +79,12 @@ class Runtime:
             standalone=peering.standalone,
         )
         watched = [*WATCHED] if peering.standalone else [*WATCHED, self.peering.kind]
+        namespaces: list[str | None] = list(settings.watch_namespaces) or [None]
+        self.cache.watch_namespaces(settings.watch_namespaces)
         self.watchers = [
-            Watcher(api, kind, self.cache, on_request=telemetry.API_REQUESTS.inc)
+            Watcher(api, kind, self.cache, namespace=ns, on_request=telemetry.API_REQUESTS.inc)
             for kind in watched
+            for ns in namespaces
         ]
         self.scheduler = Scheduler(
             loop,

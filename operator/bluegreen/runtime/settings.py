@@ -28,11 +28,16 @@ class Settings(BaseSettings):
     """How long a tag's digest from ECR is trusted before it is asked again."""
     registry_timeout_seconds: float = 3.0
     """How long one Prometheus query or web check may take before it counts as unreachable."""
-    pass_burst: float = 20.0
-    """Passes one app may take at once (a release takes a handful)."""
-    pass_rate: float = 2.0
-    """Passes per second one app may take after its burst: a spec that loops, valid or
-    not, costs at most this many passes (each a few API requests at most) a second."""
+    watch_namespaces: Rules = ()
+    """A namespaced install: the namespaces the operator serves (comma-separated; kopf's
+    `--namespace` flags must name the same). Its watches are per namespace, so it needs no
+    cluster-wide rights. Empty: every namespace, with cluster-wide watches."""
+    pass_burst: float = 50.0
+    """Passes one app may ask for itself at once (follow-up steps, timers); a release
+    asks for a handful."""
+    pass_rate: float = 5.0
+    """Such passes per second after the burst: a spec that loops, valid or not, costs at
+    most this many passes (each a few API requests at most) a second."""
     analysis_prometheus_allowed: Rules = DEFAULT_RULES
     """Prometheus addresses apps may name (analysis.prometheus.address): URLs or host
     patterns, comma-separated (`http://prometheus-operated.monitoring.svc:9090,*.svc`).
@@ -40,7 +45,9 @@ class Settings(BaseSettings):
     analysis_web_allowed: Rules = DEFAULT_RULES
     """Hosts apps' web checks may reach (a metric's `url`), the same way."""
 
-    @field_validator("analysis_prometheus_allowed", "analysis_web_allowed", mode="before")
+    @field_validator(
+        "analysis_prometheus_allowed", "analysis_web_allowed", "watch_namespaces", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
