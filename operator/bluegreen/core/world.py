@@ -33,8 +33,7 @@ class DeploymentState:
         Old pods may still be on their way out (their grace period): they carry another
         revision, and saturation counts only ready pods of the revision it asks for."""
         return (
-            self.observed_generation >= self.generation
-            and self.updated_replicas == self.replicas
+            self.observed_generation >= self.generation and self.updated_replicas == self.replicas
         )
 
 
