@@ -53,7 +53,7 @@ from tests.support.apps import Apps, install_crd  # noqa: E402
 from tests.support.cluster import cluster_session  # noqa: E402
 from tests.support.datapath import NO_RETRIES, DataPath, data_path_app, load_data_path  # noqa: E402
 from tests.support.demo_app import http_request  # noqa: E402
-from tests.support.operator import OperatorProcess  # noqa: E402
+from tests.support.operator import ANALYSIS_POLICY, OperatorProcess, for_operator  # noqa: E402
 from tests.support.prometheus import (  # noqa: E402
     UPSTREAM_VERSION,
     PrometheusServer,
@@ -296,7 +296,9 @@ def main() -> int:
         install_crd(api_client)
         namespace = f"{NAMESPACE}-{uuid.uuid4().hex[:5]}"
         core.create_namespace({"metadata": {"name": namespace}})
-        op = OperatorProcess(kc, OUT, namespaces=namespace, log_name="operator.log")
+        op = OperatorProcess(
+            kc, OUT, namespaces=namespace, env=ANALYSIS_POLICY, log_name="operator.log"
+        )
         op.log_path.unlink(missing_ok=True)
         op.start()
         note(f"up in {time.monotonic() - started:.1f}s; Traefik at {data_path.ingress}")
@@ -364,7 +366,7 @@ class Story:
 def tell(story: Story) -> None:
     apps = story.apps
     say("apply shop v1 (2 replicas, error-rate analysis before and after the switch)")
-    apps.create(demo_app(story.data_path, story.prom.url))
+    apps.create(demo_app(story.data_path, for_operator(story.prom.url)))
     client.NetworkingV1Api(story.api_client).create_namespaced_ingress(
         story.namespace, preview_ingress(story.data_path)
     )
