@@ -143,11 +143,7 @@ def _refused(app: BlueGreenApp, metrics: MetricsSource | None) -> dict[str, str]
         or (app.spec.analysis is None and not app.spec.strategy.canary)
     ):
         return {}
-    address = (
-        app.spec.analysis.prometheus.address
-        if app.spec.analysis and app.spec.analysis.prometheus
-        else None
-    )
+    address = _prometheus_address(app)
     out = {}
     for phase, metric in gates.every_metric(app):
         url = None
@@ -165,6 +161,11 @@ def _refused(app: BlueGreenApp, metrics: MetricsSource | None) -> dict[str, str]
     return out
 
 
+def _prometheus_address(app: BlueGreenApp) -> str | None:
+    analysis = app.spec.analysis
+    return analysis.prometheus.address if analysis and analysis.prometheus else None
+
+
 def _sample(
     app: BlueGreenApp, now: datetime, metrics: MetricsSource | None, refused: dict[str, str]
 ) -> dict[str, QueryResult]:
@@ -173,11 +174,7 @@ def _sample(
     release = app.status.release
     if not due or release is None:
         return {}
-    address = (
-        app.spec.analysis.prometheus.address
-        if app.spec.analysis and app.spec.analysis.prometheus
-        else None
-    )
+    address = _prometheus_address(app)
     out = {}
     for phase, metric in due:
         if metrics is None:
