@@ -22,12 +22,14 @@ API server backed by etcd); otherwise a newer event always wins.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from bluegreen.api import GROUP, PLURAL, VERSION
 from bluegreen.core import naming
+from bluegreen.core.ports import SEEN_AT, WRITTEN_AT
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name)
@@ -115,8 +117,16 @@ def _trim_pod(obj: Obj) -> Obj:
 
 
 def _trim_slice(obj: Obj) -> Obj:
+    written = [
+        str(f["time"])
+        for f in (obj.get("metadata") or {}).get("managedFields") or []
+        if f.get("time")
+    ]
     return {
         "metadata": _meta(obj),
+        # The API server's time of the last write (to the second): when this version was made,
+        # for a view that was not watched as it changed (after a restart).
+        WRITTEN_AT: max(written, default=None),
         "endpoints": [
             {
                 "targetRef": {"name": (e.get("targetRef") or {}).get("name")},
@@ -260,8 +270,15 @@ class ObjectCache:
         self._objects: dict[str, dict[Key, Obj]] = {k: {} for k in KINDS}
         self._index: dict[str, dict[Key, set[str]]] = {k: {} for k in KINDS}
         self._gone: dict[str, dict[Key, str]] = {k: {} for k in KINDS}
-        self._synced: set[str] = set()
+        self._synced: set[tuple[str, str]] = set()  # (kind, namespace or "" for all)
+        self._expected: set[tuple[str, str]] = {(k.name, "") for k in WATCHED}
         self._served: dict[str, bool] = {}
+
+    def watch_namespaces(self, namespaces: Iterable[str]) -> None:
+        """The watches are per namespace (a namespaced install): each is listed apart."""
+        listed = list(namespaces)
+        if listed:
+            self._expected = {(k.name, ns) for k in WATCHED for ns in listed}
 
     # ------------------------------------------------------------------ reads
 
@@ -281,7 +298,7 @@ class ObjectCache:
 
     def has_list(self, kind: str) -> bool:
         with self._lock:
-            return kind in self._synced
+            return any(k == kind for k, _ in self._synced)
 
     def served(self, kind: str) -> bool:
         """False while an optional kind's API is not served (its CRD is not installed)."""
@@ -290,7 +307,7 @@ class ObjectCache:
 
     def synced(self) -> bool:
         with self._lock:
-            return all(k.name in self._synced for k in WATCHED)
+            return self._expected <= self._synced
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -311,6 +328,7 @@ class ObjectCache:
             if current is None and gone is not None and not newer(rv, gone):
                 return  # a late event of an object already deleted
             self._gone[kind].pop(key, None)
+            obj[SEEN_AT] = time.time()
             self._put(spec, key, obj, current)
         self._changed(spec, obj)
 
@@ -328,14 +346,17 @@ class ObjectCache:
             self._drop(spec, key, current)
         self._changed(spec, current)
 
-    def replace_all(self, kind: str, items: Iterable[Obj]) -> None:
-        """A full list: what is not in it is gone; changes are reported like events."""
+    def replace_all(self, kind: str, items: Iterable[Obj], namespace: str = "") -> None:
+        """A full list (of one namespace, or of all): what is not in it is gone; changes are
+        reported like events."""
         spec = KINDS[kind]
         fresh = {_key(o): o for o in (spec.trim(i) for i in items)}
         changed: list[Obj] = []
         with self._lock:
             old = self._objects[kind]
             for key, obj in list(old.items()):
+                if namespace and key[0] != namespace:
+                    continue
                 if key not in fresh:
                     self._drop(spec, key, obj)
                     changed.append(obj)
@@ -344,18 +365,20 @@ class ObjectCache:
                 if current is None or _rv(current) != _rv(obj):
                     self._put(spec, key, obj, current)
                     changed.append(obj)
-            self._gone[kind].clear()
-            self._synced.add(kind)
+            self._gone[kind] = {
+                k: v for k, v in self._gone[kind].items() if namespace and k[0] != namespace
+            }
+            self._synced.add((kind, namespace))
             self._served[kind] = True
         for obj in changed:
             self._changed(spec, obj)
 
-    def not_served(self, kind: str) -> None:
+    def not_served(self, kind: str, namespace: str = "") -> None:
         """An optional kind's API is not there: empty, and synced."""
         with self._lock:
             self._objects[kind].clear()
             self._index[kind].clear()
-            self._synced.add(kind)
+            self._synced.add((kind, namespace))
             self._served[kind] = False
 
     def _put(self, spec: Kind, key: Key, obj: Obj, current: Obj | None) -> None:

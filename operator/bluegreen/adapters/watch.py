@@ -76,7 +76,7 @@ class Watcher:
             except _GoneError:
                 continue
             except _NotServedError:
-                self._cache.not_served(self.kind.name)
+                self._cache.not_served(self.kind.name, self._namespace or "")
                 self._stop.wait(self._rediscover)
             except Exception as err:  # noqa: BLE001 - a watch must outlive any failure
                 log.warning("watching %s failed, again in %.0fs: %s", self.kind.plural, delay, err)
@@ -122,7 +122,7 @@ class Watcher:
             if not meta.get("continue"):
                 break
             query = {"limit": str(PAGE), "continue": meta["continue"]}
-        self._cache.replace_all(self.kind.name, items)
+        self._cache.replace_all(self.kind.name, items, self._namespace or "")
         self.lists += 1
         return str(meta.get("resourceVersion") or "")
 

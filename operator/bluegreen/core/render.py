@@ -115,8 +115,13 @@ def deployment(
             "replicas": replicas,
             "revisionHistoryLimit": 2,
             "selector": {"matchLabels": naming.selector(name, color)},
-            # The colour being replaced serves no traffic: replace its pods all at once.
-            "strategy": {"type": "Recreate"},
+            # The colour being replaced serves no traffic: start every new pod at once, and
+            # let the old ones go meanwhile (Recreate would first wait for them to end,
+            # up to their grace period, before starting a single new one).
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": "100%", "maxUnavailable": "100%"},
+            },
             "template": pod_template(app, color, rev, pins),
         },
     }

@@ -29,11 +29,11 @@ class DeploymentState:
 
     @property
     def settled(self) -> bool:
-        """The Deployment controller has seen the latest spec and left no old pods."""
+        """The Deployment controller has seen the latest spec and rolled all of it out.
+        Old pods may still be on their way out (their grace period): they carry another
+        revision, and saturation counts only ready pods of the revision it asks for."""
         return (
-            self.observed_generation >= self.generation
-            and self.updated_replicas == self.replicas
-            and self.total_replicas == self.replicas
+            self.observed_generation >= self.generation and self.updated_replicas == self.replicas
         )
 
 
@@ -109,6 +109,11 @@ class Observed:
     services: Mapping[str, ServiceState] = field(default_factory=dict)
     pods: tuple[PodState, ...] = ()
     active_endpoints: tuple[Endpoint, ...] = ()
+    active_endpoints_since: datetime | None = None
+    """When the active Service's EndpointSlices last changed, as far as the operator knows."""
+    active_endpoints_exact: bool = False
+    """True when a watch saw that change as it happened; False: the API server's write time,
+    to the second (the slices changed while the operator was not watching)."""
     metrics_endpoints: tuple[Endpoint, ...] = ()
     service_monitor_supported: bool = False
     service_monitor: Mapping[str, Any] | None = None

@@ -48,6 +48,10 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: Logger, 
         prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING  # the operator's own Events tell the story
+    if cfg.watch_namespaces:
+        # A namespaced install has no cluster-wide rights: kopf must not list CRDs or
+        # namespaces; the resources it watches are known.
+        settings.scanning.disabled = True
     # kopf logs every handled app event at INFO; the operator logs its own transitions.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings.watching.server_timeout = 300

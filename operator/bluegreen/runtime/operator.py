@@ -79,9 +79,12 @@ class Runtime:
             standalone=peering.standalone,
         )
         watched = [*WATCHED] if peering.standalone else [*WATCHED, self.peering.kind]
+        namespaces: list[str | None] = list(settings.watch_namespaces) or [None]
+        self.cache.watch_namespaces(settings.watch_namespaces)
         self.watchers = [
-            Watcher(api, kind, self.cache, on_request=telemetry.API_REQUESTS.inc)
+            Watcher(api, kind, self.cache, namespace=ns, on_request=telemetry.API_REQUESTS.inc)
             for kind in watched
+            for ns in namespaces
         ]
         self.scheduler = Scheduler(
             loop,
@@ -100,6 +103,9 @@ class Runtime:
                 prometheus=settings.analysis_prometheus_allowed,
                 web=settings.analysis_web_allowed,
             ),
+        )
+        self.defaults = reconcile.AppDefaults(
+            service_monitor_labels=dict(settings.service_monitor_labels)
         )
         self.images = EcrResolver(
             ttl_seconds=settings.image_cache_seconds,
@@ -172,6 +178,7 @@ class Runtime:
                 events=self.events,
                 metrics=self.metrics,
                 resolver=self.images,
+                defaults=self.defaults,
             )
         self.failures.pop(key, None)
         if not result.exists:

@@ -10,9 +10,10 @@
 - Passes run in a thread pool of `workers` threads (the API client is synchronous).
 - A pass that failed is retried by its timer (the runtime's backoff); events of the app's
   objects do not retry it sooner, so a failing API call is never stormed.
-- Each app has a budget of passes (a token bucket: `burst` at once, `rate` per second
-  after that), so no spec, valid or not, can drive more than a fixed number of passes,
-  and so of API requests, a minute. A release takes a handful of passes in a burst.
+- Each app has a budget of the passes it asks for itself (follow-ups and timers: a token
+  bucket, `burst` at once, `rate` per second after that), so no spec, valid or not, can
+  loop faster than that. Passes woken by the cluster (the app's objects, its spec, a
+  person's request) are paced by the cluster, not counted.
 - Nothing runs before `ready()` (the watch caches have their first lists) or while
   `active()` is false (another operator replica is the active one); wake-ups that arrive
   meanwhile are kept and run once both hold (`resume()`).
@@ -168,7 +169,8 @@ class Scheduler:
         return False
 
     def _start(self, key: AppKey, app: _App) -> None:
-        if not self._spend(key, app):
+        self_asked = app.reasons <= {"again", "timer"}
+        if self_asked and not self._spend(key, app):
             return
         app.running = True
         app.again = False

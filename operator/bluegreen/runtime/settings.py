@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -17,7 +17,6 @@ class Settings(BaseSettings):
 
     kubeconfig: str | None = None
     """A kubeconfig file; unset: in-cluster ServiceAccount, then KUBECONFIG."""
-    log_format: Literal["plain", "json"] = "plain"
     metrics_port: int = 8080
     """Where the operator serves its own Prometheus metrics (0: off)."""
     workers: int = 64
@@ -28,11 +27,16 @@ class Settings(BaseSettings):
     """How long a tag's digest from ECR is trusted before it is asked again."""
     registry_timeout_seconds: float = 3.0
     """How long one Prometheus query or web check may take before it counts as unreachable."""
-    pass_burst: float = 20.0
-    """Passes one app may take at once (a release takes a handful)."""
-    pass_rate: float = 2.0
-    """Passes per second one app may take after its burst: a spec that loops, valid or
-    not, costs at most this many passes (each a few API requests at most) a second."""
+    watch_namespaces: Rules = ()
+    """A namespaced install: the namespaces the operator serves (comma-separated; kopf's
+    `--namespace` flags must name the same). Its watches are per namespace, so it needs no
+    cluster-wide rights. Empty: every namespace, with cluster-wide watches."""
+    pass_burst: float = 50.0
+    """Passes one app may ask for itself at once (follow-up steps, timers); a release
+    asks for a handful."""
+    pass_rate: float = 5.0
+    """Such passes per second after the burst: a spec that loops, valid or not, costs at
+    most this many passes (each a few API requests at most) a second."""
     analysis_prometheus_allowed: Rules = DEFAULT_RULES
     """Prometheus addresses apps may name (analysis.prometheus.address): URLs or host
     patterns, comma-separated (`http://prometheus-operated.monitoring.svc:9090,*.svc`).
@@ -40,7 +44,27 @@ class Settings(BaseSettings):
     analysis_web_allowed: Rules = DEFAULT_RULES
     """Hosts apps' web checks may reach (a metric's `url`), the same way."""
 
-    @field_validator("analysis_prometheus_allowed", "analysis_web_allowed", mode="before")
+    service_monitor_labels: Annotated[dict[str, str], NoDecode] = {}
+    """Labels every app's ServiceMonitor carries unless the app sets the same key
+    (`release=monitoring`: what kube-prometheus-stack's Prometheus selects by), as
+    comma-separated key=value pairs."""
+
+    @field_validator("service_monitor_labels", mode="before")
+    @classmethod
+    def _pairs(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        pairs: dict[str, str] = {}
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            key, sep, val = part.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"{part!r} is not key=value")
+            pairs[key.strip()] = val.strip()
+        return pairs
+
+    @field_validator(
+        "analysis_prometheus_allowed", "analysis_web_allowed", "watch_namespaces", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
