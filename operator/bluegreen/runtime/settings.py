@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Any, Literal
 
 from pydantic import field_validator
@@ -20,6 +21,10 @@ class Settings(BaseSettings):
     log_format: Literal["plain", "json"] = "plain"
     metrics_port: int = 8080
     """Where the operator serves its own Prometheus metrics (0: off)."""
+    metrics_bind: str = "0.0.0.0"  # noqa: S104 - the default serves the metrics Service
+    """The address the metrics server listens on: `0.0.0.0` (every address of the pod, for
+    the metrics Service), or `127.0.0.1` (the pod's loopback only: /metrics names every app,
+    and then nothing outside the pod reads it, e.g. an authenticating proxy beside it)."""
     workers: int = 64
     """Reconcile passes that may run at once (each in a worker thread)."""
     api_timeout_seconds: float = 10.0
@@ -44,6 +49,14 @@ class Settings(BaseSettings):
     Loopback, link-local and metadata addresses are refused whatever this says."""
     analysis_web_allowed: Rules = DEFAULT_RULES
     """Hosts apps' web checks may reach (a metric's `url`), the same way."""
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _ip_address(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_address(value.strip()))
+        except ValueError:
+            raise ValueError(f"an IP address (0.0.0.0, 127.0.0.1, ::1), not {value!r}") from None
 
     @field_validator(
         "analysis_prometheus_allowed", "analysis_web_allowed", "watch_namespaces", mode="before"
