@@ -16,10 +16,8 @@ are the same kopf peering protocol, with the CRDs the chart ships.
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,11 +28,12 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, config
+from kubernetes import client
 
 from tests.support.apps import GROUP, PLURAL, VERSION, Apps, app_manifest, install_crd
 from tests.support.cluster import REPO, Cluster
 from tests.support.operator import OperatorProcess
+from tests.support.rbac import KUBECTL, can_i, token_kubeconfig
 from tests.support.tools import helm
 from tests.support.waiting import wait_for
 from tests.support.watchers import SelectorRecorder
@@ -42,7 +41,6 @@ from tests.support.watchers import SelectorRecorder
 pytestmark = pytest.mark.cluster
 
 CHART = REPO / "charts" / "bluegreen-operator"
-KUBECTL = Path(sys.executable).parent / "kubectl"
 LOGS = REPO / ".cache" / "test-logs"
 REPLICAS = 2
 REQUEST = "bluegreen.dev/request"
@@ -180,35 +178,13 @@ def sa_kubeconfig(
     release: Release, cluster: Cluster, api_client: client.ApiClient, tmp_path_factory: Any
 ) -> Path:
     """A kubeconfig that is the chart's ServiceAccount: a token from the TokenRequest API."""
-    token = (
-        client.CoreV1Api(api_client)
-        .create_namespaced_service_account_token(
-            release.service_account, release.namespace, {"spec": {"expirationSeconds": 3600}}
-        )
-        .status.token
+    return token_kubeconfig(
+        cluster.kubeconfig,
+        api_client,
+        release.namespace,
+        release.service_account,
+        Path(tmp_path_factory.mktemp("sa")),
     )
-    admin = client.Configuration()
-    config.load_kube_config(config_file=str(cluster.kubeconfig), client_configuration=admin)
-    entry: dict[str, Any] = {"server": admin.host}
-    if admin.ssl_ca_cert:
-        entry["certificate-authority-data"] = base64.b64encode(
-            Path(admin.ssl_ca_cert).read_bytes()
-        ).decode()
-    elif not admin.verify_ssl:
-        entry["insecure-skip-tls-verify"] = True
-    user = f"system:serviceaccount:{release.namespace}:{release.service_account}"
-    kubeconfig = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "c", "cluster": entry}],
-        "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "c", "user": user}}],
-        "current-context": "sa",
-    }
-    path = Path(tmp_path_factory.mktemp("sa")) / "kubeconfig"
-    path.write_text(yaml.safe_dump(kubeconfig))
-    path.chmod(0o600)
-    return path
 
 
 def test_the_service_account_runs_a_full_release(
@@ -238,18 +214,6 @@ def test_the_service_account_runs_a_full_release(
     log = op.log_path.read_text(errors="replace")
     for sign in ("403", "Forbidden", "forbidden", "Not enough permissions"):
         assert sign not in log, f"{sign!r} in the operator's log:\n{op.tail()}"
-
-
-def can_i(kubeconfig: Path, *args: str) -> bool:
-    result = subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(kubeconfig), "auth", "can-i", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    answer = result.stdout.strip()
-    assert answer in ("yes", "no"), result.stdout + result.stderr
-    return answer == "yes"
 
 
 def test_the_service_account_cannot_read_secrets_nor_exec(
