@@ -166,6 +166,11 @@ def test_the_service_account_cannot_touch_an_unlisted_namespace(
     assert client.AppsV1Api(api_client).list_namespaced_deployment(install.unlisted).items == []
 
 
+def _degraded(apps: Apps, name: str) -> dict[str, Any] | None:
+    conditions = apps.status(name).get("conditions") or []
+    return next((c for c in conditions if c["type"] == "Degraded" and c["status"] == "True"), None)
+
+
 def _container(docs: list[dict[str, Any]]) -> dict[str, Any]:
     (deploy,) = [d for d in docs if d["kind"] == "Deployment"]
     (container,) = deploy["spec"]["template"]["spec"]["containers"]
@@ -209,8 +214,21 @@ def test_the_operator_releases_in_a_listed_namespace_only(
     apps.create(app_manifest("shop"))
     other = Apps(api_client, install.listed[1])
     other.create(app_manifest("blog", replicas=1))
+    # A Service of the name an app would own, made by hand: left alone, and the app says
+    # whose it is (the operator reads it to know: its Role lets it read what it applies).
+    client.CoreV1Api(api_client).create_namespaced_service(
+        install.listed[1],
+        {
+            "metadata": {"name": "taken", "labels": {"team": "web"}},
+            "spec": {"selector": {"app": "taken"}, "ports": [{"port": 80}]},
+        },
+    )
+    other.create(app_manifest("taken", replicas=1))
     first = apps.wait_phase("shop", "Healthy")
     other.wait_phase("blog", "Healthy")
+    conflict = wait_for("the app to name the Service's owner", lambda: _degraded(other, "taken"))
+    assert conflict["reason"] == "ObjectConflict", conflict
+    assert "Service taken exists and is not this app's" in conflict["message"], conflict
     apps.set_image("shop", "registry.example/shop:v2")
     done = apps.wait_release_done("shop", 2)
     assert done["phase"] == "Healthy"

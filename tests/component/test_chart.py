@@ -32,14 +32,14 @@ NAMESPACE = "bluegreen-system"
 EXPECTED_RULES: dict[tuple[str, str], set[str]] = {
     ("bluegreen.dev", "bluegreenapps"): {"list", "watch", "patch"},
     ("bluegreen.dev", "bluegreenapps/status"): {"patch"},
-    ("apps", "deployments"): {"list", "watch", "create", "patch"},
-    ("", "services"): {"list", "watch", "create", "patch"},
+    ("apps", "deployments"): {"list", "watch", "get", "create", "patch"},
+    ("", "services"): {"list", "watch", "get", "create", "patch"},
     ("", "pods"): {"list", "watch"},
     ("discovery.k8s.io", "endpointslices"): {"list", "watch"},
     ("events.k8s.io", "events"): {"create"},
     ("", "events"): {"create"},
-    ("monitoring.coreos.com", "servicemonitors"): {"list", "watch", "create", "patch"},
-    ("networking.k8s.io", "ingresses"): {"list", "watch", "create", "patch", "delete"},
+    ("monitoring.coreos.com", "servicemonitors"): {"list", "watch", "get", "create", "patch"},
+    ("networking.k8s.io", "ingresses"): {"list", "watch", "get", "create", "patch", "delete"},
     ("gateway.networking.k8s.io", "httproutes"): {"list", "watch", "patch"},
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
     ("", "namespaces"): {"list", "watch"},
@@ -286,7 +286,8 @@ def test_rbac_covers_every_kind_of_the_gateway_and_the_watches() -> None:
 
     for kind, path in k8s._PATHS.items():
         verbs = got.get(group_resource(path), set())
-        needed = {"patch"} if kind in ("BlueGreenApp", "HTTPRoute") else {"create", "patch"}
+        # Applied objects are created first; a 409 is read to say whose the object is.
+        needed = {"patch"} if kind in ("BlueGreenApp", "HTTPRoute") else {"get", "create", "patch"}
         assert needed <= verbs, f"{kind} {group_resource(path)}: {verbs}"
     for watched in (*cache.WATCHED, cache.CLUSTER_PEERINGS):
         verbs = got.get(group_resource(watched.path()), set())
@@ -361,7 +362,8 @@ def test_roles_cover_every_kind_of_the_gateway_and_the_watches() -> None:
     got = rules_of(role)
     for kind, path in k8s._PATHS.items():
         verbs = got.get(_group_resource(path), set())
-        needed = {"patch"} if kind in ("BlueGreenApp", "HTTPRoute") else {"create", "patch"}
+        # Applied objects are created first; a 409 is read to say whose the object is.
+        needed = {"patch"} if kind in ("BlueGreenApp", "HTTPRoute") else {"get", "create", "patch"}
         assert needed <= verbs, f"{kind}: {verbs}"
     for watched in (*cache.WATCHED, cache.PEERINGS):
         verbs = got.get(_group_resource(watched.path("shop")), set())

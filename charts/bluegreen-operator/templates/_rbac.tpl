@@ -4,7 +4,9 @@ ClusterRole (every namespace) and in each Role of a namespaced install (watchNam
 Its watches (bluegreen.adapters.watch: list and watch every kind it owns, filtered by its
 labels), its writes (bluegreen.adapters.k8s) and kopf (watching the apps, events).
 No Secrets, no pods/exec, no wildcards. Server-side apply creates an object that does not
-exist yet, so `create` comes with `patch` wherever the operator applies.
+exist yet, so `create` comes with `patch` wherever the operator applies, and `get`: when the
+create finds an object of that name which is not in its caches (not labelled as the
+operator's), the operator reads it to say whose it is, and leaves it alone.
 */}}
 {{- define "bluegreen.rules.namespaced" -}}
 # kopf lists and watches the apps; the gateway removes a handled bluegreen.dev/request
@@ -19,11 +21,11 @@ exist yet, so `create` comes with `patch` wherever the operator applies.
 # The blue and green Deployments: watched, applied, scaled (a patch of spec.replicas).
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["list", "watch", "create", "patch"]
+  verbs: ["list", "watch", "get", "create", "patch"]
 # The active, preview and metrics Services: watched and applied (the selector flip).
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["list", "watch", "create", "patch"]
+  verbs: ["list", "watch", "get", "create", "patch"]
 # Readiness of every replica of both colours (pods carrying bluegreen.dev/color).
 - apiGroups: [""]
   resources: ["pods"]
@@ -42,12 +44,12 @@ exist yet, so `create` comes with `patch` wherever the operator applies.
 # The app's ServiceMonitor, when Prometheus Operator's CRD is served.
 - apiGroups: ["monitoring.coreos.com"]
   resources: ["servicemonitors"]
-  verbs: ["list", "watch", "create", "patch"]
+  verbs: ["list", "watch", "get", "create", "patch"]
 # The app's Ingress and canary Ingress (spec.ingress, the canary feature): delete removes
 # the canary Ingress once its steps are over.
 - apiGroups: ["networking.k8s.io"]
   resources: ["ingresses"]
-  verbs: ["list", "watch", "create", "patch", "delete"]
+  verbs: ["list", "watch", "get", "create", "patch", "delete"]
 # Gateway API: the HTTPRoutes apps route through (spec.trafficRouting.gatewayAPI), owned
 # by their authors; the operator patches the backendRefs of one rule, never creates or
 # deletes a route.
