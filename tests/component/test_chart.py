@@ -397,6 +397,33 @@ def test_metrics_on_localhost_are_not_exposed() -> None:
     assert "metrics.serviceMonitor.enabled needs metrics.exposure cluster" in failed.stderr
 
 
+def notes(*sets: str) -> str:
+    """The NOTES Helm prints after an install with these --set values (a client-side dry
+    run: no cluster)."""
+    args = ["install", "bg", str(CHART), "--namespace", NAMESPACE, "--dry-run=client"]
+    for value in sets:
+        args += ["--set", value]
+    out = helm(*args).stdout
+    return out[out.index("NOTES:") :]
+
+
+def test_notes_name_only_what_the_install_has() -> None:
+    """Every command NOTES suggests works against what was installed: no port-forward to a
+    metrics Service that localhost exposure leaves out, the namespaced peering of a
+    namespaced install."""
+    default = notes()
+    assert "every namespace" in default
+    assert "kubectl get clusterkopfpeering bluegreen" in default
+    assert "port-forward svc/bg-bluegreen-operator-metrics 8080" in default
+
+    assert "port-forward" not in notes("metrics.exposure=localhost")
+
+    namespaced = notes(*NAMESPACED)
+    assert "serves the namespaces shop, blog only" in namespaced
+    assert "kubectl -n shop get kopfpeering bluegreen" in namespaced
+    assert "clusterkopfpeering" not in namespaced
+
+
 # --------------------------------------------------------------------------- network policy
 
 
