@@ -576,6 +576,28 @@ def test_every_value_has_a_schema_entry_and_a_comment() -> None:
             assert lines[i - 1].strip().startswith("#"), f"{key} (line {i + 1}) has no comment"
 
 
+# Repository paths the chart's files name for their readers (values.yaml comments, NOTES,
+# templates, README.md): relative to the repository or to the chart.
+_NAMED_PATH = re.compile(r"\b(?:docs|terraform|charts|tests|crds|templates)/[\w./-]*")
+
+
+def test_every_file_the_chart_points_to_exists() -> None:
+    named = set()
+    for path in CHART.rglob("*"):
+        if path.is_file() and path.suffix in {".yaml", ".tpl", ".txt", ".md", ".json"}:
+            if path.parent.name in ("crds", "dashboards"):
+                continue  # generated
+            for found in _NAMED_PATH.findall(path.read_text()):
+                named.add((path.relative_to(CHART).as_posix(), found.rstrip(".")))
+    assert ("values.yaml", "templates/rbac.yaml") in named  # the scan sees the comments
+    missing = sorted(
+        (where, target)
+        for where, target in named
+        if not (REPO / target).exists() and not (CHART / target).exists()
+    )
+    assert missing == [], missing
+
+
 # --------------------------------------------------------------------------- CRDs
 
 
