@@ -64,3 +64,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "bluegreen.metricsBind" -}}
 {{- if eq .Values.metrics.exposure "localhost" }}127.0.0.1{{ else }}0.0.0.0{{ end }}
 {{- end }}
+
+{{/* A map as comma-separated key=value pairs, in key order (operator settings). */}}
+{{- define "bluegreen.pairs" -}}
+{{- $pairs := list -}}
+{{- range $k, $v := . -}}
+{{- $pairs = append $pairs (printf "%s=%s" $k $v) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}
