@@ -590,9 +590,7 @@ def test_operator_release_turns_on_its_service_monitor_alerts_and_dashboards(
 
 @needs_tofu
 @needs_helm
-def test_operator_egress_reaches_the_platform_prometheus_only(
-    cfg: Config, tmp_path: Path
-) -> None:
+def test_operator_egress_reaches_the_platform_prometheus_only(cfg: Config, tmp_path: Path) -> None:
     # Analysis queries the kube-prometheus-stack Prometheus in the monitoring namespace;
     # the operator's NetworkPolicy lets it reach that namespace on Prometheus's port and no
     # other pods (the chart's default is every namespace).
