@@ -57,5 +57,8 @@ USER 10001:10001
 EXPOSE 8080 8081
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8081/healthz', timeout=4)"]
-# Peering (--peering=NAME) and any other flag come as arguments, e.g. from the Helm chart.
-ENTRYPOINT ["kopf", "run", "--log-format=json", "-m", "bluegreen.runtime.handlers", "--all-namespaces", "--liveness=http://0.0.0.0:8081/healthz"]
+# Which namespaces it serves comes as arguments: every one by default (CMD), or
+# `--namespace=NAME` for each (a namespaced install). Arguments replace the CMD, so the Helm
+# chart passes its own: the namespaces, the peering (--peering=NAME) and any other flag.
+ENTRYPOINT ["kopf", "run", "--log-format=json", "-m", "bluegreen.runtime.handlers", "--liveness=http://0.0.0.0:8081/healthz"]
+CMD ["--all-namespaces"]

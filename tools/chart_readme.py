@@ -42,9 +42,16 @@ class Row:
     description: str
 
 
+_INSIDE_A_LIST = object()
+
+
 def _lookup(values: dict[str, Any], path: list[str]) -> Any:
+    """The value at `path`; `_INSIDE_A_LIST` for a key of a list's item (e.g. a default
+    NetworkPolicy peer), which the list's own row shows."""
     node: Any = values
     for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return _INSIDE_A_LIST
         node = node[part]
     return node
 
@@ -86,6 +93,8 @@ def rows(text: str) -> list[Row]:
             description = f"See `{group[1]}`."
         comments = []
         value = _lookup(values, path)
+        if value is _INSIDE_A_LIST:
+            continue
         if isinstance(value, dict) and value:
             if description:
                 out.append(Row(".".join(path), "", description))

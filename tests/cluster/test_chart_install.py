@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -42,12 +41,12 @@ from tests.support.chart import (
 )
 from tests.support.cluster import REPO, Cluster
 from tests.support.operator import OperatorProcess
+from tests.support.rbac import KUBECTL, can_i
 from tests.support.waiting import wait_for
 from tests.support.watchers import SelectorRecorder
 
 pytestmark = pytest.mark.cluster
 
-KUBECTL = Path(sys.executable).parent / "kubectl"
 LOGS = REPO / ".cache" / "test-logs"
 REPLICAS = 2
 REQUEST = "bluegreen.dev/request"
@@ -141,18 +140,6 @@ def test_the_service_account_runs_a_full_release(
     sa_kubeconfig: Path, api_client: client.ApiClient
 ) -> None:
     release_as_service_account(sa_kubeconfig, api_client, LOGS)
-
-
-def can_i(kubeconfig: Path, *args: str) -> bool:
-    result = subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(kubeconfig), "auth", "can-i", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    answer = result.stdout.strip()
-    assert answer in ("yes", "no"), result.stdout + result.stderr
-    return answer == "yes"
 
 
 def test_the_service_account_cannot_read_secrets_nor_exec(

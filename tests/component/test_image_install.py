@@ -9,10 +9,11 @@ Everything is taken from the Dockerfile itself, so the image and this test canno
    they and the wheel go into a CLEAN virtualenv with `--require-hashes`. The same commands
    with one hash changed must fail: the hashes are checked, not only written;
 2. the final stage's ENTRYPOINT runs from that virtualenv with the final stage's ENV,
-   against the real API server. Two substitutions only: `--all-namespaces` becomes
-   `--namespace=<the test's own namespace>`, so no other operator of the test session acts
-   on the same apps and this one acts on nobody else's, and the liveness port (and
-   BLUEGREEN_METRICS_PORT) become free ports, since tests share the machine;
+   against the real API server. Its argument `--namespace=<the test's own namespace>`
+   replaces the CMD (`--all-namespaces`), as the chart's arguments do, so no other operator
+   of the test session acts on the same apps and this one acts on nobody else's; and the
+   liveness port (and BLUEGREEN_METRICS_PORT) become free ports, since tests share the
+   machine;
 3. the liveness endpoint answers, the logs are JSON, a BlueGreenApp reaches Healthy, and
    nothing was written into the installed tree (what readOnlyRootFilesystem demands).
 """
@@ -116,8 +117,8 @@ def stages() -> list[Stage]:
     return parse_dockerfile(DOCKERFILE.read_text())
 
 
-def entrypoint(stage: Stage) -> list[str]:
-    (raw,) = stage.all("ENTRYPOINT")
+def entrypoint(stage: Stage, keyword: str = "ENTRYPOINT") -> list[str]:
+    (raw,) = stage.all(keyword)
     argv = json.loads(raw)  # exec form only: no shell, PID 1 gets the signals
     assert isinstance(argv, list) and all(isinstance(a, str) for a in argv)
     return argv
@@ -174,7 +175,11 @@ def test_image_shape(stages: list[Stage]) -> None:
     assert re.fullmatch(r"[1-9][0-9]{3,}:[1-9][0-9]{3,}", user), "a numeric, non-root user"
     argv = entrypoint(final)
     assert argv[:2] == ["kopf", "run"]
-    assert "--log-format=json" in argv and "--all-namespaces" in argv
+    assert "--log-format=json" in argv
+    # Which namespaces it serves are arguments: every one unless they say otherwise (the
+    # chart passes --all-namespaces or --namespace=... for each).
+    assert "--all-namespaces" not in argv and not any(a.startswith("--namespace") for a in argv)
+    assert entrypoint(final, "CMD") == ["--all-namespaces"]
     assert argv[argv.index("-m") + 1] == "bluegreen.runtime.handlers"
     assert f"--liveness=http://0.0.0.0:{IMAGE_LIVENESS_PORT}/healthz" in argv
     # The uv that replays the build is the one the image installs.
@@ -425,16 +430,10 @@ def test_the_entrypoint_runs_the_operator_from_the_clean_venv(
     tmp_path: Path,
 ) -> None:
     liveness, metrics = free_port(), free_port()
-    argv = [
-        f"--namespace={image_namespace}" if a == "--all-namespaces" else a for a in installed.argv
-    ]
-    argv = [a.replace(f":{IMAGE_LIVENESS_PORT}/", f":{liveness}/") for a in argv]
-    assert len(argv) == len(installed.argv)
-    changed = [(a, b) for a, b in zip(installed.argv, argv, strict=True) if a != b]
-    assert [a for a, _ in changed] == [
-        "--all-namespaces",
-        f"--liveness=http://0.0.0.0:{IMAGE_LIVENESS_PORT}/healthz",
-    ]
+    argv = [a.replace(f":{IMAGE_LIVENESS_PORT}/", f":{liveness}/") for a in installed.argv]
+    changed = [a for a, b in zip(installed.argv, argv, strict=True) if a != b]
+    assert changed == [f"--liveness=http://0.0.0.0:{IMAGE_LIVENESS_PORT}/healthz"]
+    argv.append(f"--namespace={image_namespace}")  # replaces the CMD, as the chart's arguments
     env = {
         **installed.env,
         "KUBECONFIG": str(cluster.kubeconfig),

@@ -13,7 +13,6 @@ the chart's RBAC is enough for a whole release.
 
 from __future__ import annotations
 
-import base64
 import time
 import uuid
 from collections.abc import Sequence
@@ -22,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes import client, config
+from kubernetes import client
 
 from tests.support.apps import GROUP, PLURAL, VERSION, Apps, app_manifest
 from tests.support.cluster import REPO, Cluster
 from tests.support.operator import OperatorProcess
+from tests.support.rbac import token_kubeconfig
 from tests.support.tools import helm
 
 CHART = REPO / "charts" / "bluegreen-operator"
@@ -121,34 +121,11 @@ def service_account_kubeconfig(
     api_client: client.ApiClient, cluster: Cluster, release: Release, path: Path
 ) -> Path:
     """A kubeconfig that is the chart's ServiceAccount: a token from the TokenRequest API."""
-    token = (
-        client.CoreV1Api(api_client)
-        .create_namespaced_service_account_token(
-            release.service_account, release.namespace, {"spec": {"expirationSeconds": 3600}}
-        )
-        .status.token
+    made = token_kubeconfig(
+        cluster.kubeconfig, api_client, release.namespace, release.service_account, path.parent
     )
-    admin = client.Configuration()
-    config.load_kube_config(config_file=str(cluster.kubeconfig), client_configuration=admin)
-    entry: dict[str, Any] = {"server": admin.host}
-    if admin.ssl_ca_cert:
-        entry["certificate-authority-data"] = base64.b64encode(
-            Path(admin.ssl_ca_cert).read_bytes()
-        ).decode()
-    elif not admin.verify_ssl:
-        entry["insecure-skip-tls-verify"] = True
-    user = f"system:serviceaccount:{release.namespace}:{release.service_account}"
-    kubeconfig = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "c", "cluster": entry}],
-        "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "c", "user": user}}],
-        "current-context": "sa",
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(kubeconfig))
-    path.chmod(0o600)
+    if made != path:
+        made.replace(path)
     return path
 
 
