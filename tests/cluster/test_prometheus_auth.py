@@ -17,16 +17,18 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from tests.conftest import OPERATOR_LOGS
 from tests.support.apps import Apps, app_manifest
 from tests.support.authproxy import AuthProxy, BearerCheck
-from tests.support.cluster import Cluster
+from tests.support.cluster import REPO, Cluster
 from tests.support.demo_app import start_demo_app
 from tests.support.operator import OperatorProcess, for_operator
 from tests.support.process import ProcessExitedError
 from tests.support.prometheus import PrometheusServer
 from tests.support.tls import make_ca
+from tests.support.tools import helm_template
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -165,3 +167,45 @@ def test_credentials_without_addresses_stop_the_operator_with_the_reason(
     with pytest.raises(ProcessExitedError) as exited:
         op.start(timeout=60)
     assert "BLUEGREEN_PROMETHEUS_AUTH_ADDRESSES must name the addresses" in exited.value.output
+
+
+CHART_CREDENTIALS = (
+    "prometheusAuth.addresses[0]=https://prometheus.monitoring.svc:9090",
+    "prometheusAuth.bearerToken.source=serviceAccountToken",
+    "prometheusAuth.bearerToken.audience=prometheus",
+    "prometheusAuth.caConfigMap.name=prometheus-ca",
+    "prometheusAuth.profiles[0].addresses[0]=https://mimir.monitoring.svc:8080",
+    "prometheusAuth.profiles[0].headers.X-Api-Key.file=/var/run/secrets/bluegreen/mimir/key",
+    "prometheusAuth.volumes[0].name=mimir-key",
+    "prometheusAuth.volumes[0].secret.secretName=mimir-key",
+    "prometheusAuth.volumeMounts[0].name=mimir-key",
+    "prometheusAuth.volumeMounts[0].mountPath=/var/run/secrets/bluegreen/mimir",
+)
+
+
+def test_the_api_server_accepts_the_charts_credential_volumes(
+    api_client: client.ApiClient, namespace: str
+) -> None:
+    """The chart's Deployment and profiles ConfigMap with every kind of credential volume,
+    created in dry-run mode: the API server validates them in full (a projected token's
+    lifetime and path, volume names, mounts) without running anything."""
+    core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
+
+    def create(*sets: str) -> None:
+        docs = helm_template(REPO / "charts" / "bluegreen-operator", *sets, namespace=namespace)
+        (config_map,) = [d for d in docs if d["kind"] == "ConfigMap"]
+        (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+        core.create_namespaced_config_map(namespace, config_map, dry_run="All")
+        apps.create_namespaced_deployment(namespace, deployment, dry_run="All")
+
+    create(*CHART_CREDENTIALS)
+    # The same check refuses a pod the kubelet could not start: an own volume named like
+    # one of the chart's.
+    with pytest.raises(ApiException) as refused:
+        create(
+            *CHART_CREDENTIALS,
+            "prometheusAuth.volumes[0].name=prometheus-ca",
+            "prometheusAuth.volumeMounts[0].name=prometheus-ca",
+        )
+    assert refused.value.status == 422
+    assert "prometheus-ca" in str(refused.value.body)
