@@ -290,6 +290,8 @@ def test_wrong_values_are_refused_with_the_reason(
     [
         {"addresses": [MIMIR]},
         {"addresses": [MIMIR], "headers": {"X Bad": "1"}},
+        {"addresses": [MIMIR], "headers": {"authorization": "Basic eDp5"}},
+        {"addresses": [MIMIR], "headers": {"X-Amz-Date": "20250101T000000Z"}},
         {"addresses": [MIMIR], "headers": {"X-A": "line\nbreak"}},
         {"addresses": [MIMIR], "sigv4": {"region": "Europe"}},
         {"addresses": [MIMIR], "headers": {"X-A": {"path": "/x"}}},

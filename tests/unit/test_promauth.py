@@ -3,9 +3,11 @@ the most specific rule, and nothing for an address no rule names."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from bluegreen.adapters.promauth import (
     AddressRule,
@@ -15,6 +17,8 @@ from bluegreen.adapters.promauth import (
     load_profiles,
     select,
 )
+from bluegreen.runtime.operator import prometheus_profiles
+from bluegreen.runtime.settings import Settings
 
 
 def profile(name: str, *rules: str) -> Profile:
@@ -246,3 +250,91 @@ def test_a_wrong_profiles_file_is_refused_with_the_reason(
 def test_a_missing_profiles_file_is_refused() -> None:
     with pytest.raises(AuthConfigError, match="cannot read the profiles file /nonexistent"):
         load_profiles(auth_file="/nonexistent/profiles.yaml")
+
+
+# ----------------------------------------------------------------------------- environment
+
+
+def from_environment(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> tuple[Profile, ...]:
+    """The profiles the operator builds at start from these BLUEGREEN_* variables."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return prometheus_profiles(Settings())
+
+
+def test_the_environment_is_parsed_into_the_settings_profile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (loaded,) = from_environment(
+        monkeypatch,
+        {
+            "BLUEGREEN_PROMETHEUS_AUTH_ADDRESSES": (
+                " https://prometheus.monitoring.svc:9090 ,*.thanos.svc,"
+            ),
+            "BLUEGREEN_PROMETHEUS_SIGV4": "true",
+            "BLUEGREEN_PROMETHEUS_SIGV4_REGION": "eu-west-1",
+        },
+    )
+    assert [rule.text for rule in loaded.rules] == [
+        "https://prometheus.monitoring.svc:9090",
+        "*.thanos.svc",
+    ]
+    assert loaded.sigv4 and loaded.sigv4_region == "eu-west-1"
+    assert loaded.bearer_token_file is None and loaded.ca_file is None
+    assert loaded.source == "BLUEGREEN_PROMETHEUS_* settings"
+
+
+def test_without_any_setting_there_are_no_profiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("BLUEGREEN_PROMETHEUS_"):
+            monkeypatch.delenv(name)
+    assert from_environment(monkeypatch, {}) == ()
+
+
+def test_the_environment_adds_the_profiles_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "profiles.yaml"
+    path.write_text("- {addresses: [https://mimir.monitoring.svc], headers: {X-Scope-OrgID: a}}")
+    settings, mimir = from_environment(
+        monkeypatch,
+        {
+            "BLUEGREEN_PROMETHEUS_AUTH_ADDRESSES": "https://prometheus.monitoring.svc:9090",
+            "BLUEGREEN_PROMETHEUS_CA_FILE": "/etc/bluegreen/prometheus-ca/ca.crt",
+            "BLUEGREEN_PROMETHEUS_AUTH_FILE": str(path),
+        },
+    )
+    assert settings.ca_file == "/etc/bluegreen/prometheus-ca/ca.crt"
+    assert [(h.name, h.value) for h in mimir.headers] == [("X-Scope-OrgID", "a")]
+
+
+@pytest.mark.parametrize(
+    ("env", "error", "says"),
+    [
+        ({"BLUEGREEN_PROMETHEUS_SIGV4": "sometimes"}, ValidationError, "prometheus_sigv4"),
+        (
+            {"BLUEGREEN_PROMETHEUS_AUTH_ADDRESSES": ",", "BLUEGREEN_PROMETHEUS_SIGV4": "1"},
+            AuthConfigError,
+            "must name the addresses",
+        ),
+        (
+            {"BLUEGREEN_PROMETHEUS_AUTH_ADDRESSES": "ftp://prometheus.svc"},
+            AuthConfigError,
+            "no credentials for them",
+        ),
+        (
+            {
+                "BLUEGREEN_PROMETHEUS_AUTH_ADDRESSES": "ftp://prometheus.svc",
+                "BLUEGREEN_PROMETHEUS_CA_FILE": "/ca.crt",
+            },
+            AuthConfigError,
+            "only http(s)://host URLs",
+        ),
+    ],
+)
+def test_a_wrong_environment_is_refused_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], error: type[Exception], says: str
+) -> None:
+    with pytest.raises(error) as caught:
+        from_environment(monkeypatch, env)
+    assert says in str(caught.value)
