@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     prometheus_auth_addresses: Rules = ()
     """The Prometheus addresses the credentials below are for, and no others: URL prefixes
     (`https://prometheus.monitoring.svc:9090`) or hosts (`*.monitoring.svc`),
-    comma-separated. Required with any of them. See docs/security.md."""
+    comma-separated. Required with any of them. See the README, "Prometheus credentials"."""
     prometheus_bearer_token_file: str | None = None
     """A mounted file whose content is sent as `Authorization: Bearer ...` (read again when
     it changes: a projected ServiceAccount token rotates)."""
