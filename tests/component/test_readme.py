@@ -17,6 +17,7 @@ the code, the chart and the CRD do. Each check reads the real source of truth:
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib.util
 import os
 import re
@@ -28,7 +29,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bluegreen.api import Phase
+from bluegreen.api import BlueGreenApp, Phase
 from bluegreen.kubectl import format as plugin_format
 from bluegreen.kubectl.cli import build_parser
 from bluegreen.runtime import telemetry
@@ -42,7 +43,13 @@ CHART = REPO / "charts" / "bluegreen-operator"
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
 CRD = yaml.safe_load((REPO / "crds" / "bluegreen.dev_bluegreenapps.yaml").read_text())
 PAGES = sorted(
-    [README, REPO / "terraform" / "README.md", REPO / "SECURITY.md", *(REPO / "docs").rglob("*.md")]
+    [
+        README,
+        REPO / "terraform" / "README.md",
+        REPO / "SECURITY.md",
+        CHART / "README.md",
+        *(REPO / "docs").rglob("*.md"),
+    ]
 )
 SETTING = re.compile(r"\bBLUEGREEN_[A-Z0-9]+(?:_[A-Z0-9]+)*\b")
 
@@ -343,6 +350,31 @@ def test_make_targets_and_modules_of_the_page_exist(page: Path) -> None:
                 assert importlib.util.find_spec(module) is not None, f"{page.name}: {module}"
 
 
+def _resolves(dotted: str) -> bool:
+    """A module, or a module's attribute (`bluegreen.api.reasons.Reason`)."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        if importlib.util.find_spec(".".join(parts[:i])) is None:
+            continue
+        node: Any = importlib.import_module(".".join(parts[:i]))
+        for attr in parts[i:]:
+            if not hasattr(node, attr):
+                return False
+            node = getattr(node, attr)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
+def test_python_names_of_the_page_exist(page: Path) -> None:
+    for span in docs.code_spans(page.read_text()):
+        for word in span.split():
+            if "/" in word or word.startswith("bluegreen.dev"):
+                continue  # a path, or the API group
+            if re.fullmatch(r"(bluegreen|tests|tools)(\.[A-Za-z_]\w*)+", word):
+                assert _resolves(word), f"{page.name} names {word}, which does not exist"
+
+
 # ----------------------------------------------------------------------------- tables
 
 
@@ -362,6 +394,41 @@ def test_the_metrics_table_is_the_metrics_the_operator_serves() -> None:
             full = f"{name}_total" if kind == "counter" else name
             served[full] = (kind, list(value._labelnames))
     assert documented == served
+
+
+def _without_ellipses(node: Any) -> Any:
+    """`[ ... ]` in an example stands for more of the same: left out."""
+    if isinstance(node, dict):
+        return {k: _without_ellipses(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_without_ellipses(v) for v in node if v != "..."]
+    return node
+
+
+def test_the_readme_examples_are_valid_apps() -> None:
+    documents = [d for b in docs.blocks(README, "yaml") for d in yaml.safe_load_all(b) if d]
+    (app,) = [d for d in documents if d.get("kind") == "BlueGreenApp"]
+    app["metadata"]["namespace"] = "shop"
+    BlueGreenApp.model_validate(app)
+    fragments = [d for d in documents if "kind" not in d and "spec" in d]
+    assert len(fragments) >= 2
+    for fragment in fragments:
+        merged = copy.deepcopy(app)
+        merged["spec"].update(_without_ellipses(fragment["spec"]))
+        BlueGreenApp.model_validate(merged)
+
+
+def test_the_count_of_invalid_manifests_is_the_tests_count() -> None:
+    from tests.cluster.test_validation import CASES  # noqa: PLC0415 - only here
+
+    claim = re.search(
+        r"(\d+) invalid manifests are rejected by the API server .*?the (\d+) about the spec",
+        README.read_text(),
+        re.S,
+    )
+    assert claim, "the README says how many invalid manifests the tests send"
+    in_spec = [c for c in CASES if c.values[0].in_spec]
+    assert (int(claim.group(1)), int(claim.group(2))) == (len(CASES), len(in_spec))
 
 
 def test_the_phase_table_is_every_phase() -> None:
