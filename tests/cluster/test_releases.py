@@ -83,6 +83,8 @@ def test_first_deploy_creates_everything_owned(
     assert labels["bluegreen.dev/color"] == "blue"
     assert labels["bluegreen.dev/revision"] == st["stableRevision"]
     assert labels["tier"] == "web"
+    assert labels["bluegreen.dev/app"] == "shop"
+    assert labels["app.kubernetes.io/name"] == "shop"  # the template does not set it
     env = {e.name: e.value for e in blue.spec.template.spec.containers[0].env}
     assert env == {"APP_COLOR": "blue", "APP_VERSION": "v1"}
     for name, selector in (

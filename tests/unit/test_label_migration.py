@@ -1,7 +1,6 @@
-"""Pods selected by the operator's own labels, and apps made by an earlier operator version.
+"""Apps made by an earlier operator version (the labels themselves: test_labels.py).
 
-The operator selects an app's pods by `bluegreen.dev/app` + `bluegreen.dev/color`; the
-template's `app.kubernetes.io/*` labels are the user's (a Helm chart's selectorLabels). An
+The operator selects an app's pods by `bluegreen.dev/app` + `bluegreen.dev/color`. An
 earlier version selected `app.kubernetes.io/name` + colour, and a Deployment's selector
 cannot change: each such ("legacy") Deployment keeps serving, selected as it was, until its
 colour's next release replaces it while that colour serves no traffic. Meanwhile
@@ -16,11 +15,9 @@ import dataclasses
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
 from bluegreen.api import BlueGreenApp, Phase
-from bluegreen.api.v1alpha1 import RESERVED_LABELS
-from bluegreen.core import naming, render
+from bluegreen.core import naming
 from bluegreen.core.plan import Apply, Plan
 from bluegreen.core.world import Observed, ServiceState
 from bluegreen.release import machine
@@ -35,7 +32,6 @@ from tests.unit.factories import (
     V2,
     V3,
     ObservedBuilder,
-    app_body,
     at,
     healthy,
     in_release,
@@ -72,43 +68,6 @@ def legacy_world() -> ObservedBuilder:
         .color(GREEN, V0, replicas=0, legacy=True)
         .services(active=BLUE)
     )
-
-
-# ----------------------------------------------------------------------------- labels
-
-
-def test_pods_are_selected_by_the_operators_labels_and_keep_the_users() -> None:
-    body = app_body(image=V1)
-    helm = {"app.kubernetes.io/name": "shop-chart", "app.kubernetes.io/instance": "prod"}
-    body["spec"]["template"]["metadata"]["labels"] = {**helm, "tier": "web"}
-    app = BlueGreenApp.model_validate(body)
-    dep = render.deployment(app, GREEN, 2)
-    labels = dep["spec"]["template"]["metadata"]["labels"]
-    assert labels == {
-        **helm,
-        "tier": "web",
-        "bluegreen.dev/app": "shop",
-        "bluegreen.dev/color": "green",
-        "bluegreen.dev/revision": render.target_revision(app),
-    }
-    selector = {"bluegreen.dev/app": "shop", "bluegreen.dev/color": "green"}
-    assert dep["spec"]["selector"]["matchLabels"] == selector
-    assert render.active_service(app, GREEN)["spec"]["selector"] == selector
-    assert render.preview_service(app, GREEN)["spec"]["selector"] == selector
-    assert render.metrics_service(app)["spec"]["selector"] == {"bluegreen.dev/app": "shop"}
-    monitor = render.service_monitor(app)["spec"]["selector"]["matchLabels"]
-    assert monitor == {"bluegreen.dev/app": "shop", "bluegreen.dev/role": "metrics"}
-    # The operator's own objects name the app in their metadata, selectors aside.
-    assert dep["metadata"]["labels"]["app.kubernetes.io/name"] == "shop"
-    assert dep["metadata"]["labels"]["bluegreen.dev/app"] == "shop"
-
-
-@pytest.mark.parametrize("key", ["bluegreen.dev/app", "bluegreen.dev/color", "bluegreen.dev/x"])
-def test_the_operators_own_label_keys_are_refused_in_the_template(key: str) -> None:
-    body = app_body()
-    body["spec"]["template"]["metadata"]["labels"][key] = "x"
-    with pytest.raises(ValidationError, match=RESERVED_LABELS.split("(")[0].strip()):
-        BlueGreenApp.model_validate(body)
 
 
 # ----------------------------------------------------------------------------- one pass

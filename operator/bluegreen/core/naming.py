@@ -7,7 +7,7 @@ from bluegreen.api import GROUP, Color
 MANAGER = "bluegreen-operator"  # the server-side apply field manager
 
 LABEL_APP = f"{GROUP}/app"  # the app a pod belongs to: what every selector selects by
-LABEL_NAME = "app.kubernetes.io/name"  # on the operator's own objects only, never selected on
+LABEL_NAME = "app.kubernetes.io/name"  # never selected on; the template may set it on pods
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_COLOR = f"{GROUP}/color"
 LABEL_REVISION = f"{GROUP}/revision"

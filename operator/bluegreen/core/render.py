@@ -76,12 +76,15 @@ def pod_template(
     app: BlueGreenApp, color: Color, rev: str, pins: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """The user's template, pinned to its revision (and its images to their digests),
-    labelled with its app, colour and revision (the user's own labels, `app.kubernetes.io/*`
-    included, stay as written), and given APP_COLOR / APP_VERSION unless the user set them."""
+    labelled with its app, colour and revision, and given APP_COLOR / APP_VERSION unless the
+    user set them. The user's own labels stay as written; `app.kubernetes.io/name` is the
+    app's name unless the template says otherwise, as earlier versions always set it (what
+    selects pods by it, a NetworkPolicy or a dashboard, goes on finding them)."""
     template = pinned_template(app, pins)
     metadata = template.setdefault("metadata", {}) or {}
     template["metadata"] = metadata
     metadata["labels"] = {
+        naming.LABEL_NAME: app.metadata.name,
         **(metadata.get("labels") or {}),
         **naming.selector(app.metadata.name, color),
         naming.LABEL_REVISION: rev,
