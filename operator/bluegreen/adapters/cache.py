@@ -164,7 +164,7 @@ def _label(*names: str) -> Callable[[Obj], str | None]:
 _APP_OF_LABELS = _label(naming.LABEL_APP, naming.LABEL_NAME)
 """The app of a pod (or of an EndpointSlice, by its Service's labels): `bluegreen.dev/app`;
 objects an earlier operator version made carry only `app.kubernetes.io/name`, and its
-pods keep running until their colour's next release (docs/upgrading-labels.md)."""
+pods keep running until their colour's next release (docs/upgrading.md)."""
 
 
 _OWNED = f"{naming.LABEL_MANAGED_BY}={naming.MANAGER}"
