@@ -85,6 +85,21 @@ locals {
       # Grafana's dashboard sidecar watches its own namespace.
       namespace = kubernetes_namespace_v1.monitoring.metadata[0].name
     }
+    # The operator's egress (the chart's NetworkPolicy, enforced by the vpc-cni add-on):
+    # analysis reaches the Prometheus above, in its namespace, and no other pods on 9090.
+    networkPolicy = {
+      egress = {
+        prometheus = {
+          to = [{
+            namespaceSelector = {
+              matchLabels = {
+                "kubernetes.io/metadata.name" = kubernetes_namespace_v1.monitoring.metadata[0].name
+              }
+            }
+          }]
+        }
+      }
+    }
   }
 }
 

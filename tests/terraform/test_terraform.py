@@ -588,6 +588,32 @@ def test_operator_release_turns_on_its_service_monitor_alerts_and_dashboards(
     )
 
 
+@needs_tofu
+@needs_helm
+def test_operator_egress_reaches_the_platform_prometheus_only(cfg: Config, tmp_path: Path) -> None:
+    # Analysis queries the kube-prometheus-stack Prometheus in the monitoring namespace;
+    # the operator's NetworkPolicy lets it reach that namespace on Prometheus's port and no
+    # other pods (the chart's default is every namespace).
+    computed = _operator_values(cfg, tmp_path)
+    values_file = tmp_path / "operator-values.yaml"
+    values_file.write_text(json.dumps(computed["values"]), encoding="utf-8")
+    docs = helm_template(
+        OPERATOR_CHART,
+        "bluegreen-operator",
+        "bluegreen-system",
+        ["-f", str(values_file), *(arg for s in computed["sets"] for arg in ("--set", s))],
+    )
+    (policy,) = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    to_pods = [r for r in policy["spec"]["egress"] if any("ipBlock" not in p for p in r["to"])]
+    dns, prometheus = to_pods
+    assert [p["port"] for p in dns["ports"]] == [53, 53]
+    assert prometheus["to"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    assert [(p["port"], p["protocol"]) for p in prometheus["ports"]] == [(9090, "TCP")]
+
+
 def test_other_releases_depend_on_the_node_group(cfg: Config) -> None:
     for address in ("helm_release.kube_prometheus_stack", "helm_release.operator"):
         assert "aws_eks_node_group.this" in depends_on(cfg.resource(address)), address

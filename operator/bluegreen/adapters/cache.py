@@ -164,7 +164,7 @@ def _label(*names: str) -> Callable[[Obj], str | None]:
 _APP_OF_LABELS = _label(naming.LABEL_APP, naming.LABEL_NAME)
 """The app of a pod (or of an EndpointSlice, by its Service's labels): `bluegreen.dev/app`;
 objects an earlier operator version made carry only `app.kubernetes.io/name`, and its
-pods keep running until their colour's next release (docs/upgrading.md)."""
+pods keep running until their colour's next release (docs/upgrade.md)."""
 
 
 _OWNED = f"{naming.LABEL_MANAGED_BY}={naming.MANAGER}"
@@ -240,10 +240,19 @@ def _nobody(_: Obj) -> str | None:
 
 
 CLUSTER_PEERINGS = Kind(
-    "ClusterKopfPeering", "/apis/kopf.dev/v1", "clusterkopfpeerings", "", _trim_peering, _nobody
+    "ClusterKopfPeering",
+    "/apis/kopf.dev/v1",
+    "clusterkopfpeerings",
+    "",
+    _trim_peering,
+    _nobody,
+    optional=True,
 )
-PEERINGS = Kind("KopfPeering", "/apis/kopf.dev/v1", "kopfpeerings", "", _trim_peering, _nobody)
-"""kopf's peering records (who else runs): read to know whether this replica is active."""
+PEERINGS = Kind(
+    "KopfPeering", "/apis/kopf.dev/v1", "kopfpeerings", "", _trim_peering, _nobody, optional=True
+)
+"""kopf's peering records (who else runs): read to know whether this replica is active.
+Optional: without kopf's peering CRDs kopf runs standalone, and so does the operator."""
 
 WATCHED = (DEPLOYMENTS, SERVICES, PODS, ENDPOINT_SLICES, INGRESSES, SERVICE_MONITORS, HTTP_ROUTES)
 KINDS = {k.name: k for k in (*WATCHED, APPS, CLUSTER_PEERINGS, PEERINGS)}

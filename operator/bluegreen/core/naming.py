@@ -77,7 +77,7 @@ def app_selector(app: str) -> dict[str, str]:
 def legacy_selector(app: str, color: Color) -> dict[str, str]:
     """The selector of a Deployment that an earlier operator version made. A Deployment's
     selector cannot change: such a Deployment keeps it until its colour's next release
-    replaces it (docs/upgrading.md)."""
+    replaces it (docs/upgrade.md)."""
     return {LABEL_NAME: app, LABEL_COLOR: color.value}
 
 

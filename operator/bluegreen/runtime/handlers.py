@@ -18,7 +18,6 @@ import time
 from typing import Any
 
 import kopf
-from prometheus_client import start_http_server
 
 from bluegreen.api import GROUP, PLURAL, VERSION
 from bluegreen.runtime import telemetry
@@ -76,8 +75,11 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: Logger, 
     runtime.start()
     memo.runtime = runtime
     if cfg.metrics_port:
-        start_http_server(cfg.metrics_port, addr="0.0.0.0", registry=telemetry.REGISTRY)  # noqa: S104
-    logger.info("bluegreen operator configured", extra={"metrics_port": cfg.metrics_port})
+        telemetry.serve(cfg.metrics_port, cfg.metrics_bind)
+    logger.info(
+        "bluegreen operator configured",
+        extra={"metrics_port": cfg.metrics_port, "metrics_bind": cfg.metrics_bind},
+    )
 
 
 @kopf.on.cleanup()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Any
 
 from pydantic import field_validator
@@ -19,6 +20,10 @@ class Settings(BaseSettings):
     """A kubeconfig file; unset: in-cluster ServiceAccount, then KUBECONFIG."""
     metrics_port: int = 8080
     """Where the operator serves its own Prometheus metrics (0: off)."""
+    metrics_bind: str = "0.0.0.0"  # noqa: S104 - the default serves the metrics Service
+    """The address the metrics server listens on: `0.0.0.0` (every address of the pod, for
+    the metrics Service), or `127.0.0.1` (the pod's loopback only: /metrics names every app,
+    and then nothing outside the pod reads it, e.g. an authenticating proxy beside it)."""
     workers: int = 64
     """Reconcile passes that may run at once (each in a worker thread)."""
     api_timeout_seconds: float = 10.0
@@ -48,6 +53,14 @@ class Settings(BaseSettings):
     """Labels every app's ServiceMonitor carries unless the app sets the same key
     (`release=monitoring`: what kube-prometheus-stack's Prometheus selects by), as
     comma-separated key=value pairs."""
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _ip_address(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_address(value.strip()))
+        except ValueError:
+            raise ValueError(f"an IP address (0.0.0.0, 127.0.0.1, ::1), not {value!r}") from None
 
     @field_validator("service_monitor_labels", mode="before")
     @classmethod
