@@ -663,6 +663,15 @@ def test_checkov_finds_nothing_in_the_rendered_chart(tmp_path: Path) -> None:
             "networkPolicy.egress.registry.cidrs={52.94.0.0/22}",
         ],
         "namespaced": [*NAMESPACED, "metrics.exposure=localhost"],
+        "prometheus-credentials": [
+            "image.digest=sha256:" + "c" * 64,
+            "prometheusAuth.addresses[0]=https://prometheus.monitoring.svc:9090",
+            "prometheusAuth.bearerToken.source=serviceAccountToken",
+            "prometheusAuth.bearerToken.audience=prometheus",
+            "prometheusAuth.caConfigMap.name=prometheus-ca",
+            "prometheusAuth.profiles[0].addresses[0]=https://mimir.monitoring.svc:8080",
+            "prometheusAuth.profiles[0].headers.X-Scope-OrgID=shop",
+        ],
     }
     for name, sets in variants.items():
         out = tmp_path / name

@@ -48,6 +48,24 @@ class Settings(BaseSettings):
     Loopback, link-local and metadata addresses are refused whatever this says."""
     analysis_web_allowed: Rules = DEFAULT_RULES
     """Hosts apps' web checks may reach (a metric's `url`), the same way."""
+    prometheus_auth_addresses: Rules = ()
+    """The Prometheus addresses the credentials below are for, and no others: URL prefixes
+    (`https://prometheus.monitoring.svc:9090`) or hosts (`*.monitoring.svc`),
+    comma-separated. Required with any of them. See the README, "Prometheus credentials"."""
+    prometheus_bearer_token_file: str | None = None
+    """A mounted file whose content is sent as `Authorization: Bearer ...` (read again when
+    it changes: a projected ServiceAccount token rotates)."""
+    prometheus_ca_file: str | None = None
+    """A mounted PEM file of the CA certificates that signed Prometheus's certificate (they
+    replace the system's CAs for those addresses)."""
+    prometheus_sigv4: bool = False
+    """Sign queries with SigV4 (Amazon Managed Prometheus, service `aps`), with credentials
+    from botocore's default chain (IRSA in EKS)."""
+    prometheus_sigv4_region: str | None = None
+    """The SigV4 region; unset: from the address (aps-workspaces.<region>.amazonaws.com)."""
+    prometheus_auth_file: str | None = None
+    """A YAML or JSON file of more credential profiles (addresses, bearerTokenFile, caFile,
+    sigv4, headers), for several Prometheus servers or headers such as X-Scope-OrgID."""
 
     service_monitor_labels: Annotated[dict[str, str], NoDecode] = {}
     """Labels every app's ServiceMonitor carries unless the app sets the same key
@@ -76,7 +94,11 @@ class Settings(BaseSettings):
         return pairs
 
     @field_validator(
-        "analysis_prometheus_allowed", "analysis_web_allowed", "watch_namespaces", mode="before"
+        "analysis_prometheus_allowed",
+        "analysis_web_allowed",
+        "watch_namespaces",
+        "prometheus_auth_addresses",
+        mode="before",
     )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
