@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tests.support.cluster import REPO
 
-SELECTED_BY_NAME = "2c6a85fc6295aa94e878c7bdf0fe28a31b869883"
+SELECTED_BY_NAME = "c3319c135f2ab7286151ac7b684202297cc48cb7"
 """The last revision whose operator selected pods by `app.kubernetes.io/name` (plus
 `bluegreen.dev/color`) and did not know `bluegreen.dev/app`."""
 
