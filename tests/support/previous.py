@@ -40,6 +40,8 @@ def operator_source(commit: str = SELECTED_BY_NAME) -> Path:
     if (dest / "bluegreen" / "runtime" / "handlers.py").is_file():
         return dest
     if _git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+        _git("fetch", "--quiet", "--unshallow")  # a shallow clone: its origin has the rest
+    if _git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
         raise PreviousVersionMissingError(
             f"the upgrade tests run the operator of commit {commit[:12]}, which this clone "
             "does not have (a shallow checkout?): `git fetch --unshallow`, or check out with "
