@@ -43,7 +43,7 @@ def start_release(p: Pass, color: Color, previous: Color | None) -> None:
     if p.status.scale_down is not None and p.status.scale_down.color is color:
         p.update(scale_down=None)  # the warm colour is being reused
     replicas = p.spec.preview_replicas if previous else p.spec.replicas
-    ensure_deployment(p, color, replicas)
+    ensure_deployment(p, color, replicas, starting=True)
     p.event(Reason.RELEASE_STARTED, f"deploying revision {p.target} ({p.image}) to {color.value}")
     if saturated(p, color, replicas):
         p.follow_up()  # a warm colour that already runs it (a revert): nothing to wait for
