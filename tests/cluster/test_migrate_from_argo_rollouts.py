@@ -26,7 +26,7 @@ pytestmark = pytest.mark.cluster
 
 PAGE = REPO / "docs" / "migrate-from-argo-rollouts.md"
 APP = "shop"
-OURS = {"app.kubernetes.io/name": APP, "bluegreen.dev/color": "blue"}
+OURS = {"bluegreen.dev/app": APP, "bluegreen.dev/color": "blue"}
 HASH = "rollouts-pod-template-hash"
 
 

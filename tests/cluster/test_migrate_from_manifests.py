@@ -100,8 +100,8 @@ def test_the_migration_guide_takes_over_the_service_without_a_dark_moment(
     assert seen == {"bluegreen-blue", f"{SERVICE}-blue", f"{SERVICE}-green"}, seen
     assert selectors.selectors == [
         {"app": "bluegreen-app", "version": "blue"},
-        {"app.kubernetes.io/name": SERVICE, "bluegreen.dev/color": "blue"},
-        {"app.kubernetes.io/name": SERVICE, "bluegreen.dev/color": "green"},
+        {"bluegreen.dev/app": SERVICE, "bluegreen.dev/color": "blue"},
+        {"bluegreen.dev/app": SERVICE, "bluegreen.dev/color": "green"},
     ]
 
     # The Service is the app's now, its port as before; the hand-made Deployments are gone;
