@@ -91,6 +91,22 @@ def table_rows(text: str) -> list[list[str]]:
     return rows
 
 
+USER_PAGES = sorted(
+    [
+        REPO / "README.md",
+        REPO / "terraform" / "README.md",
+        REPO / "SECURITY.md",
+        REPO / "charts" / "bluegreen-operator" / "README.md",
+        *(REPO / "docs").rglob("*.md"),
+    ]
+)
+"""The pages users read (CHANGELOG.md, a record of the past, is not one)."""
+
+
+def page_ids(pages: list[Path]) -> list[str]:
+    return [str(p.relative_to(REPO)) for p in pages]
+
+
 TOP_LEVEL = {p.name for p in REPO.iterdir() if not p.name.startswith(".git")}
 
 
