@@ -62,10 +62,19 @@ def test_plugin_commands_parse(page: Path, capsys: pytest.CaptureFixture[str]) -
         assert ok, f"{page.name}: kubectl bluegreen {shlex.join(argv)}\n{capsys.readouterr().err}"
 
 
-def _subcommands() -> dict[str, argparse.ArgumentParser]:
-    parser = build_parser()
+def _subcommands(
+    parser: argparse.ArgumentParser | None = None, prefix: str = ""
+) -> dict[str, argparse.ArgumentParser]:
+    """Every command, a group's commands by their whole name (`set image`)."""
+    parser = parser or build_parser()
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    return dict(sub.choices)
+    out: dict[str, argparse.ArgumentParser] = {}
+    for name, command in sub.choices.items():
+        if any(isinstance(a, argparse._SubParsersAction) for a in command._actions):
+            out.update(_subcommands(command, f"{prefix}{name} "))
+        else:
+            out[f"{prefix}{name}"] = command
+    return out
 
 
 def _output_choices(command: argparse.ArgumentParser) -> list[str] | None:

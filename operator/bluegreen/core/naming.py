@@ -14,6 +14,9 @@ LABEL_REVISION = f"{GROUP}/revision"
 LABEL_ROLE = f"{GROUP}/role"  # active | preview | metrics, on Services
 
 ANNOTATION_IMAGE = f"{GROUP}/image"  # the image as the user wrote it (tag), on Deployments
+ANNOTATION_TEMPLATE = f"{GROUP}/template"
+"""On each colour's Deployment: the app's pod template as written (JSON) for the revision it
+runs, so `kubectl bluegreen undo` can set it back on the app exactly."""
 ANNOTATION_REQUEST = f"{GROUP}/request"  # promote | abort | retry, set by a person on the app
 ANNOTATION_ADOPT = f"{GROUP}/adopt"
 """On the app, "true": take over existing objects of the names the app owns (a migration

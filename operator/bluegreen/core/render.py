@@ -7,6 +7,7 @@ garbage collector remove everything it owned.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +31,12 @@ def pinned_template(app: BlueGreenApp, pins: Mapping[str, str] | None = None) ->
                 image = str(container.get("image", ""))
                 container["image"] = pins.get(image, image)
     return template
+
+
+def template_json(app: BlueGreenApp) -> str:
+    """The template as the user wrote it, compact JSON: what `kubectl bluegreen undo` sets
+    back on the app (the Deployment's own pod template has the API server's defaults)."""
+    return json.dumps(template_dict(app), sort_keys=True, separators=(",", ":"))
 
 
 def images(app: BlueGreenApp) -> list[str]:
@@ -113,7 +120,10 @@ def deployment(
         "kind": "Deployment",
         "metadata": {
             **_meta(app, naming.deployment(name, color), {naming.LABEL_COLOR: color.value}),
-            "annotations": {naming.ANNOTATION_IMAGE: primary_image(app)},
+            "annotations": {
+                naming.ANNOTATION_IMAGE: primary_image(app),
+                naming.ANNOTATION_TEMPLATE: template_json(app),
+            },
         },
         "spec": {
             "replicas": replicas,

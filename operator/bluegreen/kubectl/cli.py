@@ -5,18 +5,24 @@
     kubectl bluegreen history NAME
     kubectl bluegreen timeline NAME [--events]
     kubectl bluegreen graph NAME [--since 15m] [-o switch.png] [--prometheus URL]
+    kubectl bluegreen undo NAME [--to-revision REV] [--wait]
+    kubectl bluegreen set image NAME CONTAINER=IMAGE... [--wait]
+    kubectl bluegreen restart NAME [--wait]
 
 promote, abort and retry set the annotation bluegreen.dev/request on the app (a JSON
 merge patch of metadata.annotations); the operator carries the request out and removes
-the annotation. Nothing here writes the app's spec or status. graph reads the app's
-status and asks Prometheus for its request rate per colour (bluegreen.kubectl.graph draws it).
+the annotation. undo and set image replace the app's spec.template (the operator releases
+it), restart patches the active colour's Deployment (bluegreen.kubectl.verbs); nothing here
+writes the app's status. graph reads the app's status and asks Prometheus for its
+request rate per colour (bluegreen.kubectl.graph draws it).
 
 Exit codes:
     0  done (with --wait: the app came to rest in the phase the request leads to)
     1  the app does not exist, or the API server refused the call (graph: or Prometheus
-       refused the query, or matplotlib is missing)
+       refused the query, or matplotlib is missing; set image: no such container)
     2  usage error (argparse; graph: no Prometheus address)
-    3  the request makes no sense in the app's phase (--force sends it anyway)
+    3  the request makes no sense in the app's phase (--force sends it anyway); undo: no
+       colour keeps that revision, or the app runs it already
     4  --wait timed out
     5  the cluster cannot be reached (no usable kubeconfig, or the API server does not answer;
        graph: or Prometheus does not answer)
@@ -44,6 +50,7 @@ requests:
   abort     Deploying, Analyzing, Paused or Observing: roll the release back
   retry     Degraded: release the revision that failed again
   They set the annotation bluegreen.dev/request on the app; the operator acts and removes it.
+  undo and set image change the app's template: the operator releases it.
 
 exit codes:
   0  done (with --wait: the app came to rest in the phase the request leads to)
@@ -150,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="DURATION",
             help="how long --wait waits (default 2m)",
         )
+    add_change_commands(sub, command, connection)
     history = command("history", "the app's last releases (status.history)")
     history.add_argument("name", metavar="NAME")
     timeline = command("timeline", "the current or last release, moment by moment")
@@ -199,6 +207,51 @@ def build_parser() -> argparse.ArgumentParser:
         help="resolution of the graph (default: the range / 600, at least 1s)",
     )
     return parser
+
+
+def _waiting(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--wait", action="store_true", help=f"wait until {what}")
+    p.add_argument(
+        "--timeout",
+        type=_duration,
+        default=120.0,
+        metavar="DURATION",
+        help="how long --wait waits (default 2m)",
+    )
+
+
+def add_change_commands(sub: Any, command: Any, connection: Any) -> None:
+    """undo, set image and restart."""
+    p = command("undo", "release an earlier revision again (by default the previous one)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument(
+        "--to-revision",
+        metavar="REVISION",
+        help="the revision to go back to (as `history` lists it, or a unique prefix)",
+    )
+    p.add_argument("--force", action="store_true", help="even a revision that failed before")
+    _waiting(p, "the release came to rest; print its phase")
+    set_ = sub.add_parser(
+        "set",
+        help="change the app's template",
+        description="change the app's template",
+        parents=[connection(False)],
+    )
+    set_sub = set_.add_subparsers(dest="set_command", required=True, metavar="WHAT")
+    p = set_sub.add_parser(
+        "image",
+        help="set container images: CONTAINER=IMAGE ... ('*=IMAGE': every container)",
+        description="set container images of the app's template; the operator releases it",
+        parents=[connection(False)],
+    )
+    p.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("images", nargs="+", metavar="CONTAINER=IMAGE")
+    _waiting(p, "the release came to rest; print its phase")
+    p = command("restart", "replace the active colour's pods one at a time, without a release")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--force", action="store_true", help="even while a release is in flight")
+    _waiting(p, "every pod of the active colour is new and ready")
 
 
 def _usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:

@@ -52,6 +52,7 @@ class Cluster:
 
     def __init__(self, api_client: client.ApiClient, request_timeout: float) -> None:
         self.api = client.CustomObjectsApi(api_client)
+        self.apps_api = client.AppsV1Api(api_client)
         self.host = str(api_client.configuration.host)
         self.timeout = request_timeout
 
@@ -124,6 +125,63 @@ class Cluster:
             if isinstance(cause, ApiException) and cause.status == 404:
                 raise CliError(EXIT_NOT_FOUND, _not_found(cause, name, namespace)) from cause
             raise
+
+    def set_template(
+        self, namespace: str, name: str, resource_version: str, template: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Replace spec.template, only if the app is still at `resource_version` (a JSON
+        patch with a test: no change made meanwhile is overwritten)."""
+        patch: list[dict[str, Any]] = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
+            {"op": "replace", "path": "/spec/template", "value": dict(template)},
+        ]
+        return self._call(
+            f'changing the template of {fmt.KIND_TEXT} "{name}"',
+            lambda: _as_dict(
+                self.api.patch_namespaced_custom_object(
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    PLURAL,
+                    name,
+                    patch,
+                    field_manager=FIELD_MANAGER,
+                    _content_type="application/json-patch+json",
+                    _request_timeout=self.timeout,
+                )
+            ),
+        )
+
+    def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Deployment as JSON, or None when there is none."""
+
+        def call() -> Any:
+            response: Any = self.apps_api.read_namespaced_deployment(
+                name, namespace, _preload_content=False, _request_timeout=self.timeout
+            )
+            return json.loads(response.data)
+
+        try:
+            return _as_dict(self._call(f'reading Deployment "{name}"', call))
+        except CliError as err:
+            cause = err.__cause__
+            if isinstance(cause, ApiException) and cause.status == 404:
+                return None
+            raise
+
+    def patch_deployment(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+        self._call(
+            f'patching Deployment "{name}"',
+            lambda: self.apps_api.patch_namespaced_deployment(
+                name,
+                namespace,
+                dict(patch),
+                field_manager=FIELD_MANAGER,
+                _content_type="application/merge-patch+json",
+                _request_timeout=self.timeout,
+                _preload_content=False,
+            ),
+        )
 
     def events(self, app: Mapping[str, Any], quiet: bool = False) -> list[dict[str, Any]]:
         """The events.k8s.io/v1 Events regarding this app (this uid), oldest first.

@@ -1,0 +1,155 @@
+"""`kubectl bluegreen undo|set image|restart`: the real console script against
+the real control plane and the real operator process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from tests.cluster.test_cli import Plugin
+from tests.support.apps import Apps, app_manifest
+from tests.support.cluster import Cluster
+from tests.support.waiting import wait_for
+from tests.support.watchers import EndpointRecorder
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture
+def cli(cluster: Cluster, apps: Apps) -> Plugin:
+    return Plugin(cluster.kubeconfig, apps.namespace)
+
+
+def deployment(api_client: client.ApiClient, ns: str, name: str) -> Any:
+    return client.AppsV1Api(api_client).read_namespaced_deployment(name, ns)
+
+
+def pods(api_client: client.ApiClient, ns: str, color: str) -> set[str]:
+    items = (
+        client.CoreV1Api(api_client)
+        .list_namespaced_pod(ns, label_selector=f"bluegreen.dev/color={color}")
+        .items
+    )
+    return {p.metadata.name for p in items if p.metadata.deletion_timestamp is None}
+
+
+def two_releases(apps: Apps, name: str, **strategy: Any) -> tuple[str, str]:
+    """v1 on blue, then v2 promoted on green: (v1's revision, v2's revision)."""
+    apps.create(app_manifest(name, **strategy))
+    v1 = apps.wait_phase(name, "Healthy")["stableRevision"]
+    apps.set_image(name, "registry.example/shop:v2")
+    st = wait_for(
+        "v2 stable",
+        lambda: (
+            (s := apps.status(name)).get("phase") == "Healthy"
+            and s.get("stableRevision") != v1
+            and s
+        ),
+        timeout=90,
+    )
+    return v1, st["stableRevision"]
+
+
+def test_undo_to_a_warm_colour_flips_back_without_new_pods(
+    cli: Plugin, apps: Apps, api_client: client.ApiClient
+) -> None:
+    v1, v2 = two_releases(apps, "warm", scaleDownDelaySeconds=600)
+    before = pods(api_client, apps.namespace, "blue")
+    assert len(before) == 2
+    run = cli("undo", "warm", "--wait", "--timeout", "90", "-o", "json")
+    assert run.code == 0, run.out + run.err
+    result = run.json()
+    assert (result["revision"], result["color"], result["warm"]) == (v1, "blue", True)
+    assert "blue still runs it warm" in run.err
+    st = apps.status("warm")
+    assert (st["phase"], st["activeColor"], st["stableRevision"]) == ("Healthy", "blue", v1)
+    assert pods(api_client, apps.namespace, "blue") == before  # the same pods serve again
+    template = apps.get("warm")["spec"]["template"]
+    assert template["spec"]["containers"][0]["image"] == "registry.example/shop:v1"
+    # And forward again, by revision prefix: green is warm now.
+    again = cli("undo", "warm", "--to-revision", v2[:6], "--wait")
+    assert again.code == 0, again.out + again.err
+    assert apps.status("warm")["stableRevision"] == v2
+    # Nothing to undo to that the app runs already.
+    same = cli("undo", "warm", "--to-revision", v2)
+    assert same.code == 3 and f"revision {v2} already" in same.err
+    unknown = cli("undo", "warm", "--to-revision", "zzzz")
+    assert unknown.code == 3 and "not in the app's history" in unknown.err
+
+
+def test_undo_to_a_cold_colour_is_a_normal_release(
+    cli: Plugin, apps: Apps, api_client: client.ApiClient
+) -> None:
+    v1, _v2 = two_releases(apps, "cold")  # scaleDownDelaySeconds 2
+    wait_for(
+        "blue scaled down",
+        lambda: deployment(api_client, apps.namespace, "cold-blue").spec.replicas == 0,
+        timeout=60,
+    )
+    run = cli("undo", "cold")
+    assert run.code == 0, run.out + run.err
+    assert f"undo to revision {v1}: blue is scaled down: a release deploys it again" in run.out
+    st = apps.wait_phase("cold", "Healthy", revision=v1, timeout=90)
+    assert st["activeColor"] == "blue"
+    assert st["history"][0]["revision"] == v1 and st["history"][0]["result"] == "Promoted"
+    assert st["release"]["candidateReadyAt"] is not None
+
+
+def test_set_image_wait_releases_the_new_image(cli: Plugin, apps: Apps) -> None:
+    apps.create(app_manifest("img"))
+    v1 = apps.wait_phase("img", "Healthy")["stableRevision"]
+    missing = cli("set", "image", "img", "nope=registry.example/shop:v2")
+    assert missing.code == 1 and 'unable to find container named "nope"' in missing.err.replace(
+        "'", '"'
+    )
+    bad = cli("set", "image", "img", "app")
+    assert bad.code == 2 and "expected CONTAINER=IMAGE" in bad.err
+    run = cli("set", "image", "img", "app=registry.example/shop:v2", "--wait", "--timeout", "90")
+    assert run.code == 0, run.out + run.err
+    assert "set: done, phase Healthy (active green" in run.out
+    st = apps.status("img")
+    assert st["stableRevision"] != v1
+    assert st["history"][0]["image"] == "registry.example/shop:v2"
+    same = cli("set", "image", "img", "app=registry.example/shop:v2")
+    assert (same.code, same.out.strip()) == (0, "bluegreenapp.bluegreen.dev/img image unchanged")
+
+
+def test_restart_replaces_every_active_pod_and_the_ready_count_never_drops(
+    cli: Plugin, apps: Apps, api_client: client.ApiClient
+) -> None:
+    apps.create(app_manifest("rs", replicas=3))
+    st = apps.wait_phase("rs", "Healthy")
+    before = pods(api_client, apps.namespace, "blue")
+    rec = EndpointRecorder(api_client, apps.namespace, "rs")
+    rec.start()
+    try:
+        wait_for(
+            "endpoints recorded",
+            lambda: len(rec.history()[-1].ready) == 3 if rec.history() else False,
+        )
+        run = cli("restart", "rs", "--wait", "--timeout", "90")
+        assert run.code == 0, run.out + run.err
+        wait_for(
+            "old pods gone from the endpoints",
+            lambda: rec.history()[-1].ready.isdisjoint(before),
+            timeout=60,
+        )
+    finally:
+        rec.stop()
+    samples = rec.history()
+    print(
+        f"restart: {len(samples)} endpoint samples, ready counts {[len(s.ready) for s in samples]}"
+    )
+    assert min(len(s.ready) for s in samples) >= 3, samples
+    after = pods(api_client, apps.namespace, "blue")
+    assert len(after) == 3 and after.isdisjoint(before)
+    now = apps.status("rs")
+    # No release: the same revision on the same colour, nothing added to the history.
+    assert (now["phase"], now["activeColor"], now["stableRevision"]) == (
+        "Healthy",
+        "blue",
+        st["stableRevision"],
+    )
+    assert len(now["history"]) == len(st["history"])
