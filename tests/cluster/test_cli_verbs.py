@@ -1,14 +1,16 @@
-"""`kubectl bluegreen undo|set image|restart`: the real console script against
+"""`kubectl bluegreen undo|set image|restart|watch`: the real console script against
 the real control plane and the real operator process."""
 
 from __future__ import annotations
 
+import subprocess
+import threading
 from typing import Any
 
 import pytest
 from kubernetes import client
 
-from tests.cluster.test_cli import Plugin
+from tests.cluster.test_cli import CLI, Plugin
 from tests.support.apps import Apps, app_manifest
 from tests.support.cluster import Cluster
 from tests.support.waiting import wait_for
@@ -153,3 +155,50 @@ def test_restart_replaces_every_active_pod_and_the_ready_count_never_drops(
         st["stableRevision"],
     )
     assert len(now["history"]) == len(st["history"])
+
+
+def test_watch_follows_a_release_until_it_settles(cli: Plugin, apps: Apps) -> None:
+    apps.create(app_manifest("wt"))
+    apps.wait_phase("wt", "Healthy")
+    argv = [str(CLI), "--kubeconfig", str(cli.kubeconfig), "-n", cli.namespace]
+    proc = subprocess.Popen(
+        [*argv, "watch", "wt", "--until-settled", "--timeout", "90"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Settled already: one header and one line, then it exits.
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert [ln.split()[1] for ln in out.splitlines()] == ["PHASE", "Healthy"]
+
+    proc = subprocess.Popen(
+        [*argv, "watch", "wt", "--timeout", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first: list[str] = [proc.stdout.readline(), proc.stdout.readline()]
+    assert first[1].split()[1] == "Healthy"
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+    reader.start()
+    apps.set_image("wt", "registry.example/shop:v2")
+    apps.wait_phase("wt", "Healthy", revision=None, timeout=90)
+    wait_for(
+        "the watch saw the release end",
+        lambda: any(ln.split()[1:3] == ["Healthy", "green"] for ln in lines),
+        timeout=60,
+    )
+    proc.terminate()
+    proc.wait(timeout=30)
+    phases = [ln.split()[1] for ln in lines]
+    assert "Deploying" in phases and "Observing" in phases, lines
+    # --until-settled during a release exits when it is over.
+    apps.set_image("wt", "registry.example/shop:v3")
+    run = cli("watch", "wt", "--until-settled", "--timeout", "90")
+    assert run.code == 0, run.err
+    assert run.out.splitlines()[-1].split()[1:3] == ["Healthy", "blue"]
+    timed = cli("watch", "wt", "--timeout", "2")
+    assert timed.code == 0 and len(timed.out.splitlines()) == 2

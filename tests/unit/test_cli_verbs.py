@@ -1,6 +1,6 @@
-"""The pure parts of `kubectl bluegreen undo|set image|restart`: argument
-parsing, the template kept on each colour's Deployment, image changes, and when a wait
-is over."""
+"""The pure parts of `kubectl bluegreen undo|set image|restart|watch`: argument
+parsing, the template kept on each colour's Deployment, image changes, and when a wait or
+a watch is over."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from bluegreen.api import BlueGreenApp, Color
 from bluegreen.core import naming, render
 from bluegreen.core.revision import revision
-from bluegreen.kubectl import templates
+from bluegreen.kubectl import live, templates
 from bluegreen.kubectl.cli import build_parser
 
 TEMPLATE: dict[str, Any] = {
@@ -70,6 +70,8 @@ def test_parser_of_the_new_commands() -> None:
     )
     restart = p.parse_args(["restart", "shop", "--force"])
     assert (restart.force, restart.wait, restart.timeout) == (True, False, 120.0)
+    watch = p.parse_args(["watch", "shop", "--until-settled", "--timeout", "5m"])
+    assert (watch.until_settled, watch.timeout) == (True, 300.0)
 
 
 @pytest.mark.parametrize(
@@ -78,6 +80,7 @@ def test_parser_of_the_new_commands() -> None:
         ["set", "image", "shop"],
         ["set", "shop", "app=x"],
         ["undo"],
+        ["watch", "shop", "--timeout", "0"],
         ["restart"],
     ],
 )
@@ -215,3 +218,21 @@ def test_restart_done_and_patch() -> None:
     assert patch["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     annotations = patch["spec"]["template"]["metadata"]["annotations"]
     assert annotations == {"kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("meta", "status", "settled"),
+    [
+        ({"generation": 1}, {"observedGeneration": 1, "phase": "Healthy"}, True),
+        ({"generation": 2}, {"observedGeneration": 1, "phase": "Healthy"}, False),
+        ({"generation": 1}, {"observedGeneration": 1, "phase": "Observing"}, False),
+        (
+            {"generation": 1, "annotations": {naming.ANNOTATION_REQUEST: "abort"}},
+            {"observedGeneration": 1, "phase": "Paused"},
+            False,
+        ),
+        ({"generation": 1}, {"observedGeneration": 1, "phase": "Degraded"}, True),
+    ],
+)
+def test_watch_settled(meta: dict[str, Any], status: dict[str, Any], settled: bool) -> None:
+    assert live.settled({"metadata": meta, "status": status}) is settled

@@ -8,12 +8,13 @@
     kubectl bluegreen undo NAME [--to-revision REV] [--wait]
     kubectl bluegreen set image NAME CONTAINER=IMAGE... [--wait]
     kubectl bluegreen restart NAME [--wait]
+    kubectl bluegreen watch NAME [--until-settled] [--timeout 10m]
 
 promote, abort and retry set the annotation bluegreen.dev/request on the app (a JSON
 merge patch of metadata.annotations); the operator carries the request out and removes
 the annotation. undo and set image replace the app's spec.template (the operator releases
 it), restart patches the active colour's Deployment (bluegreen.kubectl.verbs); nothing here
-writes the app's status. graph reads the app's status and asks Prometheus for its
+writes the app's status. watch follows the app through a Kubernetes watch. graph reads the app's status and asks Prometheus for its
 request rate per colour (bluegreen.kubectl.graph draws it).
 
 Exit codes:
@@ -221,7 +222,7 @@ def _waiting(p: argparse.ArgumentParser, what: str) -> None:
 
 
 def add_change_commands(sub: Any, command: Any, connection: Any) -> None:
-    """undo, set image and restart."""
+    """undo, set image, restart and watch."""
     p = command("undo", "release an earlier revision again (by default the previous one)")
     p.add_argument("name", metavar="NAME")
     p.add_argument(
@@ -252,6 +253,20 @@ def add_change_commands(sub: Any, command: Any, connection: Any) -> None:
     p.add_argument("name", metavar="NAME")
     p.add_argument("--force", action="store_true", help="even while a release is in flight")
     _waiting(p, "every pod of the active colour is new and ready")
+    p = command("watch", "print the app's status at every change (a watch, not polling)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument(
+        "--until-settled",
+        action="store_true",
+        help="exit once the app is at rest (Healthy, Degraded, or Paused for a person)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_duration,
+        default=600.0,
+        metavar="DURATION",
+        help="how long to watch (default 10m)",
+    )
 
 
 def _usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:

@@ -7,13 +7,14 @@ with the exit code the README documents.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kubernetes import client, config
+from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
@@ -182,6 +183,33 @@ class Cluster:
                 _preload_content=False,
             ),
         )
+
+    def watch_app(
+        self, namespace: str, name: str, resource_version: str, seconds: float
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(type, app) for every change of the app after `resource_version`, for at most
+        `seconds` (the API server closes the watch then)."""
+        w = watch.Watch()  # type: ignore[no-untyped-call]
+        stream = w.stream(  # type: ignore[no-untyped-call]
+            self.api.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            field_selector=f"metadata.name={name}",
+            resource_version=resource_version,
+            timeout_seconds=max(1, math.ceil(seconds)),
+            allow_watch_bookmarks=False,
+        )
+        try:
+            while True:
+                event = self._call(f'watching {fmt.KIND_TEXT} "{name}"', lambda: next(stream, None))
+                if event is None:
+                    return
+                obj = event.get("raw_object") or event.get("object")
+                yield str(event.get("type")), _as_dict(obj)
+        finally:
+            w.stop()  # type: ignore[no-untyped-call]
 
     def events(self, app: Mapping[str, Any], quiet: bool = False) -> list[dict[str, Any]]:
         """The events.k8s.io/v1 Events regarding this app (this uid), oldest first.

@@ -14,7 +14,7 @@ from typing import Any
 from bluegreen.api import durations
 from bluegreen.core.naming import ANNOTATION_REQUEST
 from bluegreen.kubectl import format as fmt
-from bluegreen.kubectl import graph, timeline, verbs
+from bluegreen.kubectl import graph, live, timeline, verbs
 from bluegreen.kubectl import requests as requests_text
 from bluegreen.kubectl.cluster import (
     EXIT_NOT_FOUND,
@@ -247,4 +247,5 @@ COMMANDS: dict[str, Callable[[Cluster, str, argparse.Namespace], int]] = {
     "undo": verbs.cmd_undo,
     "set": verbs.cmd_set_image,
     "restart": verbs.cmd_restart,
+    "watch": live.cmd_watch,
 }
