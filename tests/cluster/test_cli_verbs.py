@@ -1,17 +1,22 @@
-"""`kubectl bluegreen undo|set image|restart|watch`: the real console script against
+"""`kubectl bluegreen undo|set image|restart|watch|lint`: the real console script against
 the real control plane and the real operator process."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from tests.cluster.test_cli import CLI, Plugin
-from tests.support.apps import Apps, app_manifest
+from tests.cluster.test_validation import CASES, Case, valid_app
+from tests.support.apps import GROUP, PLURAL, VERSION, Apps, app_manifest
 from tests.support.cluster import Cluster
 from tests.support.waiting import wait_for
 from tests.support.watchers import EndpointRecorder
@@ -202,3 +207,69 @@ def test_watch_follows_a_release_until_it_settles(cli: Plugin, apps: Apps) -> No
     assert run.out.splitlines()[-1].split()[1:3] == ["Healthy", "blue"]
     timed = cli("watch", "wt", "--timeout", "2")
     assert timed.code == 0 and len(timed.out.splitlines()) == 2
+
+
+def server_errors(api_client: client.ApiClient, namespace: str, body: dict[str, Any]) -> list[str]:
+    """The API server's dry-run answer: `field: message` per cause."""
+    api = client.CustomObjectsApi(api_client)
+    try:
+        api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body, dry_run="All")
+    except ApiException as err:
+        details = yaml.safe_load(err.body).get("details") or {}
+        return [
+            f"{c.get('field', '')}: {c['message']}"
+            for c in details.get("causes") or []
+            if NOT_CHECKED not in c["message"]  # a note that more rules wait, not a rule
+        ]
+    return []
+
+
+NOT_CHECKED = "some validation rules were not checked"
+LINT_CASES = {
+    # CEL rules of the CRD, mirrored by the model's validators
+    "metric-with-query-and-url",
+    "metric-with-neither-query-nor-url",
+    "failureLimit-equal-to-count",
+    "thresholdRange-without-min-or-max",
+    "canary-weights-decreasing",
+    "canary-without-ingress",
+    "query-metric-without-prometheus",
+    "interval-2h",
+    "ingress-host-with-scheme",
+    "service-targetPort-bad-name",
+    "template-label-under-bluegreen.dev",
+    "name-uppercase",
+    # the schema
+    "template-missing",
+    "spec-missing",
+}
+
+
+def test_lint_says_what_the_api_server_says(
+    cli: Plugin, apps: Apps, api_client: client.ApiClient, tmp_path: Path
+) -> None:
+    valid = valid_app("linted")
+    assert server_errors(api_client, apps.namespace, valid) == []
+    path = tmp_path / "valid.yaml"
+    path.write_text(yaml.safe_dump(valid))
+    ok = cli("lint", str(path))
+    assert (ok.code, ok.out.strip()) == (0, f'{path}: bluegreenapp "linted" is valid')
+    compared = 0
+    for param in CASES:
+        case: Case = param.values[0]
+        if case.id not in LINT_CASES:
+            continue
+        body = valid_app("linted")
+        case.mutate(body)
+        server = server_errors(api_client, apps.namespace, body)
+        assert server, case.id
+        path = tmp_path / f"{case.id}.yaml"
+        path.write_text(yaml.safe_dump(body))
+        run = cli("lint", str(path))
+        assert run.code == 1, (case.id, run.out, run.err)
+        prefix = re.compile(rf'^{re.escape(str(path))}: bluegreenapp "[^"]*": ')
+        linted = [prefix.sub("", ln) for ln in run.out.splitlines()]
+        print(f"{case.id}:\n  server: {server}\n  lint:   {linted}")
+        assert sorted(linted) == sorted(server), case.id  # the same lines, word for word
+        compared += 1
+    assert compared == len(LINT_CASES)

@@ -1,6 +1,6 @@
-"""The pure parts of `kubectl bluegreen undo|set image|restart|watch`: argument
-parsing, the template kept on each colour's Deployment, image changes, and when a wait or
-a watch is over."""
+"""The pure parts of `kubectl bluegreen undo|set image|restart|watch|lint`: argument
+parsing, the template kept on each colour's Deployment, image changes, when a wait is over,
+and lint's messages."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from bluegreen.api import BlueGreenApp, Color
 from bluegreen.core import naming, render
 from bluegreen.core.revision import revision
-from bluegreen.kubectl import live, templates
+from bluegreen.kubectl import lint, live, templates
 from bluegreen.kubectl.cli import build_parser
 
 TEMPLATE: dict[str, Any] = {
@@ -72,6 +72,7 @@ def test_parser_of_the_new_commands() -> None:
     assert (restart.force, restart.wait, restart.timeout) == (True, False, 120.0)
     watch = p.parse_args(["watch", "shop", "--until-settled", "--timeout", "5m"])
     assert (watch.until_settled, watch.timeout) == (True, 300.0)
+    assert p.parse_args(["lint", "a.yaml", "-"]).files == ["a.yaml", "-"]
 
 
 @pytest.mark.parametrize(
@@ -81,6 +82,7 @@ def test_parser_of_the_new_commands() -> None:
         ["set", "shop", "app=x"],
         ["undo"],
         ["watch", "shop", "--timeout", "0"],
+        ["lint"],
         ["restart"],
     ],
 )
@@ -236,3 +238,34 @@ def test_restart_done_and_patch() -> None:
 )
 def test_watch_settled(meta: dict[str, Any], status: dict[str, Any], settled: bool) -> None:
     assert live.settled({"metadata": meta, "status": status}) is settled
+
+
+# ----------------------------------------------------------------------------- lint
+
+
+def manifest(**spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "apiVersion": "bluegreen.dev/v1alpha1",
+        "kind": "BlueGreenApp",
+        "metadata": {"name": "shop"},
+        "spec": {"template": copy.deepcopy(TEMPLATE), **spec},
+    }
+    return body
+
+
+def test_lint_problems() -> None:
+    assert lint.problems(manifest()) == []
+    metric = {"name": "m", "query": "up", "url": "http://x", "thresholdRange": {"max": 1}}
+    assert lint.problems(manifest(analysis={"prePromotion": [metric]})) == [
+        "spec.analysis.prePromotion[0]: Invalid value: "
+        "a metric needs exactly one of query (Prometheus) or url (web check)"
+    ]
+    upper = lint.problems({**manifest(), "metadata": {"name": "Shop"}})
+    assert upper[0].startswith('metadata.name: Invalid value: "Shop": a lowercase RFC 1123')
+    assert upper[1].startswith("<nil>: Invalid value: metadata.name must be a DNS-1035 label")
+    assert lint.problems({**manifest(), "metadata": {"name": "a" * 56}}) == [
+        f"<nil>: Invalid value: {lint.NAME_TOO_LONG}"
+    ]
+    assert lint.problems({**manifest(), "spec": {}}) == ["spec.template: Required value"]
+    assert lint.problems(manifest(bogus=1)) == ['unknown field "spec.bogus"']
+    assert lint.field_path(["spec", "a", 0, "function-after[x]", "b"]) == "spec.a[0].b"

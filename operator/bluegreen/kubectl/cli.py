@@ -9,18 +9,21 @@
     kubectl bluegreen set image NAME CONTAINER=IMAGE... [--wait]
     kubectl bluegreen restart NAME [--wait]
     kubectl bluegreen watch NAME [--until-settled] [--timeout 10m]
+    kubectl bluegreen lint FILE...
 
 promote, abort and retry set the annotation bluegreen.dev/request on the app (a JSON
 merge patch of metadata.annotations); the operator carries the request out and removes
 the annotation. undo and set image replace the app's spec.template (the operator releases
 it), restart patches the active colour's Deployment (bluegreen.kubectl.verbs); nothing here
-writes the app's status. watch follows the app through a Kubernetes watch. graph reads the app's status and asks Prometheus for its
+writes the app's status. watch follows the app through a Kubernetes watch; lint needs no
+cluster (bluegreen.kubectl.lint). graph reads the app's status and asks Prometheus for its
 request rate per colour (bluegreen.kubectl.graph draws it).
 
 Exit codes:
     0  done (with --wait: the app came to rest in the phase the request leads to)
     1  the app does not exist, or the API server refused the call (graph: or Prometheus
-       refused the query, or matplotlib is missing; set image: no such container)
+       refused the query, or matplotlib is missing; set image: no such container;
+       lint: a manifest is invalid or cannot be read)
     2  usage error (argparse; graph: no Prometheus address)
     3  the request makes no sense in the app's phase (--force sends it anyway); undo: no
        colour keeps that revision, or the app runs it already
@@ -42,6 +45,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from bluegreen.api import durations
+from bluegreen.kubectl import lint
 from bluegreen.kubectl.cluster import CliError, connect
 from bluegreen.kubectl.commands import COMMANDS, PROMETHEUS_ENV, prometheus_address
 
@@ -217,12 +221,12 @@ def _waiting(p: argparse.ArgumentParser, what: str) -> None:
         type=_duration,
         default=120.0,
         metavar="DURATION",
-        help="how long --wait waits (default 2m)",
+        help="how long --wait (watch: the watch) lasts (default 2m)",
     )
 
 
 def add_change_commands(sub: Any, command: Any, connection: Any) -> None:
-    """undo, set image, restart and watch."""
+    """undo, set image, restart, watch and lint."""
     p = command("undo", "release an earlier revision again (by default the previous one)")
     p.add_argument("name", metavar="NAME")
     p.add_argument(
@@ -267,6 +271,14 @@ def add_change_commands(sub: Any, command: Any, connection: Any) -> None:
         metavar="DURATION",
         help="how long to watch (default 10m)",
     )
+    p = sub.add_parser(
+        "lint",
+        help="validate BlueGreenApp manifests offline, with the API server's rules and messages",
+        description="validate BlueGreenApp manifests offline (FILE, or - for stdin)",
+        parents=[connection(False)],
+    )
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
 
 
 def _usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
@@ -278,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "status" and args.all_namespaces and args.name is not None:
         _usage_error(parser, "a NAME cannot be combined with --all-namespaces")
+    if args.command == "lint":
+        return lint.cmd_lint(args)
     try:
         cluster, default_namespace = connect(args.kubeconfig, args.context, args.request_timeout)
         namespace = args.namespace or default_namespace
