@@ -27,6 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bluegreen.api import GROUP, PLURAL, VERSION
+from bluegreen.api.v1alpha1 import (
+    CLUSTER_TEMPLATE_KIND,
+    CLUSTER_TEMPLATE_PLURAL,
+    TEMPLATE_KIND,
+    TEMPLATE_PLURAL,
+)
 from bluegreen.core import naming
 
 Obj = dict[str, Any]
@@ -49,6 +55,11 @@ class Kind:
     index_of: Callable[[Obj], str | None] = lambda _: None
     optional: bool = False
     """A kind whose API may not be served (a CRD not installed): absent, not an error."""
+    cluster_scoped: bool = False
+    """Listed and watched once for the whole cluster, even by a namespaced install."""
+    forbidden_is_absent: bool = False
+    """A list the operator has no right to make (a namespaced install) is taken as an
+    absent kind, not as an error."""
 
     def path(self, namespace: str | None = None) -> str:
         where = f"/namespaces/{namespace}" if namespace else ""
@@ -207,6 +218,33 @@ HTTP_ROUTES = Kind(
 """The HTTPRoutes apps route through (spec.trafficRouting.gatewayAPI): owned by their
 authors, so they carry no label of the operator's; a change wakes the apps that name it."""
 
+
+def _trim_template(obj: Obj) -> Obj:
+    return {"metadata": _meta(obj), "spec": obj.get("spec") or {}}
+
+
+ANALYSIS_TEMPLATES = Kind(
+    TEMPLATE_KIND,
+    f"/apis/{GROUP}/{VERSION}",
+    TEMPLATE_PLURAL,
+    "",  # the users' templates: not labelled by the operator
+    _trim_template,
+    lambda _: None,
+    optional=True,
+)
+CLUSTER_ANALYSIS_TEMPLATES = Kind(
+    CLUSTER_TEMPLATE_KIND,
+    f"/apis/{GROUP}/{VERSION}",
+    CLUSTER_TEMPLATE_PLURAL,
+    "",
+    _trim_template,
+    lambda _: None,
+    optional=True,
+    cluster_scoped=True,
+    forbidden_is_absent=True,
+)
+"""The analysis templates apps name: a change wakes the apps that name it."""
+
 APPS = Kind("BlueGreenApp", f"/apis/{GROUP}/{VERSION}", PLURAL, "", lambda o: o, _label(""))
 """Apps are not watched here (kopf watches them); the cache keeps their latest bodies."""
 
@@ -225,7 +263,17 @@ CLUSTER_PEERINGS = Kind(
 PEERINGS = Kind("KopfPeering", "/apis/kopf.dev/v1", "kopfpeerings", "", _trim_peering, _nobody)
 """kopf's peering records (who else runs): read to know whether this replica is active."""
 
-WATCHED = (DEPLOYMENTS, SERVICES, PODS, ENDPOINT_SLICES, INGRESSES, SERVICE_MONITORS, HTTP_ROUTES)
+WATCHED = (
+    DEPLOYMENTS,
+    SERVICES,
+    PODS,
+    ENDPOINT_SLICES,
+    INGRESSES,
+    SERVICE_MONITORS,
+    HTTP_ROUTES,
+    ANALYSIS_TEMPLATES,
+    CLUSTER_ANALYSIS_TEMPLATES,
+)
 KINDS = {k.name: k for k in (*WATCHED, APPS, CLUSTER_PEERINGS, PEERINGS)}
 
 
@@ -268,7 +316,9 @@ class ObjectCache:
         """The watches are per namespace (a namespaced install): each is listed apart."""
         listed = list(namespaces)
         if listed:
-            self._expected = {(k.name, ns) for k in WATCHED for ns in listed}
+            self._expected = {
+                (k.name, "" if k.cluster_scoped else ns) for k in WATCHED for ns in listed
+            }
 
     # ------------------------------------------------------------------ reads
 
@@ -423,3 +473,7 @@ class CachedReader:
 
     def http_routes_supported(self) -> bool:
         return self.cache.served(HTTP_ROUTES.name)
+
+    def analysis_templates_readable(self, cluster: bool) -> bool:
+        kind = CLUSTER_ANALYSIS_TEMPLATES if cluster else ANALYSIS_TEMPLATES
+        return self.cache.served(kind.name)

@@ -5,7 +5,8 @@ list to the cache, then watches from the list's resourceVersion with bookmarks, 
 on from the last resourceVersion it saw when the server ends the stream. When the server
 says that version is gone (410), it lists again; the cache reports what changed in between
 as if it had been events. An optional kind whose API is not served (a CRD not installed) is
-empty and is asked for again every `rediscover_seconds`.
+empty and is asked for again every `rediscover_seconds`; so is a kind the operator may
+not list when its `Kind` says so (ClusterAnalysisTemplates, for a namespaced install).
 """
 
 from __future__ import annotations
@@ -105,6 +106,9 @@ class Watcher:
         except client.ApiException as err:
             if err.status == 404 and self.kind.optional:
                 raise _NotServedError from err
+            if err.status == 403 and self.kind.forbidden_is_absent:
+                log.warning("no right to list %s: taken as absent", self.kind.plural)
+                raise _NotServedError from err
             raise
 
     def _list(self) -> str:
@@ -113,6 +117,8 @@ class Watcher:
         while True:
             resp = self._open(query, read_timeout=60)
             if resp.status == 404 and self.kind.optional:
+                raise _NotServedError
+            if resp.status == 403 and self.kind.forbidden_is_absent:
                 raise _NotServedError
             document = json.loads(resp.read())
             if resp.status != 200:

@@ -75,6 +75,18 @@ class Reason(enum.StrEnum):
     """Paused: a person promotes (autoPromotion: false)."""
     ANALYSIS_ENDPOINT_REFUSED = "AnalysisEndpointRefused"
     """Paused: the operator's policy refuses a metric's Prometheus address or URL."""
+    ANALYSIS_TEMPLATE_NOT_FOUND = "AnalysisTemplateNotFound"
+    """Paused: an AnalysisTemplate or ClusterAnalysisTemplate the app names does not exist
+    (or the operator cannot read that kind); creating it lets the release go on."""
+    ANALYSIS_ARG_MISSING = "AnalysisArgMissing"
+    """Paused: a template's arg has no default and the app gives no value."""
+    ANALYSIS_ARG_INVALID = "AnalysisArgInvalid"
+    """Paused: the app gives an arg no template declares, or a Number arg (or a bound)
+    that is not a number."""
+    ANALYSIS_TEMPLATE_INVALID = "AnalysisTemplateInvalid"
+    """Paused: a template's metrics do not resolve into valid metrics (an undeclared
+    {{args.x}}, a name also used by another metric of the window, a query metric without
+    analysis.prometheus, too many or too large metrics)."""
     NOT_PAUSED = "NotPaused"
     PINNED = "Pinned"
     APPLIED = "Applied"

@@ -17,7 +17,8 @@ class ClusterReader(Protocol):
     def app(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        """kind: Deployment | Service | ServiceMonitor | Ingress. None when absent."""
+        """kind: Deployment | Service | ServiceMonitor | Ingress | HTTPRoute |
+        AnalysisTemplate | ClusterAnalysisTemplate (namespace ""). None when absent."""
 
     def pods(self, namespace: str, app: str) -> list[dict[str, Any]]:
         """Every pod of both colours of `app`."""
@@ -27,6 +28,11 @@ class ClusterReader(Protocol):
     def service_monitors_supported(self) -> bool: ...
 
     def http_routes_supported(self) -> bool: ...
+
+    def analysis_templates_readable(self, cluster: bool) -> bool:
+        """Whether the operator can read AnalysisTemplates (ClusterAnalysisTemplates with
+        `cluster`): their CRD is served, and it may list them."""
+        ...
 
 
 class ClusterGateway(Protocol):

@@ -13,6 +13,7 @@ from typing import Any
 from bluegreen.api import Color
 from bluegreen.core.analysis import QueryResult
 from bluegreen.core.images import Resolution
+from bluegreen.core.templates import Templates
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,8 @@ class Observed:
     (as `samples`), with the rule that refused it: their windows never open."""
     samples: Mapping[str, QueryResult] = field(default_factory=dict)
     """Analysis samples taken in this pass, keyed by `<phase>/<metric name>`."""
+    templates: Templates = field(default_factory=Templates)
+    """The AnalysisTemplates and ClusterAnalysisTemplates the app names, as found."""
 
     def ready_pods(self, color: Color, revision: str | None = None) -> set[str]:
         return {

@@ -31,7 +31,7 @@ def steps_passed(p: Pass) -> bool:
     if c is None or c.revision != release.revision:
         set_step(p, 0)
         return False
-    if gates.analysis_metrics(p.app, "pre", c.step) and not gates.passed(
+    if gates.has_checks(p.app, "pre", c.step) and not gates.passed(
         p, "pre", Reason.CANARY_ANALYSIS_FAILED, c.step, f"step {c.step + 1} at {c.weight}%: "
     ):
         return False

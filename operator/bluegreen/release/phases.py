@@ -104,7 +104,7 @@ def analyzing(p: Pass) -> None:
             return  # the route cannot split traffic: wait (TrafficRouted says why)
         if not canary.steps_passed(p):
             return
-    elif gates.analysis_metrics(p.app, "pre") and not gates.passed(
+    elif gates.has_checks(p.app, "pre") and not gates.passed(
         p, "pre", Reason.PRE_PROMOTION_ANALYSIS_FAILED
     ):
         return
@@ -198,7 +198,7 @@ def observing(p: Pass) -> None:
         return
     if _superseded_after_switch(p):
         return
-    if gates.analysis_metrics(p.app, "post") and not gates.passed(
+    if gates.has_checks(p.app, "post") and not gates.passed(
         p, "post", Reason.POST_PROMOTION_ANALYSIS_FAILED
     ):
         return

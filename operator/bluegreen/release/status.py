@@ -123,11 +123,13 @@ def _degraded(p: Pass) -> Wanted:
 
 
 def _paused(p: Pass) -> Wanted:
-    """Why the release waits: the endpoint policy, analysis that could not say, or a
-    person's promotion."""
+    """Why the release waits: analysis templates that do not resolve, the endpoint policy,
+    analysis that could not say, or a person's promotion."""
     if p.status.phase is not Phase.PAUSED:
         return Wanted(ConditionType.PAUSED, False, Reason.NOT_PAUSED)
     run = p.status.analysis
+    if run is not None and run.unresolved is not None:
+        return Wanted(ConditionType.PAUSED, True, run.unresolved.reason, run.unresolved.message)
     if run is not None and run.refused is not None:
         return Wanted(
             ConditionType.PAUSED, True, Reason.ANALYSIS_ENDPOINT_REFUSED, p.status.message

@@ -11,13 +11,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from bluegreen.api import BlueGreenApp, Color
-from bluegreen.api.v1alpha1 import ResolveDigest
-from bluegreen.core import naming, render
+from bluegreen.api.v1alpha1 import AnalysisTemplateSpec, ResolveDigest
+from bluegreen.core import naming, render, templates
 from bluegreen.core.analysis import QueryResult, render_query
 from bluegreen.core.images import Resolution, local_resolution
 from bluegreen.core.ports import Clock, ClusterReader, ImageResolver, MetricsSource
 from bluegreen.core.sampling import sample_metric
+from bluegreen.core.templates import TemplateKey, Templates, TemplateState
 from bluegreen.core.world import (
     Backend,
     DeploymentState,
@@ -77,7 +80,8 @@ def gather(
         if sm_supported:
             service_monitor = reader.get("ServiceMonitor", ns, naming.service_monitor(name))
     route, routes_served = _route(app, reader)
-    refused = _refused(app, metrics)
+    found = _templates(app, reader)
+    refused = _refused(app, metrics, found)
     samples = _sample(app, now, metrics, refused)
     return Observed(
         now=now,
@@ -94,6 +98,7 @@ def gather(
         route=route,
         routes_served=routes_served,
         refused=refused,
+        templates=found,
     )
 
 
@@ -120,7 +125,27 @@ def _resolve_images(app: BlueGreenApp, resolver: ImageResolver | None) -> dict[s
     return out
 
 
-def _refused(app: BlueGreenApp, metrics: MetricsSource | None) -> dict[str, str]:
+def _templates(app: BlueGreenApp, reader: ClusterReader) -> Templates:
+    """The analysis templates the app names, parsed (or why they do not parse)."""
+    if app.status.release is None:
+        return Templates()
+    wanted = templates.keys(gates.template_analyses(app))
+    found: dict[TemplateKey, TemplateState] = {}
+    for cluster, name in sorted(wanted):
+        obj = reader.get(
+            templates.kind_of(cluster), "" if cluster else app.metadata.namespace, name
+        )
+        if obj is not None:
+            found[(cluster, name)] = _template_state(cluster, name, obj)
+    unreadable = frozenset(
+        cluster
+        for cluster in {c for c, _ in wanted}
+        if not reader.analysis_templates_readable(cluster)
+    )
+    return Templates(found=found, unreadable=unreadable)
+
+
+def _refused(app: BlueGreenApp, metrics: MetricsSource | None, found: Templates) -> dict[str, str]:
     """The metrics whose endpoint the policy refuses, with the rule (see Observed.refused).
     URLs are checked as they will be asked: placeholders filled in for the candidate."""
     release = app.status.release
@@ -136,7 +161,7 @@ def _refused(app: BlueGreenApp, metrics: MetricsSource | None) -> dict[str, str]
         else None
     )
     out = {}
-    for phase, metric in gates.every_metric(app):
+    for phase, metric in gates.every_metric(app, found):
         url = None
         if metric.url is not None:
             url = render_query(
@@ -245,6 +270,17 @@ def _endpoints(slices: list[dict[str, Any]]) -> tuple[Endpoint, ...]:
             ready = (ep.get("conditions") or {}).get("ready")
             out.append(Endpoint(pod=ref.get("name"), ready=ready is not False))
     return tuple(out)
+
+
+def _template_state(cluster: bool, name: str, obj: dict[str, Any]) -> TemplateState:
+    rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+    try:
+        spec = AnalysisTemplateSpec.model_validate(obj.get("spec") or {})
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        return TemplateState(cluster, name, rv, error=f"spec.{loc}: {first['msg']}")
+    return TemplateState(cluster, name, rv, spec=spec)
 
 
 def _route_state(obj: dict[str, Any]) -> RouteState:

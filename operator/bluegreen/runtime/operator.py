@@ -19,7 +19,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from bluegreen.adapters.cache import APPS, HTTP_ROUTES, WATCHED, CachedReader, ObjectCache
+from bluegreen.adapters.cache import (
+    ANALYSIS_TEMPLATES,
+    APPS,
+    CLUSTER_ANALYSIS_TEMPLATES,
+    HTTP_ROUTES,
+    WATCHED,
+    CachedReader,
+    ObjectCache,
+)
 from bluegreen.adapters.clock import SystemClock
 from bluegreen.adapters.endpoints import EndpointPolicy
 from bluegreen.adapters.k8s import KubernetesGateway, load_api_client
@@ -27,7 +35,7 @@ from bluegreen.adapters.prometheus import HttpMetricsSource
 from bluegreen.adapters.registry import EcrResolver
 from bluegreen.adapters.watch import Watcher
 from bluegreen.api import GROUP, BlueGreenAppStatus
-from bluegreen.core import naming
+from bluegreen.core import naming, templates
 from bluegreen.core.errors import TransientError
 from bluegreen.runtime import reconcile, telemetry
 from bluegreen.runtime.events import EventQueue
@@ -84,7 +92,7 @@ class Runtime:
         self.watchers = [
             Watcher(api, kind, self.cache, namespace=ns, on_request=telemetry.API_REQUESTS.inc)
             for kind in watched
-            for ns in namespaces
+            for ns in ([None] if kind.cluster_scoped else namespaces)
         ]
         self.scheduler = Scheduler(
             loop,
@@ -149,7 +157,10 @@ class Runtime:
 
     def object_changed(self, namespace: str, app: str | None, kind: str, name: str) -> None:
         """Something of an app changed (a watch thread): look at the app again. An HTTPRoute
-        belongs to its author; the apps that route through it are woken."""
+        or an analysis template belongs to its author; the apps that name it are woken."""
+        if kind in (ANALYSIS_TEMPLATES.name, CLUSTER_ANALYSIS_TEMPLATES.name):
+            self._wake_users_of(kind == CLUSTER_ANALYSIS_TEMPLATES.name, namespace, name)
+            return
         if kind == HTTP_ROUTES.name:
             for body in self.cache.all(APPS.name):
                 meta = body.get("metadata") or {}
@@ -159,6 +170,16 @@ class Runtime:
             return
         if app and self.cache.get(APPS.name, namespace, app) is not None:
             self.scheduler.wake((namespace, app), "object")
+
+    def _wake_users_of(self, cluster: bool, namespace: str, name: str) -> None:
+        """A template was created, changed or deleted: wake the apps that name it (of its
+        namespace, or of any namespace for a ClusterAnalysisTemplate)."""
+        for body in self.cache.all(APPS.name):
+            meta = body.get("metadata") or {}
+            if not cluster and meta.get("namespace") != namespace:
+                continue
+            if (cluster, name) in templates.referenced(body.get("spec") or {}):
+                self.scheduler.wake((str(meta.get("namespace")), str(meta.get("name"))), "object")
 
     # ------------------------------------------------------------------ passes
 

@@ -6,6 +6,8 @@ with users, GitOps repositories and dashboards (docs/api.md).
 
     base     names, the base model, Color and Phase
     metrics  analysis metrics and their windows
+    refs     how an app names analysis templates (templates, args)
+    templates  AnalysisTemplate and ClusterAnalysisTemplate
     spec     the spec
     status   the status
     app      the whole object
@@ -45,6 +47,7 @@ from bluegreen.api.v1alpha1.metrics import (
     PrometheusProvider,
     ThresholdRange,
 )
+from bluegreen.api.v1alpha1.refs import ArgValue, TemplateAnalysis, TemplateRef
 from bluegreen.api.v1alpha1.spec import (
     BlueGreenAppSpec,
     Canary,
@@ -59,6 +62,7 @@ from bluegreen.api.v1alpha1.spec import (
     Strategy,
 )
 from bluegreen.api.v1alpha1.status import (
+    MAX_TEMPLATE_METRICS,
     AnalysisPhase,
     AnalysisRun,
     BlueGreenAppStatus,
@@ -70,18 +74,37 @@ from bluegreen.api.v1alpha1.status import (
     Release,
     ReleaseResult,
     ScaleDown,
+    UnresolvedAnalysis,
     Verdict,
+)
+from bluegreen.api.v1alpha1.templates import (
+    CLUSTER_TEMPLATE_KIND,
+    CLUSTER_TEMPLATE_PLURAL,
+    CLUSTER_TEMPLATE_SINGULAR,
+    TEMPLATE_KIND,
+    TEMPLATE_PLURAL,
+    TEMPLATE_SINGULAR,
+    AnalysisTemplate,
+    AnalysisTemplateSpec,
+    ArgType,
+    TemplateArg,
+    TemplateMetric,
+    TemplateThresholdRange,
 )
 
 __all__ = [
     "ANALYSIS_PROMETHEUS",
     "CANARY_NEEDS_INGRESS",
     "CANARY_WEIGHTS",
+    "CLUSTER_TEMPLATE_KIND",
+    "CLUSTER_TEMPLATE_PLURAL",
+    "CLUSTER_TEMPLATE_SINGULAR",
     "GROUP",
     "INGRESS_HOST",
     "IN_FLIGHT_PHASES",
     "KIND",
     "MAX_NAME_LENGTH",
+    "MAX_TEMPLATE_METRICS",
     "METRIC_FAILURE_LIMIT",
     "METRIC_KIND",
     "METRIC_MIN_REQUESTS",
@@ -92,12 +115,19 @@ __all__ = [
     "SINGULAR",
     "STEP_QUERY_NEEDS_PROMETHEUS",
     "TARGET_PORT",
+    "TEMPLATE_KIND",
+    "TEMPLATE_PLURAL",
+    "TEMPLATE_SINGULAR",
     "THRESHOLD_EMPTY",
     "THRESHOLD_ORDER",
     "VERSION",
     "Analysis",
     "AnalysisPhase",
     "AnalysisRun",
+    "AnalysisTemplate",
+    "AnalysisTemplateSpec",
+    "ArgType",
+    "ArgValue",
     "BlueGreenApp",
     "BlueGreenAppSpec",
     "BlueGreenAppStatus",
@@ -126,6 +156,12 @@ __all__ = [
     "ServiceMonitorSpec",
     "ServiceSpec",
     "Strategy",
+    "TemplateAnalysis",
+    "TemplateArg",
+    "TemplateMetric",
+    "TemplateRef",
+    "TemplateThresholdRange",
     "ThresholdRange",
+    "UnresolvedAnalysis",
     "Verdict",
 ]

@@ -22,6 +22,7 @@ from bluegreen.api.v1alpha1.base import (
     Model,
     cel,
 )
+from bluegreen.api.v1alpha1.refs import TemplateAnalysis
 
 
 class ThresholdRange(Model):
@@ -150,6 +151,15 @@ class Analysis(Model):
     )
     post_promotion: Annotated[list[Metric], Field(max_length=20, json_schema_extra=LIST_MAP)] = (
         Field(default_factory=list)
+    )
+    pre_promotion_analysis: TemplateAnalysis | None = Field(
+        default=None,
+        description="Metrics from AnalysisTemplates, judged with prePromotion (and by "
+        "canary steps without checks of their own).",
+    )
+    post_promotion_analysis: TemplateAnalysis | None = Field(
+        default=None,
+        description="Metrics from AnalysisTemplates, judged with postPromotion.",
     )
 
     @field_validator("pre_promotion", "post_promotion")

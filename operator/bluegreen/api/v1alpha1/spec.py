@@ -24,6 +24,7 @@ from bluegreen.api.v1alpha1.base import (
     cel,
 )
 from bluegreen.api.v1alpha1.metrics import Analysis, Metric
+from bluegreen.api.v1alpha1.refs import TemplateAnalysis
 
 
 def _pod_template_schema(schema: dict[str, Any]) -> None:
@@ -162,9 +163,14 @@ class CanaryStep(Model):
         Field(
             max_length=20,
             json_schema_extra=LIST_MAP,
-            description="Checks of this step; default: analysis.prePromotion.",
+            description="Checks of this step; default (without metrics and analysis): "
+            "analysis.prePromotion and prePromotionAnalysis.",
         ),
     ] = None
+    analysis: TemplateAnalysis | None = Field(
+        default=None,
+        description="Checks of this step from AnalysisTemplates, judged with its metrics.",
+    )
 
 
 class Canary(Model):
