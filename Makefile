@@ -84,7 +84,7 @@ ifeq ($(KUBECONFIG),)
 	$(PYTEST) -m "not datapath" $(PYTEST_ARGS) $(EMPTY_OK)
 	$(NETNS) run -- $(PYTEST) -m datapath $(PYTEST_ARGS) $(EMPTY_OK)
 else
-	$(PYTEST) $(PYTEST_ARGS)
+	$(PYTEST) -m "not local_only" $(PYTEST_ARGS)
 endif
 
 # A release and a rollback through the real data path, in a private network namespace of

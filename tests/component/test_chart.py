@@ -178,9 +178,21 @@ def test_image_digest_pins_the_image() -> None:
     assert not any(v.startswith("CKV_K8S_43") for v in deploy["metadata"]["annotations"].values())
 
 
+def test_every_apps_service_monitor_labels_reach_the_operator() -> None:
+    deploy = one(
+        render("apps.serviceMonitorLabels.release=monitoring", "apps.serviceMonitorLabels.b=two"),
+        "Deployment",
+    )
+    env = {e["name"]: e for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["BLUEGREEN_SERVICE_MONITOR_LABELS"]["value"] == "b=two,release=monitoring"
+    plain = one(render(), "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert "BLUEGREEN_SERVICE_MONITOR_LABELS" not in {e["name"] for e in plain}
+
+
 @pytest.mark.parametrize(
     "bad",
     [
+        "apps.serviceMonitorLabels.bad key=x",
         "replicaCount=two",
         "image.pullPolicy=Sometimes",
         "image.digest=latest",

@@ -106,7 +106,9 @@ def test_build_script_is_idempotent(actionlint: Path) -> None:
 
 def test_scripts_pass_shellcheck() -> None:
     if shutil.which("shellcheck") is None:
-        pytest.skip("shellcheck is not installed (Debian package shellcheck)")
+        pytest.fail(
+            "shellcheck is not installed (Debian package shellcheck; `make apt` installs it)"
+        )
     scripts = sorted(str(p) for p in SCRIPTS.glob("*.sh"))
     assert scripts
     result = subprocess.run(

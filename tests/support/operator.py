@@ -71,7 +71,7 @@ class OperatorProcess:
     def proc(self) -> subprocess.Popen[bytes] | None:
         return self._process.popen
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 90.0) -> None:
         """Start it and wait until kopf's liveness endpoint answers."""
         liveness = f"http://{LOOPBACK}:{free_port()}/healthz"
         self.metrics_port = free_port()

@@ -187,7 +187,7 @@ def kubernetes_config(
     jobs: list[dict[str, object]] = [
         {
             "job_name": JOB,
-            "honor_labels": True,
+            "honor_labels": False,
             "kubernetes_sd_configs": [
                 {
                     "role": "endpoints",

@@ -22,6 +22,7 @@ API server backed by etcd); otherwise a newer event always wins.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ from bluegreen.api.v1alpha1 import (
     TEMPLATE_PLURAL,
 )
 from bluegreen.core import naming
+from bluegreen.core.ports import SEEN_AT, WRITTEN_AT
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name)
@@ -126,8 +128,16 @@ def _trim_pod(obj: Obj) -> Obj:
 
 
 def _trim_slice(obj: Obj) -> Obj:
+    written = [
+        str(f["time"])
+        for f in (obj.get("metadata") or {}).get("managedFields") or []
+        if f.get("time")
+    ]
     return {
         "metadata": _meta(obj),
+        # The API server's time of the last write (to the second): when this version was made,
+        # for a view that was not watched as it changed (after a restart).
+        WRITTEN_AT: max(written, default=None),
         "endpoints": [
             {
                 "targetRef": {"name": (e.get("targetRef") or {}).get("name")},
@@ -368,6 +378,7 @@ class ObjectCache:
             if current is None and gone is not None and not newer(rv, gone):
                 return  # a late event of an object already deleted
             self._gone[kind].pop(key, None)
+            obj[SEEN_AT] = time.time()
             self._put(spec, key, obj, current)
         self._changed(spec, obj)
 

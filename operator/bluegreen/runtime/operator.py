@@ -112,6 +112,9 @@ class Runtime:
                 web=settings.analysis_web_allowed,
             ),
         )
+        self.defaults = reconcile.AppDefaults(
+            service_monitor_labels=dict(settings.service_monitor_labels)
+        )
         self.images = EcrResolver(
             ttl_seconds=settings.image_cache_seconds,
             timeout_seconds=settings.registry_timeout_seconds,
@@ -196,6 +199,7 @@ class Runtime:
                 events=self.events,
                 metrics=self.metrics,
                 resolver=self.images,
+                defaults=self.defaults,
             )
         self.failures.pop(key, None)
         if not result.exists:

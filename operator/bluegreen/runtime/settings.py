@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -17,7 +17,6 @@ class Settings(BaseSettings):
 
     kubeconfig: str | None = None
     """A kubeconfig file; unset: in-cluster ServiceAccount, then KUBECONFIG."""
-    log_format: Literal["plain", "json"] = "plain"
     metrics_port: int = 8080
     """Where the operator serves its own Prometheus metrics (0: off)."""
     workers: int = 64
@@ -44,6 +43,24 @@ class Settings(BaseSettings):
     Loopback, link-local and metadata addresses are refused whatever this says."""
     analysis_web_allowed: Rules = DEFAULT_RULES
     """Hosts apps' web checks may reach (a metric's `url`), the same way."""
+
+    service_monitor_labels: Annotated[dict[str, str], NoDecode] = {}
+    """Labels every app's ServiceMonitor carries unless the app sets the same key
+    (`release=monitoring`: what kube-prometheus-stack's Prometheus selects by), as
+    comma-separated key=value pairs."""
+
+    @field_validator("service_monitor_labels", mode="before")
+    @classmethod
+    def _pairs(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        pairs: dict[str, str] = {}
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            key, sep, val = part.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"{part!r} is not key=value")
+            pairs[key.strip()] = val.strip()
+        return pairs
 
     @field_validator(
         "analysis_prometheus_allowed", "analysis_web_allowed", "watch_namespaces", mode="before"
