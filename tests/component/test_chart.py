@@ -30,6 +30,8 @@ NAMESPACE = "bluegreen-system"
 EXPECTED_RULES: dict[tuple[str, str], set[str]] = {
     ("bluegreen.dev", "bluegreenapps"): {"list", "watch", "patch"},
     ("bluegreen.dev", "bluegreenapps/status"): {"patch"},
+    ("bluegreen.dev", "analysistemplates"): {"list", "watch"},
+    ("bluegreen.dev", "clusteranalysistemplates"): {"list", "watch"},
     ("apps", "deployments"): {"list", "watch", "create", "patch"},
     ("", "services"): {"list", "watch", "create", "patch"},
     ("", "pods"): {"list", "watch"},
@@ -100,10 +102,12 @@ def test_default_render_has_every_object() -> None:
             "Service",
             "PodDisruptionBudget",
             "NetworkPolicy",
+            "ClusterAnalysisTemplate",
         ]
     )
+    cluster_scoped = ("ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering")
     for doc in docs:
-        if doc["kind"] not in ("ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering"):
+        if doc["kind"] not in (*cluster_scoped, "ClusterAnalysisTemplate"):
             assert doc["metadata"]["namespace"] == NAMESPACE, doc["kind"]
 
 
