@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
-from tests.support.apps import Apps, install_crd
+from tests.support.apps import Apps, install_crds
 from tests.support.cluster import REPO, Cluster, cluster_session, component_logs
 from tests.support.operator import OperatorProcess
 
@@ -50,7 +50,7 @@ def namespace(api_client: client.ApiClient) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def crd(api_client: client.ApiClient) -> None:
-    install_crd(api_client)
+    install_crds(api_client)
 
 
 @pytest.fixture(scope="session")

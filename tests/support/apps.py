@@ -35,6 +35,12 @@ def install_crd(api_client: client.ApiClient, path: Path = CRD_PATH) -> None:
     wait_crd_established(api_client, name, timeout=30)
 
 
+def install_crds(api_client: client.ApiClient) -> None:
+    """Every CRD of the operator (crds/): BlueGreenApp and the analysis templates."""
+    for path in sorted((REPO / "crds").glob(f"{GROUP}_*.yaml")):
+        install_crd(api_client, path)
+
+
 def app_manifest(
     name: str,
     image: str = "registry.example/shop:v1",
