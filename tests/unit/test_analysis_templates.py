@@ -135,6 +135,18 @@ CASES = [
         },
     ),
     Case(
+        "both kinds of one name: without clusterScope, the namespace's template",
+        ref("checks"),
+        found((True, "checks", ERROR_RATIO), (False, "checks", SMOKE)),
+        want={"smoke": {}},
+    ),
+    Case(
+        "both kinds of one name: with clusterScope, the cluster's template",
+        ref("checks", cluster=True, service="shop"),
+        found((True, "checks", ERROR_RATIO), (False, "checks", SMOKE)),
+        want={"error-ratio": {}},
+    ),
+    Case(
         "a namespaced template that is not there",
         ref("errors", service="shop"),
         found((True, "errors", ERROR_RATIO)),  # a cluster one of that name does not count
