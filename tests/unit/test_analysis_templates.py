@@ -397,11 +397,25 @@ def test_a_template_bound_is_a_number_or_one_arg(bound: Any) -> None:
     assert metric.threshold_range is not None and metric.threshold_range.max == bound
 
 
-@pytest.mark.parametrize("bound", ["0.05", "{{args.t}} ", "x{{args.t}}", "{{args.t}}{{args.u}}"])
-def test_a_template_bound_is_nothing_else(bound: str) -> None:
+@pytest.mark.parametrize(
+    "bound", ["0.05", "{{args.t}} ", "x{{args.t}}", "{{args.t}}{{args.u}}", True, False]
+)
+def test_a_template_bound_is_nothing_else(bound: Any) -> None:
+    """The CRD cannot type these fields (a number or a string): the model checks them, as
+    the operator reads a stored template. A boolean (YAML's `yes`) is not taken as 1."""
     with pytest.raises(ValidationError, match="must be a number or a single"):
         TemplateMetric.model_validate(
             {"name": "x", "query": "up", "thresholdRange": {"max": bound}}
+        )
+    with pytest.raises(ValidationError, match="must be a number or a single"):
+        TemplateMetric.model_validate(
+            {
+                "name": "x",
+                "query": "up",
+                "thresholdRange": {"max": 1},
+                "minRequestsQuery": "up",
+                "minRequests": bound,
+            }
         )
 
 

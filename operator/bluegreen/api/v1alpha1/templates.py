@@ -65,8 +65,11 @@ def _number_or_arg(description: str) -> Any:
     return schema
 
 
-def _check_number_or_arg(value: float | str | None) -> float | str | None:
-    if isinstance(value, str) and not WHOLE_PLACEHOLDER.fullmatch(value):
+def _check_number_or_arg(value: Any) -> Any:
+    """Before pydantic's own checks: a boolean (`max: yes`) is no number here."""
+    if isinstance(value, bool) or (
+        isinstance(value, str) and not WHOLE_PLACEHOLDER.fullmatch(value)
+    ):
         raise ValueError(NUMBER_OR_ARG)
     return value
 
@@ -102,7 +105,7 @@ class TemplateThresholdRange(Model):
         json_schema_extra=_number_or_arg("Upper bound, inclusive: a number or {{args.<name>}}."),
     )
 
-    _args = field_validator("min", "max")(_check_number_or_arg)
+    _args = field_validator("min", "max", mode="before")(_check_number_or_arg)
 
     @model_validator(mode="after")
     def _bounds(self) -> TemplateThresholdRange:
@@ -160,7 +163,7 @@ class TemplateMetric(Metric):
         ),
     )
 
-    _args = field_validator("min_requests")(_check_number_or_arg)
+    _args = field_validator("min_requests", mode="before")(_check_number_or_arg)
 
 
 class AnalysisTemplateSpec(Model):
