@@ -6,6 +6,8 @@ test_analysis.py, and a router sends them the traffic the Services select.
 - The chart's error-ratio ClusterAnalysisTemplate, with args, judges a release.
 - A template edited while its window runs does not change that window; the next release
   takes the edit.
+- An operator without the right to list templates (RBAC older than them) takes them as
+  absent, and sees them once it is granted.
 - A template that does not exist, or that the operator cannot read as one, holds the
   release in Paused with the reason as the Paused condition: never a pass, never a
   rollback; creating or fixing it lets the release go on.
@@ -24,6 +26,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from bluegreen.adapters.cache import ANALYSIS_TEMPLATES, CachedReader, ObjectCache
+from bluegreen.adapters.watch import Watcher
 from tests.support.apps import GROUP, VERSION, Apps, app_manifest
 from tests.support.cluster import REPO
 from tests.support.demo_app import DemoApp, http_request, start_demo_app
@@ -296,3 +300,96 @@ def test_a_missing_template_keeps_the_release_waiting(world: World) -> None:
     done = apps.wait_release_done("shop", 2, timeout=90)
     assert done["phase"] == "Healthy" and done["activeColor"] == "green"
     assert world.router.errors_on("shop") == 0
+
+
+def test_templates_the_operator_may_not_list_are_absent_until_it_may(
+    api_client: client.ApiClient, namespace: str, crd: None
+) -> None:
+    """The operator's own watch, as a ServiceAccount whose RBAC predates the templates: the
+    list is forbidden (403); the kind is absent rather than a watch failing for ever (which
+    would keep the cache from ever being synced, and every app from moving)."""
+    core = client.CoreV1Api(api_client)
+    rbac = client.RbacAuthorizationV1Api(api_client)
+    custom = client.CustomObjectsApi(api_client)
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": "operator"}})
+    token = core.create_namespaced_service_account_token(
+        "operator", namespace, {"spec": {"expirationSeconds": 600}}
+    ).status.token
+    cfg = client.Configuration()
+    admin = api_client.configuration
+    cfg.host, cfg.ssl_ca_cert, cfg.verify_ssl = admin.host, admin.ssl_ca_cert, admin.verify_ssl
+    cfg.api_key = {"authorization": f"Bearer {token}"}
+    cache = ObjectCache()
+    cache.watch_namespaces([namespace])
+    reader = CachedReader(cache)
+    watcher = Watcher(
+        client.ApiClient(cfg),
+        ANALYSIS_TEMPLATES,
+        cache,
+        namespace=namespace,
+        rediscover_seconds=0.5,
+    )
+    template = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": "checks"},
+        "spec": error_ratio_spec("0.05", count=3),
+    }
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "analysistemplates", template)
+    watcher.start()
+    try:
+        wait_for(
+            "the forbidden kind to be taken as absent",
+            lambda: not reader.analysis_templates_readable(cluster=False),
+            timeout=30,
+        )
+        assert reader.get("AnalysisTemplate", namespace, "checks") is None
+        rule = {
+            "apiGroups": [GROUP],
+            "resources": ["analysistemplates"],
+            "verbs": ["list", "watch"],
+        }
+        rbac.create_namespaced_role(namespace, {"metadata": {"name": "templates"}, "rules": [rule]})
+        rbac.create_namespaced_role_binding(
+            namespace,
+            {
+                "metadata": {"name": "templates"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": "templates",
+                },
+                "subjects": [
+                    {"kind": "ServiceAccount", "name": "operator", "namespace": namespace}
+                ],
+            },
+        )
+        found = wait_for(
+            "the template, once the operator may list it",
+            lambda: reader.get("AnalysisTemplate", namespace, "checks"),
+            timeout=60,
+        )
+        assert reader.analysis_templates_readable(cluster=False)
+        # And it is watched from then on: an edit reaches the cache.
+        edited = custom.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            "analysistemplates",
+            "checks",
+            {"spec": {"args": [{"name": "threshold", "type": "Number", "value": "0.2"}]}},
+        )
+        rv = edited["metadata"]["resourceVersion"]
+        wait_for(
+            "the edit to reach the cache",
+            lambda: (
+                (reader.get("AnalysisTemplate", namespace, "checks") or {})
+                .get("metadata", {})
+                .get("resourceVersion")
+                == rv
+            ),
+            timeout=30,
+        )
+        assert found["metadata"]["resourceVersion"] != rv
+    finally:
+        watcher.stop()

@@ -220,6 +220,7 @@ ANALYSIS_TEMPLATES = Kind(
     _trim_template,
     lambda _: None,
     optional=True,
+    forbidden_is_absent=True,
 )
 CLUSTER_ANALYSIS_TEMPLATES = Kind(
     CLUSTER_TEMPLATE_KIND,
@@ -232,7 +233,9 @@ CLUSTER_ANALYSIS_TEMPLATES = Kind(
     cluster_scoped=True,
     forbidden_is_absent=True,
 )
-"""The analysis templates apps name: a change wakes the apps that name it."""
+"""The analysis templates apps name: a change wakes the apps that name it. Without the
+right to list them (RBAC of an older install), they are absent: the apps that name one
+wait with AnalysisTemplateNotFound, the others go on."""
 
 APPS = Kind("BlueGreenApp", f"/apis/{GROUP}/{VERSION}", PLURAL, "", lambda o: o, _label(""))
 """Apps are not watched here (kopf watches them); the cache keeps their latest bodies."""

@@ -6,7 +6,7 @@ on from the last resourceVersion it saw when the server ends the stream. When th
 says that version is gone (410), it lists again; the cache reports what changed in between
 as if it had been events. An optional kind whose API is not served (a CRD not installed) is
 empty and is asked for again every `rediscover_seconds`; so is a kind the operator may
-not list when its `Kind` says so (ClusterAnalysisTemplates, for a namespaced install).
+not list when its `Kind` says so (the analysis templates: RBAC that predates them).
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ class Watcher:
         self._thread = threading.Thread(target=self._run, name=f"watch-{kind.plural}", daemon=True)
         self.lists = 0
         self.watches = 0
+        self._told_forbidden = False
 
     def start(self) -> None:
         self._thread.start()
@@ -107,9 +108,19 @@ class Watcher:
             if err.status == 404 and self.kind.optional:
                 raise _NotServedError from err
             if err.status == 403 and self.kind.forbidden_is_absent:
-                log.warning("no right to list %s: taken as absent", self.kind.plural)
+                self._forbidden()
                 raise _NotServedError from err
             raise
+
+    def _forbidden(self) -> None:
+        """Said once per watcher (it asks again every `rediscover_seconds`)."""
+        if not self._told_forbidden:
+            self._told_forbidden = True
+            log.warning(
+                "listing %s is forbidden (HTTP 403): taken as absent until the operator's "
+                "role allows list and watch",
+                self.kind.plural,
+            )
 
     def _list(self) -> str:
         items: list[dict[str, Any]] = []
@@ -119,6 +130,7 @@ class Watcher:
             if resp.status == 404 and self.kind.optional:
                 raise _NotServedError
             if resp.status == 403 and self.kind.forbidden_is_absent:
+                self._forbidden()
                 raise _NotServedError
             document = json.loads(resp.read())
             if resp.status != 200:
