@@ -211,6 +211,23 @@ def test_an_inconclusive_window_is_taken_again_with_the_template_as_it_is_now() 
     assert run.template_metrics[0].threshold_range.max == 0.2
 
 
+def test_a_window_taken_again_waits_for_its_template_as_the_next_run() -> None:
+    app = make(ANALYZING, prePromotionAnalysis=reference(service="shop"))
+    app, plan, now = run_window(app, found(("errors", error_ratio())), float("nan"), 21)
+    assert plan.status.analysis is not None
+    assert plan.status.analysis.verdict is Verdict.INCONCLUSIVE and plan.status.analysis.runs == 1
+    app, plan = step(app, world(now + 1, Templates()))  # deleted meanwhile
+    run = plan.status.analysis
+    assert run is not None and run.unresolved is not None and run.runs == 2
+    assert paused_condition(plan)[1] == "AnalysisTemplateNotFound"
+    app, plan = step(app, world(now + 2, Templates()))
+    assert plan.events == () and plan.status.analysis == run  # waits, says nothing new
+    app, plan = step(app, world(now + 3, found(("errors", error_ratio()), rv="2")))
+    run = plan.status.analysis
+    assert run is not None and run.unresolved is None and run.runs == 2
+    assert run.templates == ["ClusterAnalysisTemplate/errors@2"]
+
+
 def test_a_missing_template_pauses_and_its_creation_resumes() -> None:
     smoke = {"name": "smoke", "url": "http://shop-preview.default.svc/", "interval": "1s"}
     app = make(

@@ -286,7 +286,7 @@ def judge_again(p: Pass, phase: AnalysisPhase) -> Verdict:
         inline, ref = _source(p.app, phase, step)
         resolved = windows.resolve(p, inline, ref)
         if isinstance(resolved, Unresolved):
-            windows.wait(p, phase, step, resolved, run)
+            windows.wait(p, phase, step, resolved, run, runs=run.runs + 1)
         else:
             open_window(p, phase, runs=run.runs + 1, step=step, resolved=resolved)
         return Verdict.RUNNING

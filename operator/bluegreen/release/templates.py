@@ -39,12 +39,16 @@ def wait(
     step: int | None,
     problem: Unresolved,
     run: AnalysisRun | None,
+    *,
+    runs: int | None = None,
 ) -> None:
     """Never a pass, never a rollback: the window does not open, and the release waits in
     Paused, the reason in the Paused condition, until the templates resolve. `run` is the
-    phase's current run, if any."""
+    phase's current run, if any; `runs` counts the window that waits (default: run's)."""
     unresolved = UnresolvedAnalysis(reason=problem.reason.value, message=problem.message)
-    if run is None or run.unresolved != unresolved:
+    if runs is None:
+        runs = run.runs if run is not None else 1
+    if run is None or run.unresolved != unresolved or run.runs != runs:
         p.event(problem.reason, problem.message, warning=True)
         p.update(
             analysis=AnalysisRun(
@@ -52,7 +56,7 @@ def wait(
                 revision=p.release.revision,
                 window_start=p.stamp(),
                 step=step,
-                runs=run.runs if run is not None else 1,
+                runs=runs,
                 unresolved=unresolved,
             )
         )
