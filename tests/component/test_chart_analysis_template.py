@@ -23,8 +23,8 @@ from tests.support.tools import helm, helm_template, promtool
 CHART = REPO / "charts" / "bluegreen-operator"
 
 
-def rendered(*sets: str) -> list[dict[str, Any]]:
-    return [d for d in helm_template(CHART, *sets) if d["kind"] == "ClusterAnalysisTemplate"]
+def rendered(*sets: str, kind: str = "ClusterAnalysisTemplate") -> list[dict[str, Any]]:
+    return [d for d in helm_template(CHART, *sets) if d["kind"] == kind]
 
 
 def resolve(spec: AnalysisTemplateSpec, **args: str) -> Resolved:
@@ -67,6 +67,22 @@ def test_values_set_its_name_and_window_or_leave_it_out() -> None:
     (metric,) = AnalysisTemplateSpec.model_validate(doc["spec"]).metrics
     assert (metric.interval, metric.count, metric.failure_limit) == ("30s", 10, 2)
     assert rendered("analysisTemplates.errorRatio.enabled=false") == []
+
+
+def test_a_namespaced_install_gets_an_analysis_template_in_each_namespace() -> None:
+    """Nothing cluster-scoped in a namespaced install, and its Roles cannot read
+    ClusterAnalysisTemplates: the same template, namespaced, where the apps are."""
+    sets = ("watchNamespaces={shop,blog}",)
+    assert rendered(*sets) == []
+    docs = rendered(*sets, kind="AnalysisTemplate")
+    assert sorted(d["metadata"]["namespace"] for d in docs) == ["blog", "shop"]
+    (cluster_wide,) = rendered()
+    for doc in docs:
+        assert doc["metadata"]["name"] == "error-ratio"
+        assert doc["spec"] == cluster_wide["spec"]
+    assert (
+        rendered(*sets, "analysisTemplates.errorRatio.enabled=false", kind="AnalysisTemplate") == []
+    )
 
 
 @pytest.mark.parametrize(

@@ -250,10 +250,19 @@ def _nobody(_: Obj) -> str | None:
 
 
 CLUSTER_PEERINGS = Kind(
-    "ClusterKopfPeering", "/apis/kopf.dev/v1", "clusterkopfpeerings", "", _trim_peering, _nobody
+    "ClusterKopfPeering",
+    "/apis/kopf.dev/v1",
+    "clusterkopfpeerings",
+    "",
+    _trim_peering,
+    _nobody,
+    optional=True,
 )
-PEERINGS = Kind("KopfPeering", "/apis/kopf.dev/v1", "kopfpeerings", "", _trim_peering, _nobody)
-"""kopf's peering records (who else runs): read to know whether this replica is active."""
+PEERINGS = Kind(
+    "KopfPeering", "/apis/kopf.dev/v1", "kopfpeerings", "", _trim_peering, _nobody, optional=True
+)
+"""kopf's peering records (who else runs): read to know whether this replica is active.
+Optional: without kopf's peering CRDs kopf runs standalone, and so does the operator."""
 
 WATCHED = (
     DEPLOYMENTS,
