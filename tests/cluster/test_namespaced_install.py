@@ -106,6 +106,10 @@ def test_the_release_holds_roles_in_the_listed_namespaces_only(
         client.CustomObjectsApi(api_client).get_namespaced_custom_object(
             "kopf.dev", "v1", ns, "kopfpeerings", "bluegreen"
         )
+        # The chart's error-ratio check, as an AnalysisTemplate where the apps are.
+        client.CustomObjectsApi(api_client).get_namespaced_custom_object(
+            "bluegreen.dev", "v1alpha1", ns, "analysistemplates", "error-ratio"
+        )
     for ns in (install.unlisted, install.namespace):
         assert rbac.list_namespaced_role(ns, label_selector=instance).items == []
     ours = f"{install.namespace}-{NAME}"
@@ -130,6 +134,8 @@ def test_the_service_account_cannot_touch_an_unlisted_namespace(
         ("list", "namespaces"),
         ("list", "customresourcedefinitions.apiextensions.k8s.io"),
         ("patch", "clusterkopfpeerings.kopf.dev"),
+        ("list", "clusteranalysistemplates.bluegreen.dev"),
+        ("list", "analysistemplates.bluegreen.dev", "-n", install.unlisted),
         ("get", "secrets", "-n", a),
         ("create", "pods", "--subresource=exec", "-n", a),
         ("delete", "deployments.apps", "-n", a),
@@ -141,6 +147,7 @@ def test_the_service_account_cannot_touch_an_unlisted_namespace(
         ("patch", "bluegreenapps.bluegreen.dev", "--subresource=status", "-n", a),
         ("list", "endpointslices.discovery.k8s.io", "-n", b),
         ("patch", "kopfpeerings.kopf.dev", "-n", a),
+        ("watch", "analysistemplates.bluegreen.dev", "-n", b),
     ]
     for args in denied:
         assert not can_i(sa, *args), f"the operator can {' '.join(args)}"

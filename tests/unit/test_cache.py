@@ -186,6 +186,24 @@ def test_passes_wait_for_the_first_list_of_every_kind() -> None:
     assert not CachedReader(cache).http_routes_supported()
 
 
+def test_a_namespaced_install_reads_nothing_cluster_scoped() -> None:
+    """Its Roles cannot grant a cluster-scoped kind: ClusterAnalysisTemplates are absent
+    from the start, never listed, and the cache is synced without them."""
+    cache = ObjectCache()
+    cache.watch_namespaces(["shop", "blog"])
+    reader = CachedReader(cache)
+    assert not reader.analysis_templates_readable(cluster=True)
+    for kind in WATCHED:
+        if kind.cluster_scoped:
+            continue
+        for ns in ("shop", "blog"):
+            assert not cache.synced()
+            cache.replace_all(kind.name, [], ns)
+    assert cache.synced()
+    assert reader.analysis_templates_readable(cluster=False)
+    assert [k.name for k in WATCHED if k.cluster_scoped] == ["ClusterAnalysisTemplate"]
+
+
 def test_a_watched_slice_says_when_it_arrived_a_listed_one_when_it_was_written() -> None:
     def slice_(rv: int) -> Any:
         return {

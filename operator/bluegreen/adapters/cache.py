@@ -107,12 +107,16 @@ class ObjectCache:
         self._served: dict[str, bool] = {}
 
     def watch_namespaces(self, namespaces: Iterable[str]) -> None:
-        """The watches are per namespace (a namespaced install): each is listed apart."""
+        """The watches are per namespace (a namespaced install): each is listed apart. Such
+        an install reads nothing cluster-scoped: those kinds are absent, never listed."""
         listed = list(namespaces)
         if listed:
             self._expected = {
-                (k.name, "" if k.cluster_scoped else ns) for k in WATCHED for ns in listed
+                (k.name, ns) for k in WATCHED if not k.cluster_scoped for ns in listed
             }
+            for kind in WATCHED:
+                if kind.cluster_scoped:
+                    self.not_served(kind.name)
 
     # ------------------------------------------------------------------ reads
 

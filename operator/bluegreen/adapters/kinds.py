@@ -37,7 +37,8 @@ class Kind:
     optional: bool = False
     """A kind whose API may not be served (a CRD not installed): absent, not an error."""
     cluster_scoped: bool = False
-    """Listed and watched once for the whole cluster, even by a namespaced install."""
+    """Listed and watched once for the whole cluster; a namespaced install, which reads
+    nothing cluster-scoped, takes it as absent."""
     forbidden_is_absent: bool = False
     """A list the operator has no right to make (a namespaced install) is taken as an
     absent kind, not as an error."""

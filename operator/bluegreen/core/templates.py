@@ -184,7 +184,8 @@ def _not_found(cluster: bool, name: str, namespace: str, templates: Templates) -
     if cluster in templates.unreadable:
         message += (
             f" (the operator cannot read {kind_of(cluster)}s: their CRD is not installed, "
-            "or the operator has no right to list them)"
+            "the operator has no right to list them"
+            + (", or it serves only some namespaces)" if cluster else ")")
         )
     return message
 

@@ -92,9 +92,12 @@ class Runtime:
         watched = [*WATCHED] if peering.standalone else [*WATCHED, self.peering.kind]
         namespaces: list[str | None] = list(settings.watch_namespaces) or [None]
         self.cache.watch_namespaces(settings.watch_namespaces)
+        # A namespaced install watches its namespaces only: no cluster-scoped kind (the
+        # cache takes those as absent).
         self.watchers = [
             Watcher(api, kind, self.cache, namespace=ns, on_request=telemetry.API_REQUESTS.inc)
             for kind in watched
+            if not (kind.cluster_scoped and settings.watch_namespaces)
             for ns in ([None] if kind.cluster_scoped else namespaces)
         ]
         self.scheduler = Scheduler(
