@@ -255,8 +255,16 @@ def test_a_missing_template_keeps_the_release_waiting(world: World) -> None:
     assert expected in paused["message"]
     assert paused["analysis"]["unresolved"]["reason"] == "AnalysisTemplateNotFound"
     assert paused["analysis"].get("measurements", []) == []
-    warnings = [e for e in apps.events("shop") if e.get("reason") == "AnalysisTemplateNotFound"]
-    assert warnings and warnings[0]["type"] == "Warning"
+    # Events are posted from a queue of their own: wait for it.
+    warning = wait_for(
+        "the AnalysisTemplateNotFound event",
+        lambda: next(
+            (e for e in apps.events("shop") if e.get("reason") == "AnalysisTemplateNotFound"),
+            None,
+        ),
+        timeout=30,
+    )
+    assert warning["type"] == "Warning" and expected in warning["note"]
     # It waits: no pass, no rollback, traffic stays on blue (looked at for a bounded while).
     for _ in range(20):
         st = apps.status("shop")
