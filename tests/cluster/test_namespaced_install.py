@@ -138,7 +138,7 @@ def test_the_service_account_cannot_touch_an_unlisted_namespace(
         ("list", "analysistemplates.bluegreen.dev", "-n", install.unlisted),
         ("get", "secrets", "-n", a),
         ("create", "pods", "--subresource=exec", "-n", a),
-        ("delete", "deployments.apps", "-n", a),
+        ("delete", "deployments.apps", "-n", install.unlisted),
     ]
     allowed = [
         ("create", "deployments.apps", "-n", a),
@@ -148,6 +148,8 @@ def test_the_service_account_cannot_touch_an_unlisted_namespace(
         ("list", "endpointslices.discovery.k8s.io", "-n", b),
         ("patch", "kopfpeerings.kopf.dev", "-n", a),
         ("watch", "analysistemplates.bluegreen.dev", "-n", b),
+        # An upgrade replaces a Deployment whose selector predates bluegreen.dev/app.
+        ("delete", "deployments.apps", "-n", a),
     ]
     for args in denied:
         assert not can_i(sa, *args), f"the operator can {' '.join(args)}"
