@@ -7,6 +7,7 @@ with users, GitOps repositories and dashboards (docs/api.md).
     base     names, the base model, Color and Phase
     metrics  analysis metrics and their windows
     spec     the spec
+    notifications  the release events an app's notification endpoints hear of
     status   the status
     app      the whole object
 """
@@ -45,6 +46,7 @@ from bluegreen.api.v1alpha1.metrics import (
     PrometheusProvider,
     ThresholdRange,
 )
+from bluegreen.api.v1alpha1.notifications import NotificationEvent, Subscription
 from bluegreen.api.v1alpha1.spec import (
     BlueGreenAppSpec,
     Canary,
@@ -115,6 +117,7 @@ __all__ = [
     "Model",
     "Monitoring",
     "NoDataPolicy",
+    "NotificationEvent",
     "ObjectMeta",
     "Phase",
     "PodTemplate",
@@ -126,6 +129,7 @@ __all__ = [
     "ServiceMonitorSpec",
     "ServiceSpec",
     "Strategy",
+    "Subscription",
     "ThresholdRange",
     "Verdict",
 ]
