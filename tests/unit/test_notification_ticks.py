@@ -24,7 +24,7 @@ from tests.unit.test_reconcile_ticks import Harness, settled_on
 E = NotificationEvent
 ROUTING = Routing(
     endpoints=frozenset({"team", "audit"}),
-    defaults=(Subscription(endpoint="audit", on=[E.ROLLED_BACK, E.ABORTED, E.DEGRADED]),),
+    defaults=(Subscription(endpoint="audit", events=[E.ROLLED_BACK, E.ABORTED, E.DEGRADED]),),
 )
 
 

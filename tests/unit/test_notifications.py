@@ -222,8 +222,8 @@ def test_a_refused_revision_names_the_revision_the_spec_asks_for() -> None:
 # ----------------------------------------------------------------------------- routing
 
 
-def sub(endpoint: str, *on: NotificationEvent) -> Subscription:
-    return Subscription(endpoint=endpoint, on=list(on) or None)
+def sub(endpoint: str, *events: NotificationEvent) -> Subscription:
+    return Subscription(endpoint=endpoint, events=list(events) or None)
 
 
 def notice(event: NotificationEvent) -> Notice:
@@ -284,7 +284,7 @@ def test_no_subscriptions_no_condition() -> None:
 
 def test_subscriptions_are_validated_like_the_crd() -> None:
     with pytest.raises(ValidationError, match="must not name an event twice"):
-        Subscription(endpoint="a", on=[E.STARTED, E.STARTED])
+        Subscription(endpoint="a", events=[E.STARTED, E.STARTED])
     body = make_app().model_dump(mode="json", by_alias=True)
     body["spec"]["notifications"] = [{"endpoint": "a"}, {"endpoint": "a"}]
     with pytest.raises(ValidationError, match="must not name an endpoint twice"):

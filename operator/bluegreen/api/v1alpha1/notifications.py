@@ -6,7 +6,9 @@ operator's administrator's (BLUEGREEN_NOTIFICATIONS_FILE); an app only names the
     spec:
       notifications:
         - endpoint: team-slack
-          on: [Promoted, RolledBack, Aborted, Degraded]
+          events: [Promoted, RolledBack, Aborted, Degraded]
+
+(`events`, not `on`: YAML 1.1 parsers, kubectl's among them, read a bare `on` key as true.)
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class NotificationEvent(enum.StrEnum):
 
 
 ENDPOINT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-NOTIFICATION_EVENTS_UNIQUE = "notifications[].on must not name an event twice"
+NOTIFICATION_EVENTS_UNIQUE = "notifications[].events must not name an event twice"
 NOTIFICATION_ENDPOINTS_UNIQUE = "notifications must not name an endpoint twice"
 
 
@@ -54,7 +56,7 @@ class Subscription(Model):
             "configured (a Slack or JSON webhook); the URL is theirs, not the app's.",
         ),
     ]
-    on: Annotated[
+    events: Annotated[
         list[NotificationEvent] | None,
         Field(
             min_length=1,
@@ -65,7 +67,7 @@ class Subscription(Model):
         ),
     ] = None
 
-    @field_validator("on")
+    @field_validator("events")
     @classmethod
     def _unique(cls, events: list[NotificationEvent] | None) -> list[NotificationEvent] | None:
         if events is not None and len(set(events)) != len(events):
@@ -73,7 +75,7 @@ class Subscription(Model):
         return events
 
     def wants(self, event: NotificationEvent) -> bool:
-        return self.on is None or event in self.on
+        return self.events is None or event in self.events
 
 
 NOTIFICATIONS_LIST: dict[str, object] = {
