@@ -169,6 +169,7 @@ def test_a_release_and_an_automatic_rollback_notify_each_transition_once(world: 
     assert doc["release"]["durationSeconds"] == release["durationSeconds"]
     assert doc["release"]["rollbackSeconds"] == release["rollbackSeconds"]
     assert doc["analysis"]["measurements"][0]["value"] == 0.0
+    print("\n" + slack["attachments"][0]["fallback"])
     print(
         f"\nrelease v3: {release['durationSeconds']:.1f}s, switch latency "
         f"{release['switchLatencySeconds']:.3f}s, rollback {release['rollbackSeconds']:.3f}s"
