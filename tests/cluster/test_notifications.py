@@ -19,9 +19,11 @@ from kubernetes import client
 from tests.cluster.test_operator_metrics import scrape, value
 from tests.conftest import OPERATOR_LOGS
 from tests.support.apps import Apps, app_manifest
-from tests.support.cluster import Cluster
+from tests.support.cluster import REPO, Cluster
 from tests.support.operator import TEST_HOST, OperatorProcess, for_operator
+from tests.support.process import ProcessExitedError
 from tests.support.receiver import Receiver
+from tests.support.tools import helm_template
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -185,3 +187,44 @@ def test_an_endpoint_the_administrator_did_not_configure_is_a_condition(world: W
     assert (ready["status"], ready["reason"]) == ("False", "EndpointUnknown")
     assert "teem is not configured" in ready["message"] and "pager, team" in ready["message"]
     assert world.team.received == []
+
+
+def test_a_wrong_notifications_file_stops_the_operator_with_the_reason(
+    cluster: Cluster, crd: None, tmp_path: Path
+) -> None:
+    config = tmp_path / "notifications.yaml"
+    config.write_text(
+        "endpoints:\n  - {name: team, type: slack, url: 'https://hooks.slack.com/services/x'}\n"
+        "subscriptions:\n  - {endpoint: teem}\n"
+    )
+    op = OperatorProcess(
+        cluster.kubeconfig,
+        OPERATOR_LOGS,
+        namespaces="bad-notification-settings",
+        env={"BLUEGREEN_NOTIFICATIONS_FILE": str(config)},
+        log_name="operator-bad-notification-settings.log",
+    )
+    with pytest.raises(ProcessExitedError) as exited:
+        op.start(timeout=60)
+    assert "invalid notification settings" in exited.value.output
+    assert "subscription to teem, which is not an endpoint" in exited.value.output
+
+
+def test_the_api_server_accepts_the_charts_notification_objects(
+    api_client: client.ApiClient, namespace: str
+) -> None:
+    """The chart's Deployment and notifications ConfigMap, created in dry-run mode: the API
+    server validates the volumes and mounts in full without running anything."""
+    docs = helm_template(
+        REPO / "charts" / "bluegreen-operator",
+        "notifications.secretName=bluegreen-notifications",
+        "notifications.endpoints[0].name=team-slack",
+        "notifications.endpoints[0].type=slack",
+        "notifications.endpoints[0].urlFile=/var/run/secrets/bluegreen/notifications/team-slack",
+        "notifications.subscriptions[0].endpoint=team-slack",
+        namespace=namespace,
+    )
+    (config_map,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    client.CoreV1Api(api_client).create_namespaced_config_map(namespace, config_map, dry_run="All")
+    client.AppsV1Api(api_client).create_namespaced_deployment(namespace, deployment, dry_run="All")
