@@ -32,6 +32,9 @@ class ConditionType(enum.StrEnum):
     """kstatus: a release is in flight or waits (Pending to RollingBack, Paused)."""
     STALLED = "Stalled"
     """kstatus: the last release failed and will not go on by itself (Degraded)."""
+    NOTIFICATIONS_READY = "NotificationsReady"
+    """Every endpoint spec.notifications names is one the operator's administrator
+    configured (present only when the app subscribes to notifications)."""
 
 
 class Reason(enum.StrEnum):
@@ -123,3 +126,12 @@ class Reason(enum.StrEnum):
     RETRY_REQUESTED = "RetryRequested"
     REQUEST_REJECTED = "RequestRejected"
     REQUEST_IGNORED = "RequestIgnored"
+    # ---------------------------------------------------------------- notifications
+    NOTIFICATION_FAILED = "NotificationFailed"
+    """Event: a notification was not delivered (every attempt failed, the endpoint refused
+    it, or the queue in front of the endpoints was full)."""
+    ENDPOINTS_CONFIGURED = "EndpointsConfigured"
+    """NotificationsReady: every endpoint the app names is configured."""
+    ENDPOINT_UNKNOWN = "EndpointUnknown"
+    """NotificationsReady: the app names an endpoint the administrator did not configure;
+    nothing is sent to it."""

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from bluegreen.core.analysis import QueryResult
 from bluegreen.core.images import Resolution
+from bluegreen.core.notify import Notice
 from bluegreen.core.plan import RouteBackends
 
 SEEN_AT = "seenAt"
@@ -99,3 +100,10 @@ class ImageResolver(Protocol):
     failures: those are UNAVAILABLE (temporary) or NOT_FOUND (definite) resolutions."""
 
     def resolve(self, image: str) -> Resolution: ...
+
+
+class NoticeSink(Protocol):
+    """Where a pass's notifications go: queued at once, sent by threads of their own, never
+    in the way of a release (adapters/notify.py)."""
+
+    def send(self, endpoint: str, notice: Notice) -> None: ...

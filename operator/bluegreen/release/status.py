@@ -118,8 +118,19 @@ def _degraded(p: Pass) -> Wanted:
     st = p.status
     if st.phase is not Phase.DEGRADED:
         return Wanted(ConditionType.DEGRADED, False, Reason.AS_EXPECTED)
-    reason = (st.release.reason or Reason.RELEASE_FAILED) if st.release else Reason.RELEASE_FAILED
-    return Wanted(ConditionType.DEGRADED, True, reason, st.message)
+    return Wanted(ConditionType.DEGRADED, True, degraded_reason(p), st.message)
+
+
+def degraded_reason(p: Pass) -> str:
+    """Why the app is Degraded: the reason its release of the revision the spec asks for
+    ended with; or, when the spec asks for a revision that failed before and is refused
+    (the last release being another one), RevisionFailedBefore."""
+    release = p.status.release
+    if release is not None and release.revision == p.target and release.reason:
+        return release.reason
+    if p.target in p.status.failed_revisions:
+        return Reason.REVISION_FAILED_BEFORE
+    return (release.reason if release else "") or Reason.RELEASE_FAILED
 
 
 def _paused(p: Pass) -> Wanted:
@@ -149,7 +160,7 @@ def _kstatus(p: Pass) -> list[Wanted]:
     `kubectl wait --for=condition=Ready`): Current when Healthy, InProgress while a release
     is in flight or paused, Failed when Degraded."""
     phase = p.status.phase
-    reason = p.status.release.reason if p.status.release else ""
+    reason = degraded_reason(p) if phase is Phase.DEGRADED else ""
     if phase is Phase.HEALTHY:
         ready = Wanted(ConditionType.READY, True, Reason.RELEASED, _serving(p))
     else:

@@ -39,7 +39,7 @@ from bluegreen.adapters.watch import Watcher
 from bluegreen.api import GROUP, BlueGreenAppStatus
 from bluegreen.core import naming, templates
 from bluegreen.core.errors import TransientError
-from bluegreen.runtime import reconcile, telemetry
+from bluegreen.runtime import notifications, reconcile, telemetry
 from bluegreen.runtime.events import EventQueue
 from bluegreen.runtime.peering import Peering
 from bluegreen.runtime.scheduler import AppKey, Next, Scheduler
@@ -111,16 +111,18 @@ class Runtime:
             rate=settings.pass_rate,
             on_throttled=telemetry.PASSES_THROTTLED.inc,
         )
-        self.metrics = HttpMetricsSource(
-            timeout=settings.analysis_timeout_seconds,
-            policy=EndpointPolicy(
-                prometheus=settings.analysis_prometheus_allowed,
-                web=settings.analysis_web_allowed,
-            ),
-            credentials=credentials,
+        policy = EndpointPolicy(
+            prometheus=settings.analysis_prometheus_allowed,
+            web=settings.analysis_web_allowed,
+            notifications=settings.notifications_allowed,
         )
+        self.metrics = HttpMetricsSource(
+            timeout=settings.analysis_timeout_seconds, policy=policy, credentials=credentials
+        )
+        self.notifier, routing = notifications.build(settings, policy, self.events)
         self.defaults = reconcile.AppDefaults(
-            service_monitor_labels=dict(settings.service_monitor_labels)
+            service_monitor_labels=dict(settings.service_monitor_labels),
+            notifications=routing,
         )
         self.images = EcrResolver(
             ttl_seconds=settings.image_cache_seconds,
@@ -131,6 +133,7 @@ class Runtime:
 
     def start(self) -> None:
         self.events.start()
+        self.notifier.start()
         for watcher in self.watchers:
             watcher.start()
         threading.Thread(target=self._resume_when_synced, name="sync", daemon=True).start()
@@ -138,6 +141,7 @@ class Runtime:
     def stop(self) -> None:
         for watcher in self.watchers:
             watcher.stop()
+        self.notifier.stop(notifications.STOP_SECONDS)  # its failures are Events: first
         self.events.stop()
 
     def _resume_when_synced(self) -> None:
@@ -207,6 +211,7 @@ class Runtime:
                 metrics=self.metrics,
                 resolver=self.images,
                 defaults=self.defaults,
+                notices=self.notifier,
             )
         self.failures.pop(key, None)
         if not result.exists:

@@ -7,9 +7,11 @@ This module knows nothing of kopf; it talks to the cluster only through the gate
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,7 +29,9 @@ from bluegreen.core.ports import (
     EventSink,
     ImageResolver,
     MetricsSource,
+    NoticeSink,
 )
+from bluegreen.release import notices as notifications
 from bluegreen.release.status import Wanted, condition, set_condition
 from bluegreen.runtime.gather import gather
 
@@ -42,6 +46,8 @@ class AppDefaults:
     """What the operator's administrator sets for every app; an app's own spec wins."""
 
     service_monitor_labels: Mapping[str, str] = field(default_factory=dict)
+    notifications: notifications.Routing = field(default_factory=notifications.Routing)
+    """The notification endpoints' names and every app's subscriptions."""
 
 
 def with_defaults(app: BlueGreenApp, defaults: AppDefaults) -> BlueGreenApp:
@@ -100,6 +106,7 @@ def reconcile(
     metrics: MetricsSource | None = None,
     resolver: ImageResolver | None = None,
     defaults: AppDefaults = AppDefaults(),
+    notices: NoticeSink | None = None,
 ) -> PassResult:
     """One full pass for one app: load, gather, decide, apply, write status, post events.
     The caller runs one pass per app at a time."""
@@ -130,8 +137,12 @@ def reconcile(
         )
         told = _tell_once(app.status, Reason.OBJECT_CONFLICT, str(err), plan.events)
         plan = Plan(plan.actions, status, told, requeue_after=CONFLICT_RECHECK_SECONDS)
+    status = notifications.with_readiness(app, status, defaults.notifications, observed.now)
+    plan = dataclasses.replace(plan, status=status)
     written = _write_status(app, app.status, status, gateway)
     _post(body, plan, events)
+    if written:
+        _notify(app, status, observed.now, defaults.notifications, notices)
     return PassResult(
         plan=plan, status_written=written, requeue_after=plan.requeue_after, previous=app.status
     )
@@ -152,6 +163,26 @@ def _post(body: dict[str, Any], plan: Plan, events: EventSink | None) -> None:
                 meta.get("name"),
                 err,
             )
+
+
+def _notify(
+    app: BlueGreenApp,
+    status: BlueGreenAppStatus,
+    now: datetime,
+    routing: notifications.Routing,
+    sink: NoticeSink | None,
+) -> None:
+    """The notifications of this pass's transition (app.status -> status), once written."""
+    if sink is None:
+        return
+    try:
+        found = notifications.notices(app, app.status, status, now)
+        for endpoint, notice in notifications.deliveries(app, found, routing):
+            sink.send(endpoint, notice)
+    except Exception:  # notifications are best effort, never fatal
+        log.exception(
+            "could not queue notifications for %s/%s", app.metadata.namespace, app.metadata.name
+        )
 
 
 # ---------------------------------------------------------------------------- status

@@ -5,10 +5,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Any
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bluegreen.adapters.endpoints import DEFAULT_RULES
+from bluegreen.adapters.endpoints import DEFAULT_RULES, NOTIFICATION_RULES
 
 Rules = Annotated[tuple[str, ...], NoDecode]
 
@@ -67,6 +67,23 @@ class Settings(BaseSettings):
     """A YAML or JSON file of more credential profiles (addresses, bearerTokenFile, caFile,
     sigv4, headers), for several Prometheus servers or headers such as X-Scope-OrgID."""
 
+    notifications_file: str | None = None
+    """A YAML or JSON file of notification endpoints (Slack or JSON webhooks, by name) and
+    of every app's subscriptions; apps name the endpoints in spec.notifications. See the
+    README, "Notifications"."""
+    notifications_allowed: Rules = NOTIFICATION_RULES
+    """Where notification endpoint URLs may point: URLs or host patterns, comma-separated,
+    as for analysis (`hooks.slack.com,*.svc`). Loopback, link-local and metadata addresses
+    are refused whatever this says."""
+    notifications_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+    """How long one delivery may wait to connect, and then for the answer."""
+    notifications_attempts: Annotated[int, Field(ge=1, le=10)] = 4
+    """Attempts of one delivery; between them the wait doubles, from the one below."""
+    notifications_retry_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0
+    """The wait after the first failed attempt (then 2x, 4x, ..., at most a minute)."""
+    notifications_queue_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    """Notifications waiting to be sent, at most; more are dropped (and counted)."""
+
     service_monitor_labels: Annotated[dict[str, str], NoDecode] = {}
     """Labels every app's ServiceMonitor carries unless the app sets the same key
     (`release=monitoring`: what kube-prometheus-stack's Prometheus selects by), as
@@ -98,6 +115,7 @@ class Settings(BaseSettings):
         "analysis_web_allowed",
         "watch_namespaces",
         "prometheus_auth_addresses",
+        "notifications_allowed",
         mode="before",
     )
     @classmethod

@@ -9,6 +9,7 @@ with users, GitOps repositories and dashboards (docs/api.md).
     refs     how an app names analysis templates (templates, args)
     templates  AnalysisTemplate and ClusterAnalysisTemplate
     spec     the spec
+    notifications  the release events an app's notification endpoints hear of
     status   the status
     app      the whole object
 """
@@ -47,6 +48,7 @@ from bluegreen.api.v1alpha1.metrics import (
     PrometheusProvider,
     ThresholdRange,
 )
+from bluegreen.api.v1alpha1.notifications import NotificationEvent, Subscription
 from bluegreen.api.v1alpha1.refs import ArgValue, TemplateAnalysis, TemplateRef
 from bluegreen.api.v1alpha1.spec import (
     BlueGreenAppSpec,
@@ -145,6 +147,7 @@ __all__ = [
     "Model",
     "Monitoring",
     "NoDataPolicy",
+    "NotificationEvent",
     "ObjectMeta",
     "Phase",
     "PodTemplate",
@@ -156,6 +159,7 @@ __all__ = [
     "ServiceMonitorSpec",
     "ServiceSpec",
     "Strategy",
+    "Subscription",
     "TemplateAnalysis",
     "TemplateArg",
     "TemplateMetric",

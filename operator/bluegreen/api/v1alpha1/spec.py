@@ -24,6 +24,7 @@ from bluegreen.api.v1alpha1.base import (
     cel,
 )
 from bluegreen.api.v1alpha1.metrics import Analysis, Metric
+from bluegreen.api.v1alpha1.notifications import NOTIFICATIONS_LIST, Subscription, unique_endpoints
 from bluegreen.api.v1alpha1.refs import TemplateAnalysis
 
 
@@ -363,6 +364,20 @@ class BlueGreenAppSpec(Model):
     image: ImagePolicy = Field(
         default_factory=ImagePolicy, description="Image digests: run every release by digest."
     )
+    notifications: Annotated[
+        list[Subscription],
+        Field(
+            max_length=10,
+            json_schema_extra=NOTIFICATIONS_LIST,
+            description="Release events to send to the notification endpoints the "
+            "operator's administrator configured, by name.",
+        ),
+    ] = Field(default_factory=list)
+
+    @field_validator("notifications")
+    @classmethod
+    def _one_subscription_per_endpoint(cls, subs: list[Subscription]) -> list[Subscription]:
+        return unique_endpoints(subs)
 
     @model_validator(mode="after")
     def _canary_needs_ingress(self) -> BlueGreenAppSpec:
