@@ -35,7 +35,7 @@ from bluegreen.core.ports import ClusterGateway
 from tests.unit.factories import NAMESPACE, T0
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
-WRITES = ("apply", "scale", "patch_app_status", "remove_app_annotation")
+WRITES = ("apply", "scale", "delete", "patch_app_status", "remove_app_annotation")
 
 
 class Crash(Exception):  # noqa: N818 - it is not an error the operator handles: it died
@@ -219,6 +219,19 @@ class FakeCluster:
         self.calls.append(Call("service_monitors_supported"))
         return self.service_monitors
 
+    def http_routes_supported(self) -> bool:
+        return False
+
+    def analysis_jobs(self, namespace: str, app: str) -> list[dict[str, Any]]:
+        self._ns(namespace)
+        self.calls.append(Call("analysis_jobs", "Job", app))
+        return [
+            copy.deepcopy(o)
+            for key, o in sorted(self.objects.items())
+            if key.startswith("Job/")
+            and any(r.get("name") == app for r in o["metadata"].get("ownerReferences") or [])
+        ]
+
     # ------------------------------------------------------------------ the port: writes
 
     def _wrote(self) -> None:
@@ -247,6 +260,12 @@ class FakeCluster:
                 new["status"] = old["status"]
         new["metadata"]["generation"] = generation
         self.objects[key] = new
+        self._wrote()
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        self._ns(namespace)
+        self.calls.append(Call("delete", kind, name))
+        self.objects.pop(f"{kind}/{name}", None)
         self._wrote()
 
     def scale(self, namespace: str, deployment: str, replicas: int) -> None:
@@ -278,6 +297,18 @@ class FakeCluster:
         self.events.append((type_, reason, message))
 
     # ------------------------------------------------------------------ the controllers
+
+    def finish_jobs(self, result: str, reason: str = "") -> list[str]:
+        """The Job controller: every Job without a result gets `result` (Complete or
+        Failed) now. Returns their names."""
+        done = []
+        for key, job in sorted(self.objects.items()):
+            if not key.startswith("Job/") or (job.get("status") or {}).get("conditions"):
+                continue
+            condition = {"type": result, "status": "True", "reason": reason, "message": ""}
+            job["status"] = {"conditions": [condition]}
+            done.append(job["metadata"]["name"])
+        return done
 
     def simulate(self, *, endpoints: bool = True) -> None:
         """One round of the Deployment controller and kubelet, then (unless told not to)

@@ -207,6 +207,37 @@ HTTP_ROUTES = Kind(
 """The HTTPRoutes apps route through (spec.trafficRouting.gatewayAPI): owned by their
 authors, so they carry no label of the operator's; a change wakes the apps that name it."""
 
+
+def _trim_job(obj: Obj) -> Obj:
+    """An analysis Job: its identity, when it was made, and its terminal conditions."""
+    meta = _meta(obj)
+    created = (obj.get("metadata") or {}).get("creationTimestamp")
+    if created:
+        meta["creationTimestamp"] = created
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return {
+        "metadata": meta,
+        "status": {
+            "conditions": [
+                {k: c.get(k) for k in ("type", "status", "reason", "message")}
+                for c in conditions
+                if c.get("type") in ("Complete", "Failed")
+            ]
+        },
+    }
+
+
+JOBS = Kind(
+    "Job",
+    "/apis/batch/v1",
+    "jobs",
+    f"{_OWNED},{naming.LABEL_ROLE}={naming.ROLE_ANALYSIS}",
+    _trim_job,
+    _owner_app,
+    index_of=_owner_app,
+)
+"""The analysis Jobs of job metrics: a finished Job wakes its app at once."""
+
 APPS = Kind("BlueGreenApp", f"/apis/{GROUP}/{VERSION}", PLURAL, "", lambda o: o, _label(""))
 """Apps are not watched here (kopf watches them); the cache keeps their latest bodies."""
 
@@ -225,7 +256,16 @@ CLUSTER_PEERINGS = Kind(
 PEERINGS = Kind("KopfPeering", "/apis/kopf.dev/v1", "kopfpeerings", "", _trim_peering, _nobody)
 """kopf's peering records (who else runs): read to know whether this replica is active."""
 
-WATCHED = (DEPLOYMENTS, SERVICES, PODS, ENDPOINT_SLICES, INGRESSES, SERVICE_MONITORS, HTTP_ROUTES)
+WATCHED = (
+    DEPLOYMENTS,
+    SERVICES,
+    PODS,
+    ENDPOINT_SLICES,
+    INGRESSES,
+    SERVICE_MONITORS,
+    HTTP_ROUTES,
+    JOBS,
+)
 KINDS = {k.name: k for k in (*WATCHED, APPS, CLUSTER_PEERINGS, PEERINGS)}
 
 
@@ -423,3 +463,6 @@ class CachedReader:
 
     def http_routes_supported(self) -> bool:
         return self.cache.served(HTTP_ROUTES.name)
+
+    def analysis_jobs(self, namespace: str, app: str) -> list[Obj]:
+        return self.cache.indexed(JOBS.name, namespace, app)

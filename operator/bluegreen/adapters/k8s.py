@@ -33,6 +33,7 @@ _PATHS = {
     "ServiceMonitor": "/apis/monitoring.coreos.com/v1/namespaces/{ns}/servicemonitors",
     "Ingress": "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses",
     "HTTPRoute": "/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/httproutes",
+    "Job": "/apis/batch/v1/namespaces/{ns}/jobs",
     "BlueGreenApp": f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}/{PLURAL}",
 }
 
@@ -160,7 +161,11 @@ class KubernetesGateway:
         return body if isinstance(body, dict) else None
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
-        status, body = self._request("DELETE", f"{_PATHS[kind].format(ns=namespace)}/{name}")
+        # A Job's pods go with it (the API's default for Jobs is to orphan them).
+        query = {"propagationPolicy": "Background"} if kind == "Job" else None
+        status, body = self._request(
+            "DELETE", f"{_PATHS[kind].format(ns=namespace)}/{name}", query=query
+        )
         if status == 404:
             return
         self._ok(kind, name, status, body, "deleting")

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bluegreen.core.analysis import QueryResult
+from bluegreen.core.cloudwatch import CloudWatchRequest
 from bluegreen.core.images import Resolution
 
 
@@ -17,7 +18,8 @@ class ClusterReader(Protocol):
     def app(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        """kind: Deployment | Service | ServiceMonitor | Ingress. None when absent."""
+        """kind: Deployment | Service | ServiceMonitor | Ingress | HTTPRoute | Job. None when
+        absent."""
 
     def pods(self, namespace: str, app: str) -> list[dict[str, Any]]:
         """Every pod of both colours of `app`."""
@@ -27,6 +29,10 @@ class ClusterReader(Protocol):
     def service_monitors_supported(self) -> bool: ...
 
     def http_routes_supported(self) -> bool: ...
+
+    def analysis_jobs(self, namespace: str, app: str) -> list[dict[str, Any]]:
+        """The analysis Jobs `app` owns (job metrics), in any window."""
+        ...
 
 
 class ClusterGateway(Protocol):
@@ -78,6 +84,12 @@ class MetricsSource(Protocol):
 
     def probe(self, url: str) -> QueryResult:
         """A web check: value 1.0 when GET `url` answers 2xx, 0.0 for any other status."""
+        ...
+
+    def cloudwatch(self, request: CloudWatchRequest) -> QueryResult:
+        """Amazon CloudWatch GetMetricData with the operator's own AWS credentials (the
+        default chain: IRSA in EKS), every page of it, judged by
+        `bluegreen.core.cloudwatch.judge_results`."""
         ...
 
     def refusal(self, prometheus: str | None, url: str | None) -> str | None:

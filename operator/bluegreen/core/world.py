@@ -103,6 +103,21 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class JobState:
+    """An analysis Job the app owns (a job metric's measurement)."""
+
+    name: str
+    window: str | None
+    """The analysis window that started it (its `bluegreen.dev/analysis-window` label)."""
+    metric: str | None
+    created_at: datetime | None
+    finished: str | None = None
+    """"Complete" or "Failed" once the Job controller says so (its terminal condition)."""
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class Observed:
     now: datetime
     deployments: Mapping[Color, DeploymentState] = field(default_factory=dict)
@@ -124,6 +139,8 @@ class Observed:
     (as `samples`), with the rule that refused it: their windows never open."""
     samples: Mapping[str, QueryResult] = field(default_factory=dict)
     """Analysis samples taken in this pass, keyed by `<phase>/<metric name>`."""
+    jobs: Mapping[str, JobState] = field(default_factory=dict)
+    """The app's analysis Jobs (job metrics), by name."""
 
     def ready_pods(self, color: Color, revision: str | None = None) -> set[str]:
         return {

@@ -21,10 +21,12 @@ from typing import Any
 
 from bluegreen.adapters.cache import APPS, HTTP_ROUTES, WATCHED, CachedReader, ObjectCache
 from bluegreen.adapters.clock import SystemClock
+from bluegreen.adapters.cloudwatch import CloudWatchProvider
 from bluegreen.adapters.endpoints import EndpointPolicy
 from bluegreen.adapters.k8s import KubernetesGateway, load_api_client
 from bluegreen.adapters.prometheus import HttpMetricsSource
 from bluegreen.adapters.registry import EcrResolver
+from bluegreen.adapters.sources import AnalysisSources
 from bluegreen.adapters.watch import Watcher
 from bluegreen.api import GROUP, BlueGreenAppStatus
 from bluegreen.core import naming
@@ -97,11 +99,18 @@ class Runtime:
             rate=settings.pass_rate,
             on_throttled=telemetry.PASSES_THROTTLED.inc,
         )
-        self.metrics = HttpMetricsSource(
-            timeout=settings.analysis_timeout_seconds,
-            policy=EndpointPolicy(
-                prometheus=settings.analysis_prometheus_allowed,
-                web=settings.analysis_web_allowed,
+        self.metrics = AnalysisSources(
+            HttpMetricsSource(
+                timeout=settings.analysis_timeout_seconds,
+                policy=EndpointPolicy(
+                    prometheus=settings.analysis_prometheus_allowed,
+                    web=settings.analysis_web_allowed,
+                ),
+            ),
+            CloudWatchProvider(
+                timeout_seconds=settings.analysis_timeout_seconds,
+                endpoint_url=settings.cloudwatch_endpoint_url,
+                max_attempts=settings.cloudwatch_max_attempts,
             ),
         )
         self.images = EcrResolver(

@@ -6,6 +6,8 @@ with users, GitOps repositories and dashboards (docs/api.md).
 
     base     names, the base model, Color and Phase
     metrics  analysis metrics and their windows
+    providers  CloudWatch and Job sources of metrics
+    pods     pod templates (the app's, an analysis Job's)
     spec     the spec
     status   the status
     app      the whole object
@@ -45,6 +47,14 @@ from bluegreen.api.v1alpha1.metrics import (
     PrometheusProvider,
     ThresholdRange,
 )
+from bluegreen.api.v1alpha1.pods import JobTemplate, PodTemplate
+from bluegreen.api.v1alpha1.providers import (
+    CloudWatchMetric,
+    Dimension,
+    JobMetric,
+    MetricDataQuery,
+    MetricStat,
+)
 from bluegreen.api.v1alpha1.spec import (
     BlueGreenAppSpec,
     Canary,
@@ -52,7 +62,6 @@ from bluegreen.api.v1alpha1.spec import (
     ImagePolicy,
     IngressSpec,
     Monitoring,
-    PodTemplate,
     ResolveDigest,
     ServiceMonitorSpec,
     ServiceSpec,
@@ -104,14 +113,20 @@ __all__ = [
     "Canary",
     "CanaryStatus",
     "CanaryStep",
+    "CloudWatchMetric",
     "Color",
     "Condition",
+    "Dimension",
     "HistoryEntry",
     "ImagePolicy",
     "IngressSpec",
+    "JobMetric",
+    "JobTemplate",
     "Measurement",
     "MeasurementVerdict",
     "Metric",
+    "MetricDataQuery",
+    "MetricStat",
     "Model",
     "Monitoring",
     "NoDataPolicy",

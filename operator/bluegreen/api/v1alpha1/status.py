@@ -165,6 +165,9 @@ class AnalysisRun(Model):
     """The operator's endpoint policy refuses an address of this window's metrics (the rule
     that refused it): no sample is taken, the release waits in Paused until it is allowed."""
     measurements: list[Measurement] = Field(default_factory=list)
+    jobs: list[str] = Field(default_factory=list)
+    """The analysis Jobs this window started (job metrics), oldest first: read one with
+    `kubectl logs job/<name>`. They are kept until the next window opens."""
 
 
 class BlueGreenAppStatus(Model):
