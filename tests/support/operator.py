@@ -33,7 +33,8 @@ def for_operator(url: str) -> str:
 
 
 class OperatorProcess:
-    """One `kopf run` process watching the namespaces that match `namespaces`.
+    """One `kopf run` process watching the namespaces that match `namespaces` (empty: no
+    `--namespace` of its own; `kopf_args` say which, e.g. a chart's `--namespace` flags).
 
     `env` is added to this process's environment; `kopf_args` say how it runs beside
     other operators (`--standalone`: alone, no peering); `log_name` is its log's file name
@@ -71,7 +72,7 @@ class OperatorProcess:
     def proc(self) -> subprocess.Popen[bytes] | None:
         return self._process.popen
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 90.0) -> None:
         """Start it and wait until kopf's liveness endpoint answers."""
         liveness = f"http://{LOOPBACK}:{free_port()}/healthz"
         self.metrics_port = free_port()
@@ -87,7 +88,7 @@ class OperatorProcess:
             [
                 *(sys.executable, "-m", "kopf", "run", "-m", "bluegreen.runtime.handlers"),
                 *self.kopf_args,
-                f"--namespace={self.namespaces}",
+                *([f"--namespace={self.namespaces}"] if self.namespaces else []),
                 f"--liveness={liveness}",
             ],
             cwd=REPO,

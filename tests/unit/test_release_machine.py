@@ -733,6 +733,48 @@ def _observing_cases() -> list[Case]:
     )
     add(
         case(
+            "observing/switch-latency-from-when-the-watch-saw-the-slices-not-the-pass",
+            make_app(image=V2, status=observing),
+            dataclasses.replace(
+                ObservedBuilder(at(25))
+                .color(BLUE, V1)
+                .color(GREEN, V2)
+                .services(active=GREEN)
+                .build(),
+                active_endpoints_since=at(21.1),
+                active_endpoints_exact=True,
+            ),
+            phase=Phase.HEALTHY,
+            active=GREEN,
+            actions=[],
+            events=["EndpointsConverged", "Promoted"],
+            requeue=30,
+            check=checks(release_times(endpoints_converged_at=21.1), _latency(0.1)),
+        )
+    )
+    add(
+        case(
+            "observing/after-a-restart-switch-latency-from-the-slices-write-time",
+            make_app(image=V2, status=observing),
+            dataclasses.replace(
+                ObservedBuilder(at(27))
+                .color(BLUE, V1)
+                .color(GREEN, V2)
+                .services(active=GREEN)
+                .build(),
+                active_endpoints_since=at(22),
+                active_endpoints_exact=False,
+            ),
+            phase=Phase.HEALTHY,
+            active=GREEN,
+            actions=[],
+            events=["EndpointsConverged", "Promoted"],
+            requeue=30,
+            check=checks(release_times(endpoints_converged_at=22), _latency(1.0)),
+        )
+    )
+    add(
+        case(
             "observing/converged-completes-and-schedules-scale-down",
             make_app(image=V2, status=converged),
             ObservedBuilder(at(21.5))

@@ -22,12 +22,14 @@ API server backed by etcd); otherwise a newer event always wins.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from bluegreen.api import GROUP, PLURAL, VERSION
 from bluegreen.core import naming
+from bluegreen.core.ports import SEEN_AT, WRITTEN_AT
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name)
@@ -115,8 +117,16 @@ def _trim_pod(obj: Obj) -> Obj:
 
 
 def _trim_slice(obj: Obj) -> Obj:
+    written = [
+        str(f["time"])
+        for f in (obj.get("metadata") or {}).get("managedFields") or []
+        if f.get("time")
+    ]
     return {
         "metadata": _meta(obj),
+        # The API server's time of the last write (to the second): when this version was made,
+        # for a view that was not watched as it changed (after a restart).
+        WRITTEN_AT: max(written, default=None),
         "endpoints": [
             {
                 "targetRef": {"name": (e.get("targetRef") or {}).get("name")},
@@ -251,10 +261,19 @@ def _nobody(_: Obj) -> str | None:
 
 
 CLUSTER_PEERINGS = Kind(
-    "ClusterKopfPeering", "/apis/kopf.dev/v1", "clusterkopfpeerings", "", _trim_peering, _nobody
+    "ClusterKopfPeering",
+    "/apis/kopf.dev/v1",
+    "clusterkopfpeerings",
+    "",
+    _trim_peering,
+    _nobody,
+    optional=True,
 )
-PEERINGS = Kind("KopfPeering", "/apis/kopf.dev/v1", "kopfpeerings", "", _trim_peering, _nobody)
-"""kopf's peering records (who else runs): read to know whether this replica is active."""
+PEERINGS = Kind(
+    "KopfPeering", "/apis/kopf.dev/v1", "kopfpeerings", "", _trim_peering, _nobody, optional=True
+)
+"""kopf's peering records (who else runs): read to know whether this replica is active.
+Optional: without kopf's peering CRDs kopf runs standalone, and so does the operator."""
 
 WATCHED = (
     DEPLOYMENTS,
@@ -358,6 +377,7 @@ class ObjectCache:
             if current is None and gone is not None and not newer(rv, gone):
                 return  # a late event of an object already deleted
             self._gone[kind].pop(key, None)
+            obj[SEEN_AT] = time.time()
             self._put(spec, key, obj, current)
         self._changed(spec, obj)
 

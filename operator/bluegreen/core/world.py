@@ -124,6 +124,11 @@ class Observed:
     services: Mapping[str, ServiceState] = field(default_factory=dict)
     pods: tuple[PodState, ...] = ()
     active_endpoints: tuple[Endpoint, ...] = ()
+    active_endpoints_since: datetime | None = None
+    """When the active Service's EndpointSlices last changed, as far as the operator knows."""
+    active_endpoints_exact: bool = False
+    """True when a watch saw that change as it happened; False: the API server's write time,
+    to the second (the slices changed while the operator was not watching)."""
     metrics_endpoints: tuple[Endpoint, ...] = ()
     service_monitor_supported: bool = False
     service_monitor: Mapping[str, Any] | None = None

@@ -18,8 +18,9 @@ import time
 from typing import Any
 
 import kopf
-from prometheus_client import start_http_server
+from pydantic import ValidationError
 
+from bluegreen.adapters.promauth import AuthConfigError
 from bluegreen.api import GROUP, PLURAL, VERSION
 from bluegreen.runtime import telemetry
 from bluegreen.runtime.operator import PeeringSettings, Runtime
@@ -40,8 +41,12 @@ def runtime_of(memo: Any) -> Runtime:
 
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: Any, logger: Logger, **_: Any) -> None:
-    """All kopf tuning in one place; the runtime built once."""
-    cfg = Settings()
+    """All kopf tuning in one place; the runtime built once. Wrong settings stop the
+    operator with the reason (retrying cannot fix them)."""
+    try:
+        cfg = Settings()
+    except ValidationError as err:
+        raise kopf.PermanentError(f"invalid BLUEGREEN_* settings: {err}") from err
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -72,12 +77,18 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: Logger, 
         priority=settings.peering.priority,
         standalone=settings.peering.standalone,
     )
-    runtime = Runtime(cfg, asyncio.get_running_loop(), peering)
+    try:
+        runtime = Runtime(cfg, asyncio.get_running_loop(), peering)
+    except AuthConfigError as err:
+        raise kopf.PermanentError(f"invalid Prometheus credentials settings: {err}") from err
     runtime.start()
     memo.runtime = runtime
     if cfg.metrics_port:
-        start_http_server(cfg.metrics_port, addr="0.0.0.0", registry=telemetry.REGISTRY)  # noqa: S104
-    logger.info("bluegreen operator configured", extra={"metrics_port": cfg.metrics_port})
+        telemetry.serve(cfg.metrics_port, cfg.metrics_bind)
+    logger.info(
+        "bluegreen operator configured",
+        extra={"metrics_port": cfg.metrics_port, "metrics_bind": cfg.metrics_bind},
+    )
 
 
 @kopf.on.cleanup()
