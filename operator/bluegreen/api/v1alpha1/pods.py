@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from bluegreen.api.v1alpha1.base import RESERVED_LABELS
 
 MAX_JOB_LABELS = 16
+JOB_RESTART_POLICIES = ("Never", "OnFailure")
 _DEPLOYMENT_POD = "A PodTemplateSpec, exactly as in a Deployment."
 _JOB_POD = (
     "A PodTemplateSpec, exactly as in a Job. restartPolicy defaults to Never; the operator "
@@ -18,11 +19,32 @@ _JOB_POD = (
 
 
 def _pod_template_schema(
-    schema: dict[str, Any], description: str, max_labels: int | None = None
+    schema: dict[str, Any],
+    description: str,
+    max_labels: int | None = None,
+    restart_policies: tuple[str, ...] | None = None,
 ) -> None:
     """The CRD checks the outline of a pod template; the Deployment (or Job) API checks the
     rest."""
     labels: dict[str, Any] = {"type": "object", "additionalProperties": {"type": "string"}}
+    spec_properties: dict[str, Any] = {
+        "containers": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 64,
+            "items": {
+                "type": "object",
+                "required": ["name", "image"],
+                "x-kubernetes-preserve-unknown-fields": True,
+                "properties": {
+                    "name": {"type": "string", "minLength": 1, "maxLength": 63},
+                    "image": {"type": "string", "minLength": 1, "maxLength": 4096},
+                },
+            },
+        }
+    }
+    if restart_policies is not None:
+        spec_properties["restartPolicy"] = {"type": "string", "enum": list(restart_policies)}
     if max_labels is not None:
         # The CEL rule below visits every label: a bound keeps its cost within the API
         # server's budget where the template is nested in lists (canary steps' metrics).
@@ -55,22 +77,7 @@ def _pod_template_schema(
                     "type": "object",
                     "required": ["containers"],
                     "x-kubernetes-preserve-unknown-fields": True,
-                    "properties": {
-                        "containers": {
-                            "type": "array",
-                            "minItems": 1,
-                            "maxItems": 64,
-                            "items": {
-                                "type": "object",
-                                "required": ["name", "image"],
-                                "x-kubernetes-preserve-unknown-fields": True,
-                                "properties": {
-                                    "name": {"type": "string", "minLength": 1, "maxLength": 63},
-                                    "image": {"type": "string", "minLength": 1, "maxLength": 4096},
-                                },
-                            },
-                        }
-                    },
+                    "properties": spec_properties,
                 },
             },
         }
@@ -120,7 +127,8 @@ class PodTemplate(BaseModel):
 
 class JobTemplate(PodTemplate):
     """The pod template of an analysis Job: the same outline and the same reserved labels
-    (so a Job's pod never joins the app's Services), at most MAX_JOB_LABELS labels."""
+    (so a Job's pod never joins the app's Services), at most MAX_JOB_LABELS labels, and a
+    restartPolicy a Job takes (Never, the default, or OnFailure)."""
 
     @field_validator("metadata")
     @classmethod
@@ -129,10 +137,20 @@ class JobTemplate(PodTemplate):
             raise ValueError(f"a job template takes at most {MAX_JOB_LABELS} labels")
         return metadata
 
+    @field_validator("spec")
+    @classmethod
+    def _restart_policy(cls, spec: dict[str, Any]) -> dict[str, Any]:
+        policy = spec.get("restartPolicy")
+        if policy is not None and policy not in JOB_RESTART_POLICIES:
+            raise ValueError(
+                f"a job template's restartPolicy must be one of {', '.join(JOB_RESTART_POLICIES)}"
+            )
+        return spec
+
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
         json_schema_extra=lambda schema: _pod_template_schema(
-            schema, _JOB_POD, max_labels=MAX_JOB_LABELS
+            schema, _JOB_POD, max_labels=MAX_JOB_LABELS, restart_policies=JOB_RESTART_POLICIES
         ),
     )
