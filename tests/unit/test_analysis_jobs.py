@@ -97,7 +97,9 @@ INVALID = [
         with_job(template={"spec": {"containers": []}}), "1 to 64 containers", id="no-container"
     ),
     pytest.param(
-        with_job(template={"spec": {**SMOKE["job"]["template"]["spec"], "restartPolicy": "Always"}}),
+        with_job(
+            template={"spec": {**SMOKE["job"]["template"]["spec"], "restartPolicy": "Always"}}
+        ),
         "restartPolicy must be one of Never, OnFailure",
         id="restartPolicy-Always-would-never-end",
     ),
