@@ -9,7 +9,9 @@ IRSA in EKS, container and instance metadata); the operator's IAM role needs
 administrator sets another (`BLUEGREEN_CLOUDWATCH_ENDPOINT_URL`, or botocore's own
 `AWS_ENDPOINT_URL_CLOUDWATCH`): an app names only a region, never an endpoint.
 
-One client per region (made on first use). Each call follows NextToken for at most
+An app's metric may name a region; without one, the operator's own: botocore's
+(`AWS_DEFAULT_REGION`, the profile), else `AWS_REGION` (what EKS sets for IRSA and the other
+AWS SDKs read). One client per region (made on first use). Each call follows NextToken for at most
 MAX_PAGES pages. botocore's standard retry mode retries throttling and server errors with
 exponential backoff and jitter, MAX_ATTEMPTS attempts in all. Never raises; every failure is
 a QueryResult with `error` set, which the analysis counts as inconclusive:
@@ -24,6 +26,7 @@ a QueryResult with `error` set, which the analysis counts as inconclusive:
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from typing import TYPE_CHECKING, Any
@@ -115,7 +118,8 @@ class CloudWatchProvider:
             client = self._client(request.region)
         except NoRegionError:
             return QueryResult(
-                error="no AWS region: set cloudwatch.region, or AWS_REGION for the operator",
+                error="no AWS region: set the metric's cloudwatch.region, or AWS_REGION in "
+                "the operator's environment",
                 invalid=True,
             )
         results: list[dict[str, Any]] = []
@@ -180,6 +184,8 @@ class CloudWatchProvider:
             if client is None:
                 if self._session is None:
                     self._session = boto3.session.Session()
+                if region is None and self._session.region_name is None:
+                    region = os.environ.get("AWS_REGION") or None
                 # Creating a client is not thread-safe in boto3; using one is.
                 client = self._session.client(
                     "cloudwatch",
