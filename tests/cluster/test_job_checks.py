@@ -3,7 +3,8 @@ real Job controller decides Complete or Failed from the Job's pod, and the relea
 
 On the local control plane the Job's pod ends through kwok (tools/kwok-stages.yaml): its
 label `kwok.bluegreen.dev/exit` is the exit code of its one container. The container's
-command exits with the same code, so a cluster with real kubelets gives the same verdicts.
+command exits with the same code (`tests.support.apps.job_check`), so a cluster with real
+kubelets gives the same verdicts.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.support.apps import Apps, app_manifest
+from tests.support.apps import Apps, app_manifest, job_check
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -22,30 +23,9 @@ NAME = "shop"
 ROLE = "bluegreen.dev/role=analysis"
 
 
-def job_metric(exit_code: int) -> dict[str, Any]:
-    """A smoke check whose Job exits with `exit_code`, after printing what it checks."""
-    script = f'echo "checking $PREVIEW_URL ($CANDIDATE_COLOR)"; exit {exit_code}'
-    return {
-        "name": "smoke",
-        "count": 1,
-        "interval": "1s",
-        "job": {
-            "timeout": "1m",
-            "template": {
-                "metadata": {"labels": {"kwok.bluegreen.dev/exit": str(exit_code)}},
-                "spec": {
-                    "containers": [
-                        {"name": "check", "image": "busybox:1.36", "command": ["sh", "-c", script]}
-                    ]
-                },
-            },
-        },
-    }
-
-
 def app_with_job(exit_code: int) -> dict[str, Any]:
     body = app_manifest(NAME)
-    body["spec"]["analysis"] = {"prePromotion": [job_metric(exit_code)]}
+    body["spec"]["analysis"] = {"prePromotion": [job_check(exit_code)]}
     return body
 
 
