@@ -155,7 +155,7 @@ def test_the_service_account_cannot_read_secrets_nor_exec(
         ("get", "pods", "--subresource=exec", "-n", ns),
         ("create", "pods/exec", "--all-namespaces"),
         ("create", "pods", "-n", ns),
-        ("delete", "deployments.apps", "-n", ns),
+        ("delete", "pods", "-n", ns),
         ("create", "serviceaccounts", "--subresource=token", "-n", ns),
         ("escalate", "clusterroles"),
         ("*", "*"),
@@ -164,6 +164,7 @@ def test_the_service_account_cannot_read_secrets_nor_exec(
         ("patch", "bluegreenapps.bluegreen.dev", "--subresource=status", "-n", ns),
         ("create", "deployments.apps", "-n", ns),
         ("patch", "deployments.apps", "-n", ns),
+        ("delete", "deployments.apps", "-n", ns),  # a legacy Deployment, replaced when idle
         ("watch", "pods", "--all-namespaces"),
         ("list", "endpointslices.discovery.k8s.io", "--all-namespaces"),
         ("patch", "clusterkopfpeerings.kopf.dev"),

@@ -86,7 +86,7 @@ def test_service_monitor_follows_the_crd(
     sm = wait_for("the ServiceMonitor", service_monitor, timeout=60, interval=2)
     spec = sm["spec"]
     assert spec["selector"]["matchLabels"] == {
-        "app.kubernetes.io/name": "mon",
+        "bluegreen.dev/app": "mon",
         "bluegreen.dev/role": "metrics",
     }
     endpoint = spec["endpoints"][0]

@@ -26,7 +26,7 @@ from kubernetes.client.rest import ApiException
 from pydantic import ValidationError
 
 from bluegreen.api import BlueGreenApp, crdgen
-from bluegreen.api.v1alpha1 import MAX_NAME_LENGTH
+from bluegreen.api.v1alpha1 import MAX_NAME_LENGTH, RESERVED_LABELS
 from bluegreen.api.v1alpha1.base import (
     CLOUDWATCH_LOOKBACK,
     CLOUDWATCH_PERIOD,
@@ -37,7 +37,6 @@ from bluegreen.api.v1alpha1.base import (
     JOB_THRESHOLD,
     JOB_TIMEOUT,
     METRIC_KIND,
-    RESERVED_LABELS,
 )
 from tests.support.apps import GROUP, PLURAL, VERSION, app_manifest
 
@@ -275,12 +274,12 @@ CASES = [
     case(
         "template-label-under-bluegreen.dev",
         put("spec.template.metadata.labels", {"tier": "web", "bluegreen.dev/color": "blue"}),
-        "template labels under bluegreen.dev/ and app.kubernetes.io/name are set by the operator",
+        RESERVED_LABELS,
     ),
     case(
-        "template-label-app.kubernetes.io-name",
-        put("spec.template.metadata.labels", {"tier": "web", "app.kubernetes.io/name": "x"}),
-        "template labels under bluegreen.dev/ and app.kubernetes.io/name are set by the operator",
+        "template-label-bluegreen.dev-app",
+        put("spec.template.metadata.labels", {"tier": "web", "bluegreen.dev/app": "x"}),
+        RESERVED_LABELS,
     ),
     case(
         "template-label-value-not-string",
@@ -766,6 +765,17 @@ EDGES = [
     pytest.param(drop(f"{CW}.cloudwatch.region"), id="cloudwatch-operator-s-region"),
     pytest.param(put(f"{JOB}.job.timeout", "6h"), id="job-timeout-6h"),
     pytest.param(put(f"{JOB}.job.template.spec.restartPolicy", "OnFailure"), id="OnFailure"),
+    pytest.param(
+        put(
+            "spec.template.metadata.labels",
+            {
+                "app.kubernetes.io/name": "storefront",
+                "app.kubernetes.io/instance": "prod",
+                "app.kubernetes.io/part-of": "shop",
+            },
+        ),
+        id="template-standard-labels-are-the-users",
+    ),
     pytest.param(
         both(drop("spec.analysis.prometheus"), drop("spec.analysis.prePromotion")),
         id="url-metrics-need-no-prometheus",

@@ -32,8 +32,10 @@ NAMESPACE = "bluegreen-system"
 EXPECTED_RULES: dict[tuple[str, str], set[str]] = {
     ("bluegreen.dev", "bluegreenapps"): {"list", "watch", "patch"},
     ("bluegreen.dev", "bluegreenapps/status"): {"patch"},
-    ("apps", "deployments"): {"list", "watch", "get", "create", "patch"},
-    ("", "services"): {"list", "watch", "get", "create", "patch"},
+    # delete: a Deployment of an earlier operator version is replaced when its colour is
+    # released next (its selector cannot change), and <app>-legacy goes once none is left.
+    ("apps", "deployments"): {"list", "watch", "get", "create", "patch", "delete"},
+    ("", "services"): {"list", "watch", "get", "create", "patch", "delete"},
     ("", "pods"): {"list", "watch"},
     ("discovery.k8s.io", "endpointslices"): {"list", "watch"},
     ("events.k8s.io", "events"): {"create"},

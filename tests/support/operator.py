@@ -38,7 +38,9 @@ class OperatorProcess:
 
     `env` is added to this process's environment; `kopf_args` say how it runs beside
     other operators (`--standalone`: alone, no peering); `log_name` is its log's file name
-    in `log_dir` (by default, named after `namespaces`).
+    in `log_dir` (by default, named after `namespaces`); `source` is a directory holding
+    the `bluegreen` package to run instead of this checkout's (a previous version's, as
+    `tests/support/previous.py` extracts it from git).
     """
 
     stop_timeout = 15.0
@@ -53,8 +55,12 @@ class OperatorProcess:
         *,
         kopf_args: Sequence[str] = ("--standalone",),
         log_name: str | None = None,
+        source: Path | None = None,
     ) -> None:
         self.extra_env = dict(env or {})
+        if source is not None:
+            # Ahead of the editable install of this checkout on sys.path.
+            self.extra_env["PYTHONPATH"] = str(source)
         self.kubeconfig = kubeconfig
         self.log_dir = log_dir
         self.namespaces = namespaces

@@ -156,12 +156,15 @@ def kubernetes_config(
 ) -> dict[str, object]:
     """A prometheus.yml that finds the apps' pods itself, as a Prometheus Operator does for
     the operator's ServiceMonitor: the endpoints of every Service labelled
-    `bluegreen.dev/role: metrics` (an app's `<name>-metrics`, over both colours) in
+    `bluegreen.dev/role: metrics` (an app's `<name>-metrics`, over both colours, and its
+    `<name>-legacy` while the app still has a Deployment of an earlier operator version) in
     `namespaces`, port `http`, read through `kubeconfig`. As the ServiceMonitor says, the
-    app's own labels win (honor_labels), `color` and `revision` come from the pod's
-    labels and `app` is the app's name; `namespace`, `pod` and `service` are added as the
-    Prometheus Operator adds them. `static_targets` (address, labels) are scraped as well,
-    in the job `static`: the operator's own metrics, say."""
+    target's labels win over the app's own (honor_labels: false), a pod that `<name>-legacy`
+    selects although it carries `bluegreen.dev/app` is scraped through `<name>-metrics`
+    only, `color` and `revision` come from the pod's labels and `app` is the app's name;
+    `namespace`, `pod` and `service` are added as the Prometheus Operator adds them.
+    `static_targets` (address, labels) are scraped as well, in the job `static`: the
+    operator's own metrics, say."""
     meta = "__meta_kubernetes_"
     relabel = [
         {
@@ -170,11 +173,19 @@ def kubernetes_config(
             "action": "keep",
         },
         {"source_labels": [f"{meta}endpoint_port_name"], "regex": "http", "action": "keep"},
+        {
+            "source_labels": [
+                f"{meta}service_name",
+                f"{meta}pod_labelpresent_{_meta_name('bluegreen.dev/app')}",
+            ],
+            "regex": ".+-legacy;true",
+            "action": "drop",
+        },
         {"source_labels": [f"{meta}namespace"], "target_label": "namespace"},
         {"source_labels": [f"{meta}service_name"], "target_label": "service"},
         {"source_labels": [f"{meta}pod_name"], "target_label": "pod"},
         {
-            "source_labels": [f"{meta}service_label_{_meta_name('app.kubernetes.io/name')}"],
+            "source_labels": [f"{meta}service_label_{_meta_name('bluegreen.dev/app')}"],
             "target_label": "app",
         },
         {

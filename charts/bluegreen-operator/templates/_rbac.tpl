@@ -19,13 +19,16 @@ operator's), the operator reads it to say whose it is, and leaves it alone.
   resources: ["bluegreenapps/status"]
   verbs: ["patch"]
 # The blue and green Deployments: watched, applied, scaled (a patch of spec.replicas).
+# delete: a Deployment an earlier operator version made (its selector cannot change) is
+# replaced at its colour's next release, while that colour serves no traffic.
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["list", "watch", "get", "create", "patch"]
+  verbs: ["list", "watch", "get", "create", "patch", "delete"]
 # The active, preview and metrics Services: watched and applied (the selector flip).
+# delete: the <app>-legacy metrics Service goes once no such Deployment is left.
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["list", "watch", "get", "create", "patch"]
+  verbs: ["list", "watch", "get", "create", "patch", "delete"]
 # Readiness of every replica of both colours (pods carrying bluegreen.dev/color).
 - apiGroups: [""]
   resources: ["pods"]

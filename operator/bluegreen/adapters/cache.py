@@ -90,6 +90,7 @@ def _trim_deployment(obj: Obj) -> Obj:
         "metadata": _meta(obj),
         "spec": {
             "replicas": spec.get("replicas", 1),
+            "selector": spec.get("selector") or {},
             "template": {"metadata": {"labels": (template.get("metadata") or {}).get("labels")}},
         },
         "status": {
@@ -149,12 +150,21 @@ def _owner_app(obj: Obj) -> str | None:
     return None
 
 
-def _label(name: str) -> Callable[[Obj], str | None]:
+def _label(*names: str) -> Callable[[Obj], str | None]:
+    """The value of the first of `names` the object's labels have."""
+
     def read(obj: Obj) -> str | None:
-        value = ((obj.get("metadata") or {}).get("labels") or {}).get(name)
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        value = next((labels[n] for n in names if n in labels), None)
         return str(value) if value is not None else None
 
     return read
+
+
+_APP_OF_LABELS = _label(naming.LABEL_APP, naming.LABEL_NAME)
+"""The app of a pod (or of an EndpointSlice, by its Service's labels): `bluegreen.dev/app`;
+objects an earlier operator version made carry only `app.kubernetes.io/name`, and its
+pods keep running until their colour's next release (docs/upgrade.md)."""
 
 
 _OWNED = f"{naming.LABEL_MANAGED_BY}={naming.MANAGER}"
@@ -169,8 +179,8 @@ PODS = Kind(
     "pods",
     naming.LABEL_COLOR,  # every pod of every app carries its colour
     _trim_pod,
-    _label(naming.LABEL_NAME),
-    index_of=_label(naming.LABEL_NAME),
+    _APP_OF_LABELS,
+    index_of=_APP_OF_LABELS,
 )
 ENDPOINT_SLICES = Kind(
     "EndpointSlice",
@@ -178,7 +188,7 @@ ENDPOINT_SLICES = Kind(
     "endpointslices",
     _OWNED,  # the EndpointSlice controller copies the Service's labels
     _trim_slice,
-    _label(naming.LABEL_NAME),
+    _APP_OF_LABELS,
     index_of=_label("kubernetes.io/service-name"),
 )
 INGRESSES = Kind(

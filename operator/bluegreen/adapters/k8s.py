@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -26,6 +26,7 @@ from bluegreen.adapters.cache import ObjectCache
 from bluegreen.api import GROUP, PLURAL, VERSION, timestamps
 from bluegreen.core import naming
 from bluegreen.core.errors import ConflictError, RejectedError, TransientError
+from bluegreen.core.plan import RouteBackends
 
 _PATHS = {
     "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
@@ -161,10 +162,12 @@ class KubernetesGateway:
         return body if isinstance(body, dict) else None
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
-        # A Job's pods go with it (the API's default for Jobs is to orphan them).
-        query = {"propagationPolicy": "Background"} if kind == "Job" else None
+        """Delete it now; what it owned (a Deployment's ReplicaSets and pods) the garbage
+        collector removes afterwards, so an object of that name can be created at once."""
         status, body = self._request(
-            "DELETE", f"{_PATHS[kind].format(ns=namespace)}/{name}", query=query
+            "DELETE",
+            f"{_PATHS[kind].format(ns=namespace)}/{name}",
+            query={"propagationPolicy": "Background"},
         )
         if status == 404:
             return
@@ -214,19 +217,17 @@ class KubernetesGateway:
         self._ok("BlueGreenApp", name, status, body, "clearing the request of")
         self._seen("BlueGreenApp", body)
 
-    def route_backends(
-        self,
-        namespace: str,
-        route: str,
-        rule: int,
-        backends: Sequence[Mapping[str, Any]],
-        resource_version: str,
-    ) -> None:
+    def route_backends(self, namespace: str, change: RouteBackends) -> None:
         """A JSON patch of one rule's backendRefs, guarded by the route's resourceVersion:
         the other rules, and everything else of the route, are its author's."""
+        route, rule = change.route, change.rule
         patch = [
-            {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
-            {"op": "replace", "path": f"/spec/rules/{rule}/backendRefs", "value": list(backends)},
+            {"op": "test", "path": "/metadata/resourceVersion", "value": change.resource_version},
+            {
+                "op": "replace",
+                "path": f"/spec/rules/{rule}/backendRefs",
+                "value": list(change.backends),
+            },
         ]
         status, body = self._request(
             "PATCH",

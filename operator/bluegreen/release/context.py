@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bluegreen.api import BlueGreenApp, BlueGreenAppSpec, BlueGreenAppStatus, Color, Release
+from bluegreen.api import (
+    BlueGreenApp,
+    BlueGreenAppSpec,
+    BlueGreenAppStatus,
+    Color,
+    Phase,
+    Release,
+)
 from bluegreen.api import timestamps as ts
 from bluegreen.api.reasons import Reason
 from bluegreen.core import naming, render
@@ -77,6 +84,13 @@ class Pass:
     def event(self, reason: Reason, message: str, *, warning: bool = False) -> None:
         self.events.append(Event("Warning" if warning else "Normal", reason.value, message))
 
+    def enter(
+        self, phase: Phase, status: str, reason: Reason, told: str, *, warning: bool = False
+    ) -> None:
+        """Enter `phase` with `status` as its message, and tell it as an Event."""
+        self.update(phase=phase, message=status)
+        self.event(reason, told, warning=warning)
+
     def poll(self, seconds: float) -> None:
         """Look again within `seconds`, whatever happens meanwhile (the earliest of all such
         asks wins). Only for what is truly timed: analysis samples, pauses, delays."""
@@ -139,11 +153,27 @@ def saturated(p: Pass, color: Color, replicas: int, revision: str | None = None)
     return len(in_slices) >= replicas
 
 
+def legacy(p: Pass, color: Color) -> bool:
+    """The colour's Deployment is one an earlier operator version made: it selects its pods
+    by `app.kubernetes.io/name`, and its selector cannot change. It is replaced when its
+    colour is next released (`workloads.ensure_deployment`); until then the Services
+    select its pods as it does."""
+    dep = p.observed.deployments.get(color)
+    return dep is not None and dict(dep.selector) == naming.legacy_selector(p.name, color)
+
+
+def pod_selector(p: Pass, color: Color) -> dict[str, str]:
+    """The labels every pod of `color` carries, for the Services that select it."""
+    if legacy(p, color):
+        return naming.legacy_selector(p.name, color)
+    return naming.selector(p.name, color)
+
+
 def converged(p: Pass, color: Color) -> bool:
     """Every ready endpoint behind the active Service belongs to `color`, and all of that
     colour's ready pods are there."""
     svc = p.observed.services.get(naming.active_service(p.name))
-    if svc is None or dict(svc.selector) != naming.selector(p.name, color):
+    if svc is None or dict(svc.selector) != pod_selector(p, color):
         return False
     ready_of_color = p.observed.ready_pods(color)
     ready_endpoints = {e.pod for e in p.observed.active_endpoints if e.ready}

@@ -43,7 +43,7 @@ def start_release(p: Pass, color: Color, previous: Color | None) -> None:
     if p.status.scale_down is not None and p.status.scale_down.color is color:
         p.update(scale_down=None)  # the warm colour is being reused
     replicas = p.spec.preview_replicas if previous else p.spec.replicas
-    ensure_deployment(p, color, replicas)
+    ensure_deployment(p, color, replicas, starting=True)
     p.event(Reason.RELEASE_STARTED, f"deploying revision {p.target} ({p.image}) to {color.value}")
     if saturated(p, color, replicas):
         p.follow_up()  # a warm colour that already runs it (a revert): nothing to wait for
@@ -171,12 +171,10 @@ def way_on(p: Pass) -> str:
 def refuse_failed_revision(p: Pass) -> None:
     """The spec asks for a revision that failed before: it is not released again until a
     person retries it (no flapping)."""
-    p.update(
-        phase=Phase.DEGRADED,
-        message=f"revision {p.target} failed before; it is not released again until "
+    p.enter(
+        Phase.DEGRADED,
+        f"revision {p.target} failed before; it is not released again until "
         "a person runs `kubectl bluegreen retry`",
-    )
-    p.event(
         Reason.REVISION_FAILED_BEFORE,
         f"revision {p.target} failed before and is not released again by itself",
         warning=True,

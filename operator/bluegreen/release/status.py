@@ -14,7 +14,7 @@ from bluegreen.api import IN_FLIGHT_PHASES, Condition, Phase, Verdict
 from bluegreen.api.reasons import ConditionType, Reason
 from bluegreen.api.v1alpha1 import ResolveDigest
 from bluegreen.core import naming
-from bluegreen.release.context import Pass
+from bluegreen.release.context import Pass, pod_selector
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def derive(p: Pass, extra: Sequence[Wanted] = ()) -> None:
     conditions of optional features (traffic routing)."""
     st = p.status
     active = st.active_color
-    selector = naming.label_selector(naming.selector(p.name, active)) if active else ""
+    selector = naming.label_selector(pod_selector(p, active)) if active else ""
     p.update(
         pinned_images=dict(p.pins),
         message=st.message if st.phase in (Phase.DEGRADED, Phase.PAUSED) else "",

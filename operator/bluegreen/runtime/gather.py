@@ -62,6 +62,7 @@ def gather(
         naming.active_service(name),
         naming.preview_service(name),
         naming.metrics_service(name),
+        naming.legacy_metrics_service(name),
     ):
         obj = reader.get("Service", ns, svc_name)
         if obj is not None:
@@ -74,8 +75,9 @@ def gather(
         active_endpoints = _endpoints(active_slices)
         active_since = _changed_at(active_slices)
     metrics_endpoints: tuple[Endpoint, ...] = ()
-    if naming.metrics_service(name) in services:
-        metrics_endpoints = _endpoints(reader.endpoint_slices(ns, naming.metrics_service(name)))
+    for svc_name in (naming.metrics_service(name), naming.legacy_metrics_service(name)):
+        if svc_name in services:
+            metrics_endpoints += _endpoints(reader.endpoint_slices(ns, svc_name))
     ingresses: dict[str, IngressState] = {}
     if app.spec.ingress is not None or app.status.canary is not None:
         for ing_name in (naming.ingress(name), naming.canary_ingress(name)):
@@ -254,6 +256,7 @@ def _deployment_state(color: Color, obj: dict[str, Any], uid: str) -> Deployment
         updated_replicas=int(status.get("updatedReplicas", 0)),
         ready_replicas=int(status.get("readyReplicas", 0)),
         has_owner=_owned_by(obj, uid),
+        selector=dict((spec.get("selector") or {}).get("matchLabels") or {}),
     )
 
 

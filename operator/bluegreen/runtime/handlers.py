@@ -29,6 +29,7 @@ from bluegreen.runtime.settings import Settings
 RESOURCE = (GROUP, VERSION, PLURAL)
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 KOPF_PREFIX = f"kopf.{GROUP}"
+BATCH_WINDOW_SECONDS = 0.005
 PEERING_LIFETIME_SECONDS = 15
 """How long kopf peers trust a silent peer: a SIGKILLed active replica is replaced within it."""
 
@@ -59,6 +60,9 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: Logger, 
         settings.scanning.disabled = True
     # kopf logs every handled app event at INFO; the operator logs its own transitions.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    # kopf holds each app's events for its batch window (0.1 s by default) to coalesce a
+    # burst; the runtime coalesces passes itself, so a spec change starts its pass at once.
+    settings.batching.batch_window = BATCH_WINDOW_SECONDS
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.queueing.error_delays = [1, 2, 5, 10, 30]
