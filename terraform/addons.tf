@@ -158,5 +158,6 @@ resource "helm_release" "operator" {
     helm_release.ingress_nginx,
     aws_iam_role_policy_attachment.operator_ecr_read,
     aws_iam_role_policy_attachment.operator_amp_query,
+    aws_iam_role_policy_attachment.operator_cloudwatch_read,
   ]
 }

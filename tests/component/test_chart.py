@@ -45,6 +45,7 @@ EXPECTED_RULES: dict[tuple[str, str], set[str]] = {
     ("monitoring.coreos.com", "servicemonitors"): {"list", "watch", "get", "create", "patch"},
     ("networking.k8s.io", "ingresses"): {"list", "watch", "get", "create", "patch", "delete"},
     ("gateway.networking.k8s.io", "httproutes"): {"list", "watch", "patch"},
+    ("batch", "jobs"): {"list", "watch", "get", "create", "patch", "delete"},
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
     ("", "namespaces"): {"list", "watch"},
     ("kopf.dev", "clusterkopfpeerings"): {"list", "watch", "patch"},

@@ -147,6 +147,29 @@ def app_manifest(
     }
 
 
+def job_check(exit_code: int, name: str = "smoke") -> dict[str, Any]:
+    """A job metric whose Job's one container prints what it checks and exits with
+    `exit_code`. On the local control plane kwok ends its pod with that code (the label
+    `kwok.bluegreen.dev/exit`, tools/kwok-stages.yaml); a real kubelet runs the command."""
+    script = f'echo "checking $PREVIEW_URL ($CANDIDATE_COLOR)"; exit {exit_code}'
+    return {
+        "name": name,
+        "count": 1,
+        "interval": "1s",
+        "job": {
+            "timeout": "1m",
+            "template": {
+                "metadata": {"labels": {"kwok.bluegreen.dev/exit": str(exit_code)}},
+                "spec": {
+                    "containers": [
+                        {"name": "check", "image": "busybox:1.36", "command": ["sh", "-c", script]}
+                    ]
+                },
+            },
+        },
+    }
+
+
 class Apps:
     """BlueGreenApps of one namespace."""
 

@@ -9,6 +9,7 @@ from bluegreen.adapters.cache import (
     APPS,
     DEPLOYMENTS,
     ENDPOINT_SLICES,
+    JOBS,
     PODS,
     SERVICES,
     WATCHED,
@@ -202,6 +203,57 @@ def test_a_namespaced_install_reads_nothing_cluster_scoped() -> None:
     assert cache.synced()
     assert reader.analysis_templates_readable(cluster=False)
     assert [k.name for k in WATCHED if k.cluster_scoped] == ["ClusterAnalysisTemplate"]
+
+
+def analysis_job(name: str, rv: int, app: str = "shop", finished: str | None = None) -> Any:
+    conditions = [{"type": "SuccessCriteriaMet", "status": "True", "lastProbeTime": "x"}]
+    if finished is not None:
+        conditions.append(
+            {
+                "type": finished,
+                "status": "True",
+                "reason": "R",
+                "message": "M",
+                "lastProbeTime": "x",
+            }
+        )
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "resourceVersion": str(rv),
+            "creationTimestamp": "2030-01-01T12:00:00Z",
+            "labels": {**naming.owned_labels(app), naming.LABEL_ROLE: naming.ROLE_ANALYSIS},
+            "ownerReferences": [{"kind": "BlueGreenApp", "name": app, "uid": "u1"}],
+        },
+        "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "x" * 500}]}}},
+        "status": {"conditions": conditions, "active": 0, "uncountedTerminatedPods": {}},
+    }
+
+
+def test_analysis_jobs_are_watched_by_their_labels_found_by_app_and_wake_it() -> None:
+    changes = Changes()
+    cache = synced_cache(changes)
+    reader = CachedReader(cache)
+    assert JOBS in WATCHED
+    assert (
+        JOBS.selector
+        == "app.kubernetes.io/managed-by=bluegreen-operator,bluegreen.dev/role=analysis"
+    )
+    cache.upsert(JOBS.name, analysis_job("shop-smoke-1", 1))
+    cache.upsert(JOBS.name, analysis_job("cart-smoke-1", 2, app="cart"))
+    changes.seen.clear()
+    cache.upsert(JOBS.name, analysis_job("shop-smoke-1", 3, finished="Complete"))
+    assert changes.seen == [(NS, "shop", "Job")]  # a finished Job wakes its app
+    (job,) = reader.analysis_jobs(NS, "shop")
+    assert "spec" not in job  # trimmed: the template is the spec's, not the cache's
+    assert job["metadata"]["creationTimestamp"] == "2030-01-01T12:00:00Z"
+    assert job["status"] == {
+        "conditions": [{"type": "Complete", "status": "True", "reason": "R", "message": "M"}]
+    }
+    assert [j["metadata"]["name"] for j in reader.analysis_jobs(NS, "cart")] == ["cart-smoke-1"]
+    cache.remove(JOBS.name, analysis_job("shop-smoke-1", 4))
+    assert reader.analysis_jobs(NS, "shop") == []
 
 
 def test_a_watched_slice_says_when_it_arrived_a_listed_one_when_it_was_written() -> None:

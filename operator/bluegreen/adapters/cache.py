@@ -34,6 +34,7 @@ from bluegreen.adapters.kinds import (
     ENDPOINT_SLICES,
     HTTP_ROUTES,
     INGRESSES,
+    JOBS,
     KINDS,
     PEERINGS,
     PODS,
@@ -276,3 +277,6 @@ class CachedReader:
     def analysis_templates_readable(self, cluster: bool) -> bool:
         kind = CLUSTER_ANALYSIS_TEMPLATES if cluster else ANALYSIS_TEMPLATES
         return self.cache.served(kind.name)
+
+    def analysis_jobs(self, namespace: str, app: str) -> list[Obj]:
+        return self.cache.indexed(JOBS.name, namespace, app)

@@ -34,6 +34,7 @@ _PATHS = {
     "ServiceMonitor": "/apis/monitoring.coreos.com/v1/namespaces/{ns}/servicemonitors",
     "Ingress": "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses",
     "HTTPRoute": "/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/httproutes",
+    "Job": "/apis/batch/v1/namespaces/{ns}/jobs",
     "BlueGreenApp": f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}/{PLURAL}",
 }
 

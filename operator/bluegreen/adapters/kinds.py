@@ -248,6 +248,37 @@ CLUSTER_ANALYSIS_TEMPLATES = Kind(
 right to list them (RBAC of an older install), they are absent: the apps that name one
 wait with AnalysisTemplateNotFound, the others go on."""
 
+
+def _trim_job(obj: Obj) -> Obj:
+    """An analysis Job: its identity, when it was made, and its terminal conditions."""
+    meta = _meta(obj)
+    created = (obj.get("metadata") or {}).get("creationTimestamp")
+    if created:
+        meta["creationTimestamp"] = created
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return {
+        "metadata": meta,
+        "status": {
+            "conditions": [
+                {k: c.get(k) for k in ("type", "status", "reason", "message")}
+                for c in conditions
+                if c.get("type") in ("Complete", "Failed")
+            ]
+        },
+    }
+
+
+JOBS = Kind(
+    "Job",
+    "/apis/batch/v1",
+    "jobs",
+    f"{_OWNED},{naming.LABEL_ROLE}={naming.ROLE_ANALYSIS}",
+    _trim_job,
+    _owner_app,
+    index_of=_owner_app,
+)
+"""The analysis Jobs of job metrics: a finished Job wakes its app at once."""
+
 APPS = Kind("BlueGreenApp", f"/apis/{GROUP}/{VERSION}", PLURAL, "", lambda o: o, _label(""))
 """Apps are not watched here (kopf watches them); the cache keeps their latest bodies."""
 
@@ -285,5 +316,6 @@ WATCHED = (
     HTTP_ROUTES,
     ANALYSIS_TEMPLATES,
     CLUSTER_ANALYSIS_TEMPLATES,
+    JOBS,
 )
 KINDS = {k.name: k for k in (*WATCHED, APPS, CLUSTER_PEERINGS, PEERINGS)}

@@ -120,6 +120,8 @@ class Reason(enum.StrEnum):
     ANALYSIS_STARTED = "AnalysisStarted"
     ANALYSIS_SUCCEEDED = "AnalysisSucceeded"
     ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"
+    ANALYSIS_JOB_STARTED = "AnalysisJobStarted"
+    """A job metric's measurement started its Job (the Event names it and its logs)."""
     CANARY_STEP = "CanaryStep"
     CANARY_REMOVED = "CanaryRemoved"
     PROMOTION_REQUESTED = "PromotionRequested"

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bluegreen.core.analysis import QueryResult
+from bluegreen.core.cloudwatch import CloudWatchRequest
 from bluegreen.core.images import Resolution
 from bluegreen.core.notify import Notice
 from bluegreen.core.plan import RouteBackends
@@ -26,7 +27,7 @@ class ClusterReader(Protocol):
     def app(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        """kind: Deployment | Service | ServiceMonitor | Ingress | HTTPRoute |
+        """kind: Deployment | Service | ServiceMonitor | Ingress | HTTPRoute | Job |
         AnalysisTemplate | ClusterAnalysisTemplate (namespace ""). None when absent."""
 
     def pods(self, namespace: str, app: str) -> list[dict[str, Any]]:
@@ -42,6 +43,9 @@ class ClusterReader(Protocol):
     def analysis_templates_readable(self, cluster: bool) -> bool:
         """Whether the operator can read AnalysisTemplates (ClusterAnalysisTemplates with
         `cluster`): their CRD is served, and it may list them."""
+
+    def analysis_jobs(self, namespace: str, app: str) -> list[dict[str, Any]]:
+        """The analysis Jobs `app` owns (job metrics), in any window."""
         ...
 
 
@@ -87,6 +91,12 @@ class MetricsSource(Protocol):
 
     def probe(self, url: str) -> QueryResult:
         """A web check: value 1.0 when GET `url` answers 2xx, 0.0 for any other status."""
+        ...
+
+    def cloudwatch(self, request: CloudWatchRequest) -> QueryResult:
+        """Amazon CloudWatch GetMetricData with the operator's own AWS credentials (the
+        default chain: IRSA in EKS), every page of it, judged by
+        `bluegreen.core.cloudwatch.judge_results`."""
         ...
 
     def refusal(self, prometheus: str | None, url: str | None) -> str | None:

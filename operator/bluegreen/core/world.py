@@ -106,6 +106,21 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class JobState:
+    """An analysis Job the app owns (a job metric's measurement)."""
+
+    name: str
+    window: str | None
+    """The analysis window that started it (its `bluegreen.dev/analysis-window` label)."""
+    metric: str | None
+    created_at: datetime | None
+    finished: str | None = None
+    """"Complete" or "Failed" once the Job controller says so (its terminal condition)."""
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class Observed:
     now: datetime
     deployments: Mapping[Color, DeploymentState] = field(default_factory=dict)
@@ -135,6 +150,8 @@ class Observed:
     """Analysis samples taken in this pass, keyed by `<phase>/<metric name>`."""
     templates: Templates = field(default_factory=Templates)
     """The AnalysisTemplates and ClusterAnalysisTemplates the app names, as found."""
+    jobs: Mapping[str, JobState] = field(default_factory=dict)
+    """The app's analysis Jobs (job metrics), by name."""
 
     def ready_pods(self, color: Color, revision: str | None = None) -> set[str]:
         return {

@@ -27,9 +27,10 @@ from bluegreen.api import timestamps as ts
 from bluegreen.api.reasons import Reason
 from bluegreen.api.v1alpha1 import TemplateAnalysis
 from bluegreen.core import analysis, templates
+from bluegreen.core.analysis import QueryResult
 from bluegreen.core.templates import Resolved, Templates, Unresolved
+from bluegreen.release import jobs, timing
 from bluegreen.release import templates as windows
-from bluegreen.release import timing
 from bluegreen.release.context import Pass
 from bluegreen.release.lifecycle import begin_rollback
 
@@ -130,7 +131,8 @@ def _is_open(app: BlueGreenApp, run: AnalysisRun, phase: AnalysisPhase, step: in
 
 
 def due_samples(app: BlueGreenApp, now: datetime) -> list[tuple[AnalysisPhase, Metric]]:
-    """The metrics whose next measurement is due now: what the gatherer must sample."""
+    """The metrics whose next measurement is due now: what the gatherer must sample (job
+    metrics aside: their Jobs measure them)."""
     st = app.status
     run, release = st.analysis, st.release
     if run is None or release is None or run.revision != release.revision:
@@ -143,7 +145,9 @@ def due_samples(app: BlueGreenApp, now: datetime) -> list[tuple[AnalysisPhase, M
     return [
         (run.phase, metric)
         for metric in window_metrics(app, run)
-        if (at := analysis.next_due(metric, run.measurements, start, now)) is not None and at <= now
+        if metric.job is None  # measured by its Jobs (release.jobs), not sampled
+        and (at := analysis.next_due(metric, run.measurements, start, now)) is not None
+        and at <= now
     ]
 
 
@@ -202,10 +206,17 @@ def judge(p: Pass, phase: AnalysisPhase, step: int | None = None) -> Verdict:
         return Verdict.RUNNING
     if run.verdict is not Verdict.RUNNING:
         return run.verdict
-    measurements = [*run.measurements, *_new_measurements(p, phase, metrics)]
+    job_samples, started = jobs.samples(p, run, phase, metrics)
+    samples = {**p.observed.samples, **job_samples}
+    measurements = [*run.measurements, *_new_measurements(p, phase, metrics, samples)]
     verdicts = {m.name: analysis.metric_verdict(m, measurements, p.now) for m in metrics}
     verdict = analysis.overall(verdicts.values())
     message = summary(metrics, measurements, verdicts, p.now)
+    in_flight: dict[str, tuple[str, datetime]] = {}
+    if verdict is Verdict.RUNNING:
+        started, in_flight = jobs.start_due(p, run, metrics, measurements, started)
+        if in_flight:
+            message += "; " + jobs.running(p, [name for name, _ in in_flight.values()])
     keep = max((m.count for m in metrics), default=1)
     p.update(
         analysis=run.model_copy(
@@ -213,6 +224,7 @@ def judge(p: Pass, phase: AnalysisPhase, step: int | None = None) -> Verdict:
                 "measurements": analysis.bounded(measurements, keep),
                 "verdict": verdict,
                 "message": message,
+                "jobs": started,
             }
         )
     )
@@ -222,26 +234,38 @@ def judge(p: Pass, phase: AnalysisPhase, step: int | None = None) -> Verdict:
     if release.first_failure_at is None and first_failure is not None:
         p.update_release(first_failure_at=first_failure)
     if verdict is Verdict.RUNNING:
-        p.poll(_next_sample_in(p, metrics, measurements, ts.parse(run.window_start)))
+        backstops = {m: at for m, (_, at) in in_flight.items()}
+        p.poll(_next_sample_in(p, metrics, measurements, ts.parse(run.window_start), backstops))
     elif verdict is Verdict.SUCCESS:
         p.event(Reason.ANALYSIS_SUCCEEDED, f"{phase}-promotion analysis passed: {message}")
     return verdict
 
 
-def _new_measurements(p: Pass, phase: AnalysisPhase, metrics: list[Metric]) -> list[Measurement]:
+def _new_measurements(
+    p: Pass, phase: AnalysisPhase, metrics: list[Metric], samples: Mapping[str, QueryResult]
+) -> list[Measurement]:
     """This pass's samples, stamped and judged one by one."""
     return [
         analysis.measure(metric, phase, result, p.now)
         for metric in metrics
-        if (result := p.observed.samples.get(sample_key(phase, metric))) is not None
+        if (result := samples.get(sample_key(phase, metric))) is not None
     ]
 
 
 def _next_sample_in(
-    p: Pass, metrics: list[Metric], measurements: list[Measurement], start: datetime
+    p: Pass,
+    metrics: list[Metric],
+    measurements: list[Measurement],
+    start: datetime,
+    backstops: Mapping[str, datetime],
 ) -> float:
+    """Until the next sample is due; a job metric whose Job runs waits for the Job (its
+    watch wakes the app), at the latest until the Job's deadline has passed."""
     dues = [
-        d for m in metrics if (d := analysis.next_due(m, measurements, start, p.now)) is not None
+        d
+        for m in metrics
+        if (d := backstops.get(m.name) or analysis.next_due(m, measurements, start, p.now))
+        is not None
     ]
     return max(0.0, (min(dues) - p.now).total_seconds()) if dues else timing.SAMPLE_RETRY
 

@@ -34,6 +34,7 @@ from bluegreen.core.world import (
     DeploymentState,
     Endpoint,
     IngressState,
+    JobState,
     Observed,
     PodState,
     RouteRule,
@@ -96,6 +97,7 @@ def gather(
     found = _templates(app, reader)
     refused = _refused(app, metrics, found)
     samples = _sample(app, now, metrics, refused)
+    jobs = _jobs(reader.analysis_jobs(ns, name), app.metadata.uid) if _has_jobs(app) else {}
     return Observed(
         now=now,
         samples=samples,
@@ -114,6 +116,7 @@ def gather(
         routes_served=routes_served,
         refused=refused,
         templates=found,
+        jobs=jobs,
     )
 
 
@@ -215,8 +218,45 @@ def _sample(
                 name=app.metadata.name,
                 color=release.color.value,
                 revision=release.revision,
+                now=now,
             )
         out[gates.sample_key(phase, metric)] = result
+    return out
+
+
+def _has_jobs(app: BlueGreenApp) -> bool:
+    """Whether the app has (or had) job metrics: only then its Jobs are read."""
+    return any(m.job is not None for _, m in gates.every_metric(app)) or bool(
+        app.status.analysis and app.status.analysis.jobs
+    )
+
+
+def _jobs(objects: list[dict[str, Any]], uid: str) -> dict[str, JobState]:
+    out = {}
+    for obj in objects:
+        if not _owned_by(obj, uid):
+            continue
+        meta = obj.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        created = meta.get("creationTimestamp")
+        finished = next(
+            (
+                c
+                for c in (obj.get("status") or {}).get("conditions") or []
+                if c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+            ),
+            None,
+        )
+        name = str(meta.get("name") or "")
+        out[name] = JobState(
+            name=name,
+            window=labels.get(naming.LABEL_ANALYSIS_WINDOW),
+            metric=labels.get(naming.LABEL_METRIC),
+            created_at=ts.parse(created) if created else None,
+            finished=str(finished["type"]) if finished else None,
+            reason=str((finished or {}).get("reason") or ""),
+            message=str((finished or {}).get("message") or ""),
+        )
     return out
 
 

@@ -29,12 +29,14 @@ from bluegreen.adapters.cache import (
     ObjectCache,
 )
 from bluegreen.adapters.clock import SystemClock
+from bluegreen.adapters.cloudwatch import CloudWatchProvider
 from bluegreen.adapters.endpoints import EndpointPolicy
 from bluegreen.adapters.k8s import KubernetesGateway, load_api_client
 from bluegreen.adapters.promauth import Profile, load_profiles
 from bluegreen.adapters.promcreds import PrometheusCredentials
 from bluegreen.adapters.prometheus import HttpMetricsSource
 from bluegreen.adapters.registry import EcrResolver
+from bluegreen.adapters.sources import AnalysisSources
 from bluegreen.adapters.watch import Watcher
 from bluegreen.api import GROUP, BlueGreenAppStatus
 from bluegreen.core import naming, templates
@@ -116,8 +118,15 @@ class Runtime:
             web=settings.analysis_web_allowed,
             notifications=settings.notifications_allowed,
         )
-        self.metrics = HttpMetricsSource(
-            timeout=settings.analysis_timeout_seconds, policy=policy, credentials=credentials
+        self.metrics = AnalysisSources(
+            HttpMetricsSource(
+                timeout=settings.analysis_timeout_seconds, policy=policy, credentials=credentials
+            ),
+            CloudWatchProvider(
+                timeout_seconds=settings.analysis_timeout_seconds,
+                endpoint_url=settings.cloudwatch_endpoint_url,
+                max_attempts=settings.cloudwatch_max_attempts,
+            ),
         )
         self.notifier, routing = notifications.build(settings, policy, self.events)
         self.defaults = reconcile.AppDefaults(

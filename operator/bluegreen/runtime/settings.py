@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     Loopback, link-local and metadata addresses are refused whatever this says."""
     analysis_web_allowed: Rules = DEFAULT_RULES
     """Hosts apps' web checks may reach (a metric's `url`), the same way."""
+    cloudwatch_endpoint_url: str | None = None
+    """Where CloudWatch GetMetricData goes (a VPC endpoint, or a stand-in in tests); unset:
+    the region's public endpoint. Set by the administrator only: apps name a region."""
+    cloudwatch_max_attempts: int = 3
+    """HTTP requests per GetMetricData page at most (throttling is retried with backoff)."""
+
     prometheus_auth_addresses: Rules = ()
     """The Prometheus addresses the credentials below are for, and no others: URL prefixes
     (`https://prometheus.monitoring.svc:9090`) or hosts (`*.monitoring.svc`),

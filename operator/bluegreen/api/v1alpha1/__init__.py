@@ -8,6 +8,8 @@ with users, GitOps repositories and dashboards (docs/api.md).
     metrics  analysis metrics and their windows
     refs     how an app names analysis templates (templates, args)
     templates  AnalysisTemplate and ClusterAnalysisTemplate
+    providers  CloudWatch and Job sources of metrics
+    pods     pod templates (the app's, an analysis Job's)
     spec     the spec
     notifications  the release events an app's notification endpoints hear of
     status   the status
@@ -49,6 +51,14 @@ from bluegreen.api.v1alpha1.metrics import (
     ThresholdRange,
 )
 from bluegreen.api.v1alpha1.notifications import NotificationEvent, Subscription
+from bluegreen.api.v1alpha1.pods import JobTemplate, PodTemplate
+from bluegreen.api.v1alpha1.providers import (
+    CloudWatchMetric,
+    Dimension,
+    JobMetric,
+    MetricDataQuery,
+    MetricStat,
+)
 from bluegreen.api.v1alpha1.refs import ArgValue, TemplateAnalysis, TemplateRef
 from bluegreen.api.v1alpha1.spec import (
     BlueGreenAppSpec,
@@ -57,7 +67,6 @@ from bluegreen.api.v1alpha1.spec import (
     ImagePolicy,
     IngressSpec,
     Monitoring,
-    PodTemplate,
     ResolveDigest,
     ServiceMonitorSpec,
     ServiceSpec,
@@ -136,14 +145,20 @@ __all__ = [
     "Canary",
     "CanaryStatus",
     "CanaryStep",
+    "CloudWatchMetric",
     "Color",
     "Condition",
+    "Dimension",
     "HistoryEntry",
     "ImagePolicy",
     "IngressSpec",
+    "JobMetric",
+    "JobTemplate",
     "Measurement",
     "MeasurementVerdict",
     "Metric",
+    "MetricDataQuery",
+    "MetricStat",
     "Model",
     "Monitoring",
     "NoDataPolicy",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import enum
 import itertools
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from bluegreen.api import durations
 from bluegreen.api.v1alpha1.base import (
@@ -17,7 +17,6 @@ from bluegreen.api.v1alpha1.base import (
     INGRESS_HOST,
     LIST_MAP,
     PORT_NAME_PATTERN,
-    RESERVED_LABELS,
     STEP_QUERY_NEEDS_PROMETHEUS,
     TARGET_PORT,
     Model,
@@ -25,96 +24,8 @@ from bluegreen.api.v1alpha1.base import (
 )
 from bluegreen.api.v1alpha1.metrics import Analysis, Metric
 from bluegreen.api.v1alpha1.notifications import NOTIFICATIONS_LIST, Subscription, unique_endpoints
+from bluegreen.api.v1alpha1.pods import PodTemplate
 from bluegreen.api.v1alpha1.refs import TemplateAnalysis
-
-
-def _pod_template_schema(schema: dict[str, Any]) -> None:
-    """The CRD checks the outline of a pod template; the Deployment API checks the rest."""
-    schema.clear()
-    schema.update(
-        {
-            "type": "object",
-            "description": "A PodTemplateSpec, exactly as in a Deployment.",
-            "required": ["spec"],
-            "properties": {
-                "metadata": {
-                    "type": "object",
-                    "properties": {
-                        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                        "annotations": {
-                            "type": "object",
-                            "additionalProperties": {"type": "string"},
-                        },
-                    },
-                    "x-kubernetes-validations": [
-                        {
-                            "rule": "!has(self.labels) || "
-                            "self.labels.all(k, !k.startsWith('bluegreen.dev/'))",
-                            "message": RESERVED_LABELS,
-                        }
-                    ],
-                },
-                "spec": {
-                    "type": "object",
-                    "required": ["containers"],
-                    "x-kubernetes-preserve-unknown-fields": True,
-                    "properties": {
-                        "containers": {
-                            "type": "array",
-                            "minItems": 1,
-                            "maxItems": 64,
-                            "items": {
-                                "type": "object",
-                                "required": ["name", "image"],
-                                "x-kubernetes-preserve-unknown-fields": True,
-                                "properties": {
-                                    "name": {"type": "string", "minLength": 1, "maxLength": 63},
-                                    "image": {"type": "string", "minLength": 1, "maxLength": 4096},
-                                },
-                            },
-                        }
-                    },
-                },
-            },
-        }
-    )
-
-
-class PodTemplate(BaseModel):
-    """A PodTemplateSpec, exactly as in a Deployment. Kept as data: the API server
-    validates it when the Deployment is applied, and the CRD checks its outline."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_pod_template_schema)
-
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    spec: dict[str, Any]
-
-    @field_validator("metadata")
-    @classmethod
-    def _labels(cls, metadata: dict[str, Any]) -> dict[str, Any]:
-        for key in ("labels", "annotations"):
-            values = metadata.get(key, {})
-            if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
-                raise ValueError(f"template.metadata.{key} must map names to strings")
-        labels = metadata.get("labels", {})
-        if any(k.startswith("bluegreen.dev/") for k in labels):
-            raise ValueError(RESERVED_LABELS)
-        return metadata
-
-    @field_validator("spec")
-    @classmethod
-    def _has_containers(cls, spec: dict[str, Any]) -> dict[str, Any]:
-        containers = spec.get("containers")
-        if not isinstance(containers, list) or not 1 <= len(containers) <= 64:
-            raise ValueError("template.spec.containers must list 1 to 64 containers")
-        for c in containers:
-            if not isinstance(c, dict):
-                raise ValueError("template.spec.containers must be objects")
-            for field, limit in (("name", 63), ("image", 4096)):
-                value = c.get(field)
-                if not isinstance(value, str) or not 1 <= len(value) <= limit:
-                    raise ValueError(f"every container needs a {field} (1-{limit} characters)")
-        return spec
 
 
 class ServiceSpec(Model):

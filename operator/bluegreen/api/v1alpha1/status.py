@@ -187,6 +187,9 @@ class AnalysisRun(Model):
     templates: Annotated[list[str], Field(max_length=10)] = Field(default_factory=list)
     """Where template_metrics came from: `<Kind>/<name>@<resourceVersion>`."""
     unresolved: UnresolvedAnalysis | None = None
+    jobs: list[str] = Field(default_factory=list)
+    """The analysis Jobs this window started (job metrics), oldest first: read one with
+    `kubectl logs job/<name>`. They are kept until the next window opens."""
 
 
 class BlueGreenAppStatus(Model):
