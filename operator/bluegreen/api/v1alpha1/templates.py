@@ -114,16 +114,25 @@ class TemplateThresholdRange(Model):
         return self
 
 
+_UNTYPED = re.compile(r"self\.minRequests\b(?!Query)")
+"""minRequests: a number or an arg here, a field CEL cannot type (the model checks it)."""
+
+
 def _rules_without_untyped_fields() -> ConfigDict:
-    """The metric's CEL rules, less the one on minRequests (a field CEL cannot type here;
-    the model still checks it)."""
+    """The metric's CEL rules, less what they say of minRequests: a rule on it alone is
+    left out, the others keep their part on minRequestsQuery (minRequests needs it)."""
     extra = Metric.model_config.get("json_schema_extra")
     rules = extra.get("x-kubernetes-validations") if isinstance(extra, dict) else None
-    kept = [
-        (str(r["rule"]), str(r["message"]))
-        for r in (rules if isinstance(rules, list) else [])
-        if isinstance(r, dict) and r.get("message") != METRIC_MIN_REQUESTS
-    ]
+    kept = []
+    for r in rules if isinstance(rules, list) else []:
+        if not isinstance(r, dict) or r.get("message") == METRIC_MIN_REQUESTS:
+            continue
+        rule = str(r["rule"])
+        if _UNTYPED.search(rule):
+            rule = rule.replace(" && !has(self.minRequests)", "")
+        if _UNTYPED.search(rule):
+            raise RuntimeError(f"a template rule names minRequests: {rule}")
+        kept.append((rule, str(r["message"])))
     return cel(*kept)
 
 
