@@ -104,10 +104,13 @@ resource "helm_release" "operator" {
     { name = "image.repository", value = aws_ecr_repository.this["operator"].repository_url },
   ]
 
-  # Without operator_image_tag the chart's own default (its appVersion) applies.
+  # Without operator_image_tag the chart's own default (its appVersion) applies. With
+  # ingress-nginx, apps may name its class in spec.ingress.className (the Ingress guard,
+  # docs/security.md; no annotation is allowed unless listed here).
   values = concat(
     [yamlencode(local.operator_chart_values)],
     var.operator_image_tag == null ? [] : [yamlencode({ image = { tag = var.operator_image_tag } })],
+    var.ingress_nginx_enabled ? [yamlencode({ ingressGuard = { allowedClasses = ["nginx"] } })] : [],
   )
 
   depends_on = [

@@ -8,6 +8,7 @@ from bluegreen.adapters.cache import (
     APPS,
     DEPLOYMENTS,
     ENDPOINT_SLICES,
+    INGRESSES,
     PODS,
     SERVICES,
     WATCHED,
@@ -182,3 +183,30 @@ def test_passes_wait_for_the_first_list_of_every_kind() -> None:
     assert cache.synced()
     assert not CachedReader(cache).service_monitors_supported()
     assert not CachedReader(cache).http_routes_supported()
+
+
+def test_an_ingress_keeps_the_annotation_keys_the_operator_applied() -> None:
+    raw = {
+        "metadata": {
+            "name": "shop",
+            "namespace": NS,
+            "resourceVersion": "3",
+            "annotations": {"mine": "1", "theirs": "2"},
+            "managedFields": [
+                {
+                    "manager": naming.MANAGER,
+                    "operation": "Apply",
+                    "fieldsV1": {"f:metadata": {"f:annotations": {".": {}, "f:mine": {}}}},
+                },
+                {
+                    "manager": "kubectl-annotate",
+                    "operation": "Update",
+                    "fieldsV1": {"f:metadata": {"f:annotations": {"f:theirs": {}}}},
+                },
+            ],
+        },
+        "spec": {"rules": []},
+    }
+    meta = INGRESSES.trim(raw)["metadata"]
+    assert meta["annotations"] == {"mine": "1", "theirs": "2"}
+    assert meta["ownAnnotations"] == ["mine"]

@@ -16,6 +16,7 @@ from bluegreen.api.v1alpha1 import ResolveDigest
 from bluegreen.core import naming, render
 from bluegreen.core.analysis import QueryResult, render_query
 from bluegreen.core.images import Resolution, local_resolution
+from bluegreen.core.ingress_guard import IngressPolicy
 from bluegreen.core.ports import Clock, ClusterReader, ImageResolver, MetricsSource
 from bluegreen.core.sampling import sample_metric
 from bluegreen.core.world import (
@@ -39,8 +40,10 @@ def gather(
     *,
     metrics: MetricsSource | None = None,
     resolver: ImageResolver | None = None,
+    ingress_policy: IngressPolicy | None = None,
 ) -> Observed:
-    """Read everything the decision needs, once, read-only."""
+    """Read everything the decision needs, once, read-only. `ingress_policy` is the
+    operator's Ingress guard (default: its secure defaults)."""
     ns, name = app.metadata.namespace, app.metadata.name
     now = clock.now()
     deployments: dict[Color, DeploymentState] = {}
@@ -94,6 +97,7 @@ def gather(
         route=route,
         routes_served=routes_served,
         refused=refused,
+        ingress_policy=ingress_policy or IngressPolicy(),
     )
 
 
@@ -274,4 +278,5 @@ def _ingress_state(obj: dict[str, Any]) -> IngressState:
         name=obj["metadata"]["name"],
         annotations=dict(obj["metadata"].get("annotations") or {}),
         spec=spec,
+        own_annotations=frozenset(obj["metadata"].get("ownAnnotations") or ()),
     )

@@ -29,6 +29,7 @@ from bluegreen.adapters.watch import Watcher
 from bluegreen.api import GROUP, BlueGreenAppStatus
 from bluegreen.core import naming
 from bluegreen.core.errors import TransientError
+from bluegreen.core.ingress_guard import IngressPolicy
 from bluegreen.runtime import reconcile, telemetry
 from bluegreen.runtime.events import EventQueue
 from bluegreen.runtime.peering import Peering
@@ -108,6 +109,11 @@ class Runtime:
             ttl_seconds=settings.image_cache_seconds,
             timeout_seconds=settings.registry_timeout_seconds,
         )
+        self.ingress_policy = IngressPolicy(
+            classes=settings.ingress_allowed_classes,
+            annotations=settings.ingress_allowed_annotations,
+            hosts=settings.ingress_allowed_hosts,
+        )
         self.clock = SystemClock()
         self.failures: dict[AppKey, int] = {}
 
@@ -175,6 +181,7 @@ class Runtime:
                 events=self.events,
                 metrics=self.metrics,
                 resolver=self.images,
+                ingress_policy=self.ingress_policy,
             )
         self.failures.pop(key, None)
         if not result.exists:

@@ -18,6 +18,7 @@ from bluegreen.api import BlueGreenApp, BlueGreenAppStatus, timestamps
 from bluegreen.api.reasons import ConditionType, Reason
 from bluegreen.core import naming
 from bluegreen.core.errors import ConflictError, InvalidSpecError, RejectedError
+from bluegreen.core.ingress_guard import IngressPolicy
 from bluegreen.core.plan import Apply, ClearRequest, Delete, Event, Plan, RouteBackends, Scale
 from bluegreen.core.ports import (
     Clock,
@@ -83,6 +84,7 @@ def reconcile(
     events: EventSink | None = None,
     metrics: MetricsSource | None = None,
     resolver: ImageResolver | None = None,
+    ingress_policy: IngressPolicy | None = None,
 ) -> PassResult:
     """One full pass for one app: load, gather, decide, apply, write status, post events.
     The caller runs one pass per app at a time."""
@@ -94,7 +96,9 @@ def reconcile(
     except InvalidSpecError as err:
         written = _write_invalid(body, str(err), gateway, clock)
         return PassResult(plan=None, status_written=written, requeue_after=None)
-    observed = gather(app, reader, clock, metrics=metrics, resolver=resolver)
+    observed = gather(
+        app, reader, clock, metrics=metrics, resolver=resolver, ingress_policy=ingress_policy
+    )
     plan = release.plan(app, observed)
     status = plan.status
     try:

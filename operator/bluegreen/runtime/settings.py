@@ -8,6 +8,7 @@ from pydantic import field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bluegreen.adapters.endpoints import DEFAULT_RULES
+from bluegreen.core.ingress_guard import IngressPolicy
 
 Rules = Annotated[tuple[str, ...], NoDecode]
 
@@ -44,9 +45,26 @@ class Settings(BaseSettings):
     Loopback, link-local and metadata addresses are refused whatever this says."""
     analysis_web_allowed: Rules = DEFAULT_RULES
     """Hosts apps' web checks may reach (a metric's `url`), the same way."""
+    ingress_allowed_classes: Rules = IngressPolicy.classes
+    """IngressClasses apps may name in spec.ingress.className (comma-separated; `*`: any).
+    Empty (the default): apps leave className unset and get the cluster's default class."""
+    ingress_allowed_annotations: Rules = IngressPolicy.annotations
+    """Annotation keys apps may set in spec.ingress.annotations: exact keys or patterns with
+    `*` (`nginx.ingress.kubernetes.io/proxy-*`), comma-separated. Empty (the default): none.
+    Snippet keys and the keys of known ingress-nginx CVEs only by their exact name."""
+    ingress_allowed_hosts: Rules = IngressPolicy.hosts
+    """Hosts apps may route (spec.ingress.host): names, `*.example.com` (any name under
+    it), `{namespace}` for the app's namespace (`*.{namespace}.apps.example.com`);
+    default `*`: any."""
 
     @field_validator(
-        "analysis_prometheus_allowed", "analysis_web_allowed", "watch_namespaces", mode="before"
+        "analysis_prometheus_allowed",
+        "analysis_web_allowed",
+        "watch_namespaces",
+        "ingress_allowed_classes",
+        "ingress_allowed_annotations",
+        "ingress_allowed_hosts",
+        mode="before",
     )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
