@@ -16,10 +16,12 @@ from bluegreen.api.v1alpha1.base import (
     HOST_PATTERN,
     INGRESS_HOST,
     LIST_MAP,
+    MAX_TEMPLATE_DEPTH,
     PORT_NAME_PATTERN,
     RESERVED_LABELS,
     STEP_QUERY_NEEDS_PROMETHEUS,
     TARGET_PORT,
+    TEMPLATE_DEPTH,
     Model,
     cel,
 )
@@ -32,7 +34,8 @@ def _pod_template_schema(schema: dict[str, Any]) -> None:
     schema.update(
         {
             "type": "object",
-            "description": "A PodTemplateSpec, exactly as in a Deployment.",
+            "description": "A PodTemplateSpec, exactly as in a Deployment (nested at most "
+            f"{MAX_TEMPLATE_DEPTH} levels deep).",
             "required": ["spec"],
             "properties": {
                 "metadata": {
@@ -78,6 +81,25 @@ def _pod_template_schema(schema: dict[str, Any]) -> None:
     )
 
 
+def nesting(value: Any) -> int:
+    """How many levels of objects and lists `value` nests (0 for a scalar); no recursion."""
+    deepest = 0
+    todo: list[tuple[Any, int]] = [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if depth <= MAX_TEMPLATE_DEPTH:
+            todo.extend((child, depth) for child in children)
+    return deepest
+
+
 class PodTemplate(BaseModel):
     """A PodTemplateSpec, exactly as in a Deployment. Kept as data: the API server
     validates it when the Deployment is applied, and the CRD checks its outline."""
@@ -86,6 +108,15 @@ class PodTemplate(BaseModel):
 
     metadata: dict[str, Any] = Field(default_factory=dict)
     spec: dict[str, Any]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shallow(cls, data: Any) -> Any:
+        # Before pydantic walks it: a template nested thousands deep must not reach its
+        # recursion limits (or ours) as a crash of every pass.
+        if nesting(data) > MAX_TEMPLATE_DEPTH:
+            raise ValueError(TEMPLATE_DEPTH)
+        return data
 
     @field_validator("metadata")
     @classmethod
