@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from bluegreen.api.text import MESSAGE_LIMIT
 from bluegreen.api.v1alpha1 import IngressSpec
 from bluegreen.core.ingress_guard import (
     ANNOTATIONS_SETTING,
     CLASSES_SETTING,
     HOSTS_SETTING,
+    LISTED,
     IngressPolicy,
     annotation_allowed,
     check,
@@ -173,6 +175,21 @@ def test_a_snippet_under_a_pattern_says_it_needs_its_exact_name() -> None:
     text = message(check(IngressPolicy(annotations=(NGINX_ANY,)), spec, "shop"))
     assert f"{SNIPPET} only by exact name, never through a pattern" in text
     assert f"now: {NGINX_ANY}" in text
+
+
+def test_the_message_quotes_what_the_author_wrote_escaped_and_clipped() -> None:
+    link = "\x1b]8;;https://evil.example/\x1b\\nginx\x1b]8;;\x1b\\"
+    keys = {f"{i:04d}-" + "k" * 195 + "\x1b[2J\u202e": "v" for i in range(2000)}
+    spec = IngressSpec(host="shop.example.com", class_name=link, annotations=keys)
+    text = message(check(IngressPolicy(), spec, "shop"))
+    assert len(text) <= MESSAGE_LIMIT, len(text)
+    assert "\x1b" not in text and "\u202e" not in text
+    assert r"spec.ingress.className \x1b]8;;https://evil.example/\x1b\nginx" in text
+    # The first keys, each cut short, and how many more: never 2000 keys of 200 characters.
+    assert "0000-kkkk" in text and f"{LISTED - 1:04d}-kkkk" in text
+    assert f"{LISTED:04d}-kkkk" not in text
+    assert f"and {2000 - LISTED} more not allowed" in text
+    assert message(check(IngressPolicy(), spec, "shop")) == text  # the same on every pass
 
 
 @pytest.mark.parametrize(

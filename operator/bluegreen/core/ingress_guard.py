@@ -29,6 +29,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bluegreen.api.text import clip, printable, readable
 from bluegreen.api.v1alpha1 import IngressSpec
 
 CLASSES_SETTING = "BLUEGREEN_INGRESS_ALLOWED_CLASSES"
@@ -50,6 +51,10 @@ EXACT_ONLY = (
 known ingress-nginx CVEs. An administrator who wants one names it exactly."""
 OPERATOR_KEYS = re.compile(re.escape(NGINX) + r"canary(-.*)?$")
 """The canary annotations: the operator writes them on the canary Ingress itself."""
+LISTED = 10
+"""Refused values a message names; more are counted ("and 1990 more")."""
+VALUE_LIMIT = 120
+"""Characters of one refused value in a message (an annotation key has no length limit)."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,7 @@ class Refusal:
 
     @property
     def message(self) -> str:
-        values = ", ".join(self.values)
+        values = _listing(self.values)
         if not self.setting:
             return f"spec.ingress.{self.field} {values}: {self.why}"
         now = ", ".join(self.allowed) if self.allowed else "none"
@@ -118,7 +123,7 @@ def check(policy: IngressPolicy, ingress: IngressSpec, namespace: str) -> tuple[
     if unlisted:
         exact = [k for k in unlisted if _exact_only(k)]
         why = (
-            f"{', '.join(exact)} only by exact name, never through a pattern"
+            f"{_listing(exact)} only by exact name, never through a pattern"
             if exact and policy.annotations
             else ""
         )
@@ -133,7 +138,15 @@ def check(policy: IngressPolicy, ingress: IngressSpec, namespace: str) -> tuple[
 
 def message(refusals: Sequence[Refusal]) -> str:
     """One line for a condition and an Event: every refused field, with its setting."""
-    return "Ingress not written: " + "; ".join(r.message for r in refusals)
+    return readable("Ingress not written: " + "; ".join(r.message for r in refusals))
+
+
+def _listing(values: Sequence[str]) -> str:
+    """What an author asked for, as a message may quote it: escaped, each value clipped,
+    at most LISTED of them."""
+    shown = [clip(printable(v), VALUE_LIMIT) for v in values[:LISTED]]
+    more = len(values) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more else "")
 
 
 def _check_class(policy: IngressPolicy, name: str | None) -> Refusal | None:

@@ -19,7 +19,6 @@ so the data stays exact.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -27,34 +26,11 @@ from typing import Any
 import yaml
 
 from bluegreen.api import Phase, timestamps
+from bluegreen.api.text import printable
 
 NONE = "<none>"  # what kubectl prints for a value that is not set
 KIND_TEXT = "bluegreenapp"
 RESOURCE = "bluegreenapp.bluegreen.dev"
-
-
-# C0 controls, DEL, C1 controls (ESC and CSI/OSC start sequences), the bidi controls
-# (marks, embeddings, overrides, isolates) and the Unicode line and paragraph separators.
-_UNSAFE = re.compile(
-    r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def printable(text: str, keep: str = "") -> str:
-    r"""`text` with every character that could steer a terminal written as an escape
-    (`\x1b`, `\u202e`, `\n`), but those in `keep`."""
-
-    def escape(match: re.Match[str]) -> str:
-        ch = match.group()
-        if ch in keep:
-            return ch
-        if ch in _NAMED:
-            return _NAMED[ch]
-        code = ord(ch)
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-    return _UNSAFE.sub(escape, text)
 
 
 def terminal(text: str) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from bluegreen.api import IN_FLIGHT_PHASES, Condition, Phase, Verdict
 from bluegreen.api.reasons import ConditionType, Reason
+from bluegreen.api.text import readable
 from bluegreen.api.v1alpha1 import ResolveDigest
 from bluegreen.core import naming
 from bluegreen.release import ingress
@@ -39,7 +40,7 @@ def condition(
         type=wanted.type.value,
         status=status,
         reason=wanted.reason,
-        message=wanted.message,
+        message=readable(wanted.message),
         last_transition_time=now
         if prev is None or prev.status != status
         else prev.last_transition_time,

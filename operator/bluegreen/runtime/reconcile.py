@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from bluegreen import release
 from bluegreen.api import BlueGreenApp, BlueGreenAppStatus, timestamps
 from bluegreen.api.reasons import ConditionType, Reason
+from bluegreen.api.text import readable
 from bluegreen.core import naming
 from bluegreen.core.errors import ConflictError, InvalidSpecError, RejectedError
 from bluegreen.core.ingress_guard import IngressPolicy
@@ -105,16 +106,15 @@ def reconcile(
         execute(app, plan, gateway)
     except RejectedError as err:
         status = _refused(
-            app.status, status, Reason.OBJECT_REJECTED, str(err), app=app, clock=clock
+            app.status, status, Reason.OBJECT_REJECTED, readable(str(err)), app=app, clock=clock
         )
         plan = Plan(actions=plan.actions, status=status, events=plan.events, requeue_after=None)
     except ConflictError as err:
         # Not written, and not retried on every event: a person deletes the object or
         # lets the app adopt it; the app looks again now and then meanwhile.
-        status = _refused(
-            app.status, status, Reason.OBJECT_CONFLICT, str(err), app=app, clock=clock
-        )
-        told = _tell_once(app.status, Reason.OBJECT_CONFLICT, str(err), plan.events)
+        message = readable(str(err))
+        status = _refused(app.status, status, Reason.OBJECT_CONFLICT, message, app=app, clock=clock)
+        told = _tell_once(app.status, Reason.OBJECT_CONFLICT, message, plan.events)
         plan = Plan(plan.actions, status, told, requeue_after=CONFLICT_RECHECK_SECONDS)
     written = _write_status(app, app.status, status, gateway)
     _post(body, plan, events)
@@ -213,6 +213,7 @@ def _write_invalid(
     body: dict[str, Any], message: str, gateway: ClusterGateway, clock: Clock
 ) -> bool:
     """The spec does not parse into the model: a Degraded condition says why (once)."""
+    message = readable(message)
     meta = body["metadata"]
     current = BlueGreenAppStatus.model_validate(_known_status(body.get("status")))
     prev = next((c for c in current.conditions if c.type == ConditionType.DEGRADED), None)
