@@ -25,7 +25,7 @@ EMPTY_OK := $(if $(PYTEST_ARGS),|| [ $$? = 5 ],)
 # PYTEST_ARGS selected none of them.
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: help setup apt venv binaries cluster cluster-down demo test lint crds bench clean
+.PHONY: help setup apt venv binaries cluster cluster-down demo test lint crds chart-readme bench clean
 
 help:
 	@echo "make demo          run a release and a rollback on a local control plane"
@@ -35,14 +35,16 @@ help:
 	@echo "make cluster-down  stop the local control plane"
 	@echo "make lint          ruff, mypy --strict, import-linter, CRD drift"
 	@echo "make crds          regenerate crds/ and the chart's copy from the pydantic models"
+	@echo "make chart-readme  regenerate the chart's README.md from its values.yaml"
 
 setup: apt venv binaries
 
 # Debian packages: Prometheus (and promtool) for analysis tests, openssl for the local PKI,
-# Lua for the Argo CD health check, shellcheck for the workflows' scripts.
+# Lua for the Argo CD health check, shellcheck for the workflows' scripts, jq for the
+# uninstall guide's check.
 apt:
 	@missing=""; \
-	for p in prometheus openssl lua5.4 shellcheck; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in prometheus openssl lua5.4 shellcheck jq; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -56,9 +58,18 @@ $(UV):
 venv: $(UV)
 	$(UV) sync --frozen --quiet
 
+# With KUBECONFIG set the tests run against that cluster: nothing of the local control plane
+# (etcd, kube-apiserver, controller-manager, scheduler, kwok) is built. The other tools are
+# (helm, Argo Rollouts, the OCI registry, kstatus, gopher-lua, Flux's CEL, OpenTofu,
+# actionlint).
 binaries:
-	$(CLUSTER) build
+	@if [ -n "$${KUBECONFIG:-}" ]; then \
+	  echo "KUBECONFIG is set: tests use that cluster; the local control plane is not built"; \
+	else \
+	  $(CLUSTER) build; \
+	fi
 	python3 tools/argorollouts.py build
+	python3 tools/gotools.py build
 	bash tests/terraform/build_tofu.sh
 	bash .github/scripts/build-actionlint.sh
 
@@ -72,6 +83,9 @@ cluster-down:
 crds: venv
 	$(PY) -m bluegreen.api.crdgen --write
 
+chart-readme: venv
+	$(PY) tools/chart_readme.py
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -84,7 +98,7 @@ ifeq ($(KUBECONFIG),)
 	$(PYTEST) -m "not datapath" $(PYTEST_ARGS) $(EMPTY_OK)
 	$(NETNS) run -- $(PYTEST) -m datapath $(PYTEST_ARGS) $(EMPTY_OK)
 else
-	$(PYTEST) $(PYTEST_ARGS)
+	$(PYTEST) -m "not local_only" $(PYTEST_ARGS)
 endif
 
 # A release and a rollback through the real data path, in a private network namespace of

@@ -85,6 +85,37 @@ locals {
       # Grafana's dashboard sidecar watches its own namespace.
       namespace = kubernetes_namespace_v1.monitoring.metadata[0].name
     }
+    # The operator's egress (the chart's NetworkPolicy, enforced by the vpc-cni add-on):
+    # analysis reaches the Prometheus above, in its namespace, and no other pods on 9090.
+    networkPolicy = {
+      egress = {
+        prometheus = {
+          to = [{
+            namespaceSelector = {
+              matchLabels = {
+                "kubernetes.io/metadata.name" = kubernetes_namespace_v1.monitoring.metadata[0].name
+              }
+            }
+          }]
+        }
+      }
+    }
+  }
+
+  # With operator_amp_workspace_arn: the workspace's Prometheus-compatible API root (the
+  # amp_prometheus_address output). The operator signs its queries there with SigV4 and its
+  # IRSA role (which may run aps:QueryMetrics on it, irsa.tf), and apps may name it in
+  # spec.analysis.prometheus.address besides the in-cluster Services.
+  operator_amp_address = var.operator_amp_workspace_arn == null ? null : "https://aps-workspaces.${split(":", var.operator_amp_workspace_arn)[3]}.${data.aws_partition.current.dns_suffix}/workspaces/${split("/", var.operator_amp_workspace_arn)[1]}"
+  operator_amp_chart_values = local.operator_amp_address == null ? null : {
+    prometheusAuth = {
+      addresses = [local.operator_amp_address]
+      sigv4     = { enabled = true }
+    }
+    extraEnv = [{
+      name  = "BLUEGREEN_ANALYSIS_PROMETHEUS_ALLOWED"
+      value = "*.svc,*.svc.cluster.local,${local.operator_amp_address}"
+    }]
   }
 }
 
@@ -104,12 +135,14 @@ resource "helm_release" "operator" {
     { name = "image.repository", value = aws_ecr_repository.this["operator"].repository_url },
   ]
 
-  # Without operator_image_tag the chart's own default (its appVersion) applies. With
+  # Without operator_image_tag the chart's own default (its appVersion) applies; with
+  # operator_amp_workspace_arn, the operator's SigV4 credentials for that workspace. With
   # ingress-nginx, apps may name its class in spec.ingress.className (the Ingress guard,
   # docs/security.md; no annotation is allowed unless listed here).
   values = concat(
     [yamlencode(local.operator_chart_values)],
     var.operator_image_tag == null ? [] : [yamlencode({ image = { tag = var.operator_image_tag } })],
+    local.operator_amp_chart_values == null ? [] : [yamlencode(local.operator_amp_chart_values)],
     var.ingress_nginx_enabled ? [yamlencode({ ingressGuard = { allowedClasses = ["nginx"] } })] : [],
   )
 

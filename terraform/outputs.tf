@@ -86,7 +86,7 @@ output "aws_load_balancer_controller_role_arn" {
 
 output "amp_prometheus_address" {
   description = "With operator_amp_workspace_arn: the workspace's Prometheus-compatible API root, for spec.analysis.prometheus.address (queries signed with SigV4). Null otherwise."
-  value       = var.operator_amp_workspace_arn == null ? null : "https://aps-workspaces.${split(":", var.operator_amp_workspace_arn)[3]}.${data.aws_partition.current.dns_suffix}/workspaces/${split("/", var.operator_amp_workspace_arn)[1]}"
+  value       = local.operator_amp_address
 }
 
 output "ingress_hostname" {

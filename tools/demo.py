@@ -163,7 +163,9 @@ def preview_ingress(data_path: DataPath) -> dict[str, Any]:
 
 def pod_addresses(core: client.CoreV1Api, namespace: str, color: str, revision: str) -> list[str]:
     """host:port of the running pods of one colour and revision."""
-    selector = f"app.kubernetes.io/name={APP},bluegreen.dev/color={color},bluegreen.dev/revision={revision}"
+    selector = (
+        f"bluegreen.dev/app={APP},bluegreen.dev/color={color},bluegreen.dev/revision={revision}"
+    )
     pods = core.list_namespaced_pod(namespace, label_selector=selector).items
     out = []
     for pod in pods:

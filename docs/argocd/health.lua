@@ -13,12 +13,27 @@
 -- The message is status.message, else the Progressing condition's message, else the message
 -- of the condition named after the phase (Degraded, Paused), else a short description.
 --
--- Written for Argo CD's Lua (gopher-lua, Lua 5.1; numbers are floats) and tested with lua5.4.
+-- Written for Argo CD's Lua: gopher-lua (Lua 5.1; every number is a float) with only the base,
+-- table and package libraries open, as Argo CD runs a check from argocd-cm. So no string or
+-- math library here. Tested under gopher-lua set up that way and under lua5.4 with the same
+-- libraries (tests/component/test_argocd_health.py).
 
 local hs = {}
 
+local DIGITS = { "0", "1", "2", "3", "4", "5", "6", "7", "8", "9" }
+
+-- A generation as "12": tostring() writes 12.0 in Lua 5.4 and string.format is not there.
 local function number_text(n)
-  return string.format("%d", n)
+  if n < 0 then
+    return "-" .. number_text(-n)
+  end
+  local text = ""
+  repeat
+    local digit = n % 10
+    text = DIGITS[digit + 1] .. text
+    n = (n - digit) / 10
+  until n < 1
+  return text
 end
 
 local function condition_message(status, wanted)

@@ -3,6 +3,7 @@
 --   kubectl get bga shop -o json | lua5.4 docs/argocd/try-health.lua
 --   lua5.4 docs/argocd/try-health.lua shop.json
 --
+-- health.lua sees only the base and table libraries and the global obj, as under Argo CD.
 -- Prints two lines, "status: <Healthy|Progressing|Suspended|Degraded|Unknown>" and
 -- "message: <text>". The object is decoded by the small JSON decoder below; like Argo CD,
 -- which hands the script Go float64 values, every JSON number becomes a Lua float, and
@@ -144,7 +145,17 @@ else
   input = io.read("*a")
 end
 
-obj = decode(input)
+-- health.lua runs with what Argo CD gives a check from argocd-cm: the base and table
+-- libraries and the global obj; no string, math, io or os.
+local sandbox = { obj = decode(input), table = table, _VERSION = _VERSION }
+for _, name in ipairs({
+  "assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall", "print", "rawequal",
+  "rawget", "rawlen", "rawset", "select", "setmetatable", "tonumber", "tostring", "type", "xpcall",
+}) do
+  sandbox[name] = _G[name]
+end
+sandbox._G = sandbox
 local here = (arg[0]:match("^(.*)[/\\]") or ".")
-local hs = dofile(here .. "/health.lua")
+local check = assert(loadfile(here .. "/health.lua", "t", sandbox))
+local hs = check()
 io.write("status: ", tostring(hs.status), "\n", "message: ", tostring(hs.message), "\n")

@@ -75,7 +75,7 @@ def test_with_consent_the_app_adopts_it(
     assert not degraded(apps, "shop")
     svc = core.read_namespaced_service("shop", namespace)
     assert svc.spec.selector == {
-        "app.kubernetes.io/name": "shop",
+        "bluegreen.dev/app": "shop",
         "bluegreen.dev/color": st["activeColor"],
     }
     assert [o.kind for o in svc.metadata.owner_references] == ["BlueGreenApp"]

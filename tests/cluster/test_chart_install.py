@@ -16,109 +16,61 @@ are the same kopf peering protocol, with the CRDs the chart ships.
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, config
+from kubernetes import client
 
-from tests.support.apps import GROUP, PLURAL, VERSION, Apps, app_manifest, install_crd
+from tests.support.apps import Apps, app_manifest, crd_may_be_replaced, install_crd
+from tests.support.chart import (
+    CHART,
+    Release,
+    delete_namespace,
+    install_chart,
+    new_namespace,
+    release_as_service_account,
+    service_account_kubeconfig,
+    uninstall_chart,
+)
 from tests.support.cluster import REPO, Cluster
 from tests.support.operator import OperatorProcess
-from tests.support.tools import helm
+from tests.support.rbac import KUBECTL, can_i
 from tests.support.waiting import wait_for
 from tests.support.watchers import SelectorRecorder
 
 pytestmark = pytest.mark.cluster
 
-CHART = REPO / "charts" / "bluegreen-operator"
-KUBECTL = Path(sys.executable).parent / "kubectl"
 LOGS = REPO / ".cache" / "test-logs"
 REPLICAS = 2
 REQUEST = "bluegreen.dev/request"
 
 
-def _namespace(api_client: client.ApiClient, prefix: str) -> str:
-    # Not the session's prefix: the session's operator must never act in these namespaces.
-    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-    client.CoreV1Api(api_client).create_namespace({"metadata": {"name": name}})
-    return name
-
-
-def _delete_namespace(api_client: client.ApiClient, name: str) -> None:
-    """Delete the apps first (call it while an operator still runs, so their finalizer is
-    handled); an app no operator finalized loses its finalizer, or the namespace would stay
-    Terminating for ever."""
-    api = client.CustomObjectsApi(api_client)
-
-    def apps() -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = api.list_namespaced_custom_object(
-            GROUP, VERSION, name, PLURAL
-        )["items"]
-        return items
-
-    for app in apps():
-        api.delete_namespaced_custom_object(GROUP, VERSION, name, PLURAL, app["metadata"]["name"])
-    deadline = time.monotonic() + 20
-    while apps() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    for app in apps():
-        api.patch_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            name,
-            PLURAL,
-            app["metadata"]["name"],
-            {"metadata": {"finalizers": None}},
-        )
-    client.CoreV1Api(api_client).delete_namespace(name, propagation_policy="Background")
-
-
 # --------------------------------------------------------------------------- install
-
-
-@dataclass(frozen=True)
-class Release:
-    name: str
-    namespace: str
-    service_account: str
-    peering: str
-    manifest: str
 
 
 @pytest.fixture(scope="module")
 def release(cluster: Cluster, api_client: client.ApiClient, crd: None) -> Iterator[Release]:
-    ns = _namespace(api_client, "helm")
-    name = "bluegreen-operator"
-    peering = f"bluegreen-{ns}"  # cluster-scoped: one per test run, never the default's name
-    helm(
-        *("install", name, str(CHART), "--namespace", ns),
-        *("--set", f"replicaCount={REPLICAS}", "--set", f"peering.name={peering}"),
-        *("--set", "image.repository=registry.example/bluegreen-operator"),
-        *("--set", "image.tag=test", "--wait", "--timeout", "3m"),
-        kubeconfig=cluster.kubeconfig,
+    ns = new_namespace(api_client, "helm")
+    installed = install_chart(
+        cluster,
+        str(CHART),
+        ns,
+        peering=f"bluegreen-{ns}",
+        replicas=REPLICAS,
+        options=[
+            *("--set", "image.repository=registry.example/bluegreen-operator"),
+            *("--set", "image.tag=test"),
+        ],
     )
-    manifest = helm(
-        "get", "manifest", name, "--namespace", ns, kubeconfig=cluster.kubeconfig
-    ).stdout
-    sa = next(
-        d["metadata"]["name"]
-        for d in yaml.safe_load_all(manifest)
-        if d and d["kind"] == "ServiceAccount"
-    )
-    yield Release(name, ns, sa, peering, manifest)
-    helm("uninstall", name, "--namespace", ns, "--wait", kubeconfig=cluster.kubeconfig)
-    _delete_namespace(api_client, ns)
+    yield installed
+    uninstall_chart(cluster, api_client, installed)
 
 
 def test_helm_install_is_accepted_and_ready(
@@ -180,76 +132,14 @@ def sa_kubeconfig(
     release: Release, cluster: Cluster, api_client: client.ApiClient, tmp_path_factory: Any
 ) -> Path:
     """A kubeconfig that is the chart's ServiceAccount: a token from the TokenRequest API."""
-    token = (
-        client.CoreV1Api(api_client)
-        .create_namespaced_service_account_token(
-            release.service_account, release.namespace, {"spec": {"expirationSeconds": 3600}}
-        )
-        .status.token
-    )
-    admin = client.Configuration()
-    config.load_kube_config(config_file=str(cluster.kubeconfig), client_configuration=admin)
-    entry: dict[str, Any] = {"server": admin.host}
-    if admin.ssl_ca_cert:
-        entry["certificate-authority-data"] = base64.b64encode(
-            Path(admin.ssl_ca_cert).read_bytes()
-        ).decode()
-    elif not admin.verify_ssl:
-        entry["insecure-skip-tls-verify"] = True
-    user = f"system:serviceaccount:{release.namespace}:{release.service_account}"
-    kubeconfig = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "c", "cluster": entry}],
-        "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "c", "user": user}}],
-        "current-context": "sa",
-    }
     path = Path(tmp_path_factory.mktemp("sa")) / "kubeconfig"
-    path.write_text(yaml.safe_dump(kubeconfig))
-    path.chmod(0o600)
-    return path
+    return service_account_kubeconfig(api_client, cluster, release, path)
 
 
 def test_the_service_account_runs_a_full_release(
     sa_kubeconfig: Path, api_client: client.ApiClient
 ) -> None:
-    ns = _namespace(api_client, "rbac")
-    op = OperatorProcess(sa_kubeconfig, LOGS, namespaces=ns)
-    try:
-        op.start()
-        apps = Apps(api_client, ns)
-        apps.create(app_manifest("shop"))
-        first = apps.wait_phase("shop", "Healthy")
-        apps.set_image("shop", "registry.example/shop:v2")
-        done = apps.wait_release_done("shop", 2)
-        assert done["phase"] == "Healthy"
-        assert done["activeColor"] == "green"
-        assert done["stableRevision"] != first["stableRevision"]
-        # The operator's own events (events.k8s.io): 403s on them would be silently dropped.
-        # (Read as plain dicts: the typed client rejects events without an eventTime.)
-        events = client.CustomObjectsApi(api_client).list_namespaced_custom_object(
-            "events.k8s.io", "v1", ns, "events"
-        )["items"]
-        assert any(e.get("reportingController") == "bluegreen.dev/operator" for e in events)
-    finally:
-        _delete_namespace(api_client, ns)  # while the operator runs: it removes its finalizer
-        op.stop()
-    log = op.log_path.read_text(errors="replace")
-    for sign in ("403", "Forbidden", "forbidden", "Not enough permissions"):
-        assert sign not in log, f"{sign!r} in the operator's log:\n{op.tail()}"
-
-
-def can_i(kubeconfig: Path, *args: str) -> bool:
-    result = subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(kubeconfig), "auth", "can-i", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    answer = result.stdout.strip()
-    assert answer in ("yes", "no"), result.stdout + result.stderr
-    return answer == "yes"
+    release_as_service_account(sa_kubeconfig, api_client, LOGS)
 
 
 def test_the_service_account_cannot_read_secrets_nor_exec(
@@ -265,7 +155,7 @@ def test_the_service_account_cannot_read_secrets_nor_exec(
         ("get", "pods", "--subresource=exec", "-n", ns),
         ("create", "pods/exec", "--all-namespaces"),
         ("create", "pods", "-n", ns),
-        ("delete", "deployments.apps", "-n", ns),
+        ("delete", "pods", "-n", ns),
         ("create", "serviceaccounts", "--subresource=token", "-n", ns),
         ("escalate", "clusterroles"),
         ("*", "*"),
@@ -274,6 +164,7 @@ def test_the_service_account_cannot_read_secrets_nor_exec(
         ("patch", "bluegreenapps.bluegreen.dev", "--subresource=status", "-n", ns),
         ("create", "deployments.apps", "-n", ns),
         ("patch", "deployments.apps", "-n", ns),
+        ("delete", "deployments.apps", "-n", ns),  # a legacy Deployment, replaced when idle
         ("watch", "pods", "--all-namespaces"),
         ("list", "endpointslices.discovery.k8s.io", "--all-namespaces"),
         ("patch", "clusterkopfpeerings.kopf.dev"),
@@ -332,8 +223,12 @@ class PeeredOperator(OperatorProcess):
 def ha(
     cluster: Cluster, api_client: client.ApiClient, crd: None
 ) -> Iterator[tuple[str, str, list[PeeredOperator]]]:
-    install_crd(api_client, CHART / "crds" / "kopf.dev_kopfpeerings.yaml")
-    ns = _namespace(api_client, "ha")
+    install_crd(
+        api_client,
+        CHART / "crds" / "kopf.dev_kopfpeerings.yaml",
+        replace=crd_may_be_replaced(cluster.local),
+    )
+    ns = new_namespace(api_client, "ha")
     peering = "ha-peering"
     client.CustomObjectsApi(api_client).create_namespaced_custom_object(
         "kopf.dev",
@@ -346,7 +241,7 @@ def ha(
         PeeredOperator(f"op-{c}-{ns}", cluster.kubeconfig, ns, peering) for c in ("a", "b")
     ]
     yield ns, peering, operators
-    _delete_namespace(api_client, ns)  # the live operator (if any) removes its finalizer
+    delete_namespace(api_client, ns)  # the live operator (if any) removes its finalizer
     for op in operators:
         op.stop()
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.support.apps import Apps, app_manifest
+from tests.support.apps import NOT_READY, Apps, app_manifest
 from tests.support.cluster import Cluster
 
 pytestmark = pytest.mark.cluster
@@ -284,6 +284,31 @@ def test_abort_wait_then_retry_wait_then_history_and_timeline(cli: Plugin, apps:
     assert (st["history"][1]["revision"], st["history"][1]["result"]) == (candidate, "Aborted")
     check_history(cli, "ab", st)
     check_timeline(cli, "ab", st)
+
+
+def test_a_candidate_that_never_got_ready_reads_as_such(cli: Plugin, apps: Apps) -> None:
+    """After a progress-deadline failure, the user reads that traffic never moved, and how
+    to go on: in `status`, in `get -o wide`'s MESSAGE and in the timeline's Events."""
+    apps.create(app_manifest("stuck", progressDeadlineSeconds=4))
+    v1 = apps.wait_phase("stuck", "Healthy")["stableRevision"]
+    apps.set_image("stuck", "registry.example/shop:broken", labels=NOT_READY)
+    st = apps.wait_phase("stuck", "Degraded", timeout=30)
+    candidate = st["history"][0]["revision"]
+
+    detail = cli("status", "stuck")
+    assert detail.code == 0, detail.err
+    message = next(ln for ln in detail.out.splitlines() if ln.startswith("Message:"))
+    assert "ready after 4s" in message, message
+    assert "kubectl bluegreen retry stuck" in message, message
+    assert f"revision {candidate}" in message, message
+
+    wide = cli("status", "-o", "wide")
+    assert "kubectl bluegreen retry stuck" in wide.out, wide.out
+
+    timeline = cli("timeline", "stuck", "--events")
+    assert timeline.code == 0, timeline.err
+    assert f"traffic never left blue (revision {v1})" in timeline.out, timeline.out
+    assert "back on" not in timeline.out, timeline.out
 
 
 @pytest.mark.parametrize(

@@ -63,7 +63,7 @@ def test_first_deploy_creates_everything_owned(
     st = apps.wait_phase("shop", "Healthy")
     assert st["activeColor"] == "blue"
     assert st["replicas"] == 2
-    assert st["selector"] == "app.kubernetes.io/name=shop,bluegreen.dev/color=blue"
+    assert st["selector"] == "bluegreen.dev/app=shop,bluegreen.dev/color=blue"
     assert st["observedGeneration"] == created["metadata"]["generation"]
     conditions = {c["type"]: c["status"] for c in st["conditions"]}
     conditions.pop("ServiceMonitorReady")  # depends on the cluster: see test_service_monitor.py
@@ -83,12 +83,14 @@ def test_first_deploy_creates_everything_owned(
     assert labels["bluegreen.dev/color"] == "blue"
     assert labels["bluegreen.dev/revision"] == st["stableRevision"]
     assert labels["tier"] == "web"
+    assert labels["bluegreen.dev/app"] == "shop"
+    assert labels["app.kubernetes.io/name"] == "shop"  # the template does not set it
     env = {e.name: e.value for e in blue.spec.template.spec.containers[0].env}
     assert env == {"APP_COLOR": "blue", "APP_VERSION": "v1"}
     for name, selector in (
-        ("shop", {"app.kubernetes.io/name": "shop", "bluegreen.dev/color": "blue"}),
-        ("shop-preview", {"app.kubernetes.io/name": "shop", "bluegreen.dev/color": "blue"}),
-        ("shop-metrics", {"app.kubernetes.io/name": "shop"}),
+        ("shop", {"bluegreen.dev/app": "shop", "bluegreen.dev/color": "blue"}),
+        ("shop-preview", {"bluegreen.dev/app": "shop", "bluegreen.dev/color": "blue"}),
+        ("shop-metrics", {"bluegreen.dev/app": "shop"}),
     ):
         svc = service(api_client, namespace, name)
         assert svc.spec.selector == selector, name

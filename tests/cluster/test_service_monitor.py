@@ -3,14 +3,18 @@ condition says why there is none."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from tests.conftest import OPERATOR_LOGS
 from tests.support.apps import Apps, app_manifest
+from tests.support.cluster import Cluster
 from tests.support.crds import crd_manifest, create_crd
+from tests.support.operator import OperatorProcess
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -82,7 +86,7 @@ def test_service_monitor_follows_the_crd(
     sm = wait_for("the ServiceMonitor", service_monitor, timeout=60, interval=2)
     spec = sm["spec"]
     assert spec["selector"]["matchLabels"] == {
-        "app.kubernetes.io/name": "mon",
+        "bluegreen.dev/app": "mon",
         "bluegreen.dev/role": "metrics",
     }
     endpoint = spec["endpoints"][0]
@@ -95,3 +99,47 @@ def test_service_monitor_follows_the_crd(
         lambda: (c := _condition(apps, "mon")) and c["status"] == "True" and c,
     )
     assert cond["reason"] == "Applied"
+
+
+def test_operator_wide_labels_for_every_service_monitor(
+    cluster: Cluster, crd: None, api_client: client.ApiClient
+) -> None:
+    """kube-prometheus-stack selects ServiceMonitors by label (`release: <its release>`): the
+    administrator sets it once for every app; an app's own label of the same key wins."""
+    if not _served(api_client):
+        _install_minimal_crd(api_client)
+    ns = f"sml-{uuid.uuid4().hex[:8]}"
+    core = client.CoreV1Api(api_client)
+    core.create_namespace({"metadata": {"name": ns}})
+    op = OperatorProcess(
+        cluster.kubeconfig,
+        OPERATOR_LOGS,
+        namespaces=ns,
+        env={"BLUEGREEN_SERVICE_MONITOR_LABELS": "release=monitoring, team=platform"},
+    )
+    op.start()
+    try:
+        apps = Apps(api_client, ns)
+        body = app_manifest("mon")
+        body["spec"]["monitoring"] = {"serviceMonitor": {"labels": {"team": "shop"}}}
+        apps.create(body)
+        apps.wait_phase("mon", "Healthy")
+        objects = client.CustomObjectsApi(api_client)
+
+        def labels() -> dict[str, str] | None:
+            try:
+                sm = objects.get_namespaced_custom_object(
+                    "monitoring.coreos.com", "v1", ns, "servicemonitors", "mon"
+                )
+            except ApiException as err:
+                if err.status == 404:
+                    return None
+                raise
+            return dict(sm["metadata"]["labels"])
+
+        got = wait_for("the ServiceMonitor", labels, timeout=60)
+        assert got["release"] == "monitoring", got
+        assert got["team"] == "shop", got  # the app's own wins
+    finally:
+        op.stop()
+        core.delete_namespace(ns, propagation_policy="Background")

@@ -26,7 +26,7 @@ from kubernetes.client.rest import ApiException
 from pydantic import ValidationError
 
 from bluegreen.api import BlueGreenApp, crdgen
-from bluegreen.api.v1alpha1 import MAX_NAME_LENGTH
+from bluegreen.api.v1alpha1 import MAX_NAME_LENGTH, RESERVED_LABELS
 from tests.support.apps import GROUP, PLURAL, VERSION, app_manifest
 
 pytestmark = pytest.mark.cluster
@@ -209,12 +209,12 @@ CASES = [
     case(
         "template-label-under-bluegreen.dev",
         put("spec.template.metadata.labels", {"tier": "web", "bluegreen.dev/color": "blue"}),
-        "template labels under bluegreen.dev/ and app.kubernetes.io/name are set by the operator",
+        RESERVED_LABELS,
     ),
     case(
-        "template-label-app.kubernetes.io-name",
-        put("spec.template.metadata.labels", {"tier": "web", "app.kubernetes.io/name": "x"}),
-        "template labels under bluegreen.dev/ and app.kubernetes.io/name are set by the operator",
+        "template-label-bluegreen.dev-app",
+        put("spec.template.metadata.labels", {"tier": "web", "bluegreen.dev/app": "x"}),
+        RESERVED_LABELS,
     ),
     case(
         "template-label-value-not-string",
@@ -585,6 +585,17 @@ EDGES = [
     pytest.param(put(f"{PRE}.thresholdRange", {"min": 0.5, "max": 0.5}), id="threshold-min-eq-max"),
     pytest.param(put(f"{PRE}.interval", "1m30s"), id="interval-1m30s"),
     pytest.param(drop("spec.strategy.canary"), id="no-canary-no-ingress-needed"),
+    pytest.param(
+        put(
+            "spec.template.metadata.labels",
+            {
+                "app.kubernetes.io/name": "storefront",
+                "app.kubernetes.io/instance": "prod",
+                "app.kubernetes.io/part-of": "shop",
+            },
+        ),
+        id="template-standard-labels-are-the-users",
+    ),
     pytest.param(
         both(drop("spec.analysis.prometheus"), drop("spec.analysis.prePromotion")),
         id="url-metrics-need-no-prometheus",

@@ -1,9 +1,17 @@
-"""docs/argocd/health.lua, the Argo CD health check of a BlueGreenApp, run by a real Lua.
+"""docs/argocd/health.lua, the Argo CD health check of a BlueGreenApp, run by two real Luas.
 
-Each sample goes through docs/argocd/try-health.lua (JSON on stdin, decoded as Argo CD hands
-objects to its scripts: numbers as floats, null as nil), with the Debian interpreter
-`lua5.4` (`make apt` installs it). Statuses are built with the API's own pydantic models,
-so a renamed status field fails here too.
+Every sample runs under both, and both must give the expected answer:
+
+- `lua5.4` (the Debian package; `make apt` installs it) through docs/argocd/try-health.lua,
+  which decodes the JSON as Argo CD hands objects to its scripts (numbers as floats, null as
+  nil) and runs the check with only the base and table libraries;
+- gopher-lua, the interpreter inside Argo CD, through tools/gopherlua (`argocd-lua`, built
+  from the Go module proxy): a fresh state with only the base, table and package libraries
+  open, `obj` as a global, the returned table's status checked, as Argo CD runs a check
+  from argocd-cm.
+
+Statuses are built with the API's own pydantic models, so a renamed status field fails here
+too.
 """
 
 from __future__ import annotations
@@ -18,27 +26,34 @@ from typing import Any
 import pytest
 
 from bluegreen.api.v1alpha1 import GROUP, KIND, BlueGreenAppStatus, Condition, Phase
+from tests.support.tools import go_tool
 
 REPO = Path(__file__).resolve().parents[2]
 ARGOCD = REPO / "docs" / "argocd"
 HEALTH = ARGOCD / "health.lua"
 TRY = ARGOCD / "try-health.lua"
-LUA = "lua5.4"
 T0 = "2026-01-01T00:00:00Z"
+INTERPRETERS = ("lua5.4", "gopher-lua")
 
 
-def health(obj: dict[str, Any]) -> tuple[str, str]:
-    lua = shutil.which(LUA)
-    assert lua, f"{LUA} is not installed: `make apt` installs the Debian package {LUA}"
+def _argv(interpreter: str) -> list[str]:
+    if interpreter == "gopher-lua":
+        return [str(go_tool("argocd-lua")), str(HEALTH)]
+    lua = shutil.which(interpreter)
+    assert lua, f"{interpreter} is not installed: `make apt` installs the Debian package"
+    return [lua, str(TRY)]
+
+
+def health(obj: dict[str, Any], interpreter: str = "lua5.4") -> tuple[str, str]:
     result = subprocess.run(
-        [lua, str(TRY)],
+        _argv(interpreter),
         input=json.dumps(obj),
         capture_output=True,
         text=True,
         check=False,
         timeout=30,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, f"{interpreter}: {result.stderr}"
     status_line, _, rest = result.stdout.partition("\n")
     assert status_line.startswith("status: ") and rest.startswith("message: "), result.stdout
     assert rest.endswith("\n")
@@ -242,23 +257,76 @@ def test_every_phase_of_the_api_has_a_sample() -> None:
     assert set(BY_PHASE) == set(Phase) == set(VERDICT)
 
 
+@pytest.fixture(params=INTERPRETERS)
+def interpreter(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.mark.parametrize("phase", list(BY_PHASE), ids=[p.value for p in BY_PHASE])
-def test_every_phase(phase: Phase) -> None:
+def test_every_phase(phase: Phase, interpreter: str) -> None:
     case = BY_PHASE[phase]
     assert case.status == VERDICT[phase]
-    assert health(case.obj) == (case.status, case.message)
+    assert health(case.obj, interpreter) == (case.status, case.message)
 
 
 @pytest.mark.parametrize("phase", list(Phase), ids=[p.value for p in Phase])
-def test_every_phase_uses_status_message(phase: Phase) -> None:
+def test_every_phase_uses_status_message(phase: Phase, interpreter: str) -> None:
     obj = app(phase=phase, message=f"operator says {phase.value}")
-    assert health(obj) == (VERDICT[phase], f"operator says {phase.value}")
+    assert health(obj, interpreter) == (VERDICT[phase], f"operator says {phase.value}")
 
 
 @pytest.mark.parametrize("name", list(EDGES))
-def test_edge_cases(name: str) -> None:
+def test_edge_cases(name: str, interpreter: str) -> None:
     case = EDGES[name]
-    assert health(case.obj) == (case.status, case.message)
+    assert health(case.obj, interpreter) == (case.status, case.message)
+
+
+def test_large_generations_are_written_as_whole_numbers(interpreter: str) -> None:
+    """No string.format under Argo CD: the digits are written by hand, and must be right."""
+    for generation in (1, 10, 99, 100, 7305, 2**31 + 1):
+        obj = app(generation=generation + 1, phase=Phase.HEALTHY, observed_generation=generation)
+        assert health(obj, interpreter) == (
+            "Progressing",
+            f"Waiting for the bluegreen operator to act on generation {generation + 1} "
+            f"(it has seen {generation})",
+        )
+
+
+def test_both_interpreters_refuse_what_argo_cd_does_not_open(tmp_path: Path) -> None:
+    """The sandbox is real in both: a check that calls string.format fails under each."""
+    bad = tmp_path / "health.lua"
+    bad.write_text('hs = {}\nhs.status = string.format("%s", "Healthy")\nreturn hs\n')
+    (tmp_path / "try-health.lua").write_text(TRY.read_text())
+    obj = json.dumps(app())
+    for argv in (
+        [str(go_tool("argocd-lua")), str(bad)],
+        [str(shutil.which("lua5.4")), str(tmp_path / "try-health.lua")],
+    ):
+        result = subprocess.run(argv, input=obj, capture_output=True, text=True, check=False)
+        assert result.returncode != 0, argv
+        assert "string" in result.stderr, result.stderr
+    # gopher-lua with every library open (Argo CD's useOpenLibs) runs it.
+    opened = subprocess.run(
+        [str(go_tool("argocd-lua")), "-open-libs", str(bad)],
+        input=obj,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert opened.stdout == "status: Healthy\nmessage: \n"
+
+
+def test_an_invalid_status_is_unknown_as_in_argo_cd(tmp_path: Path) -> None:
+    bad = tmp_path / "health.lua"
+    bad.write_text('hs = {status = "Fine", message = "x"}\nreturn hs\n')
+    result = subprocess.run(
+        [str(go_tool("argocd-lua")), str(bad)],
+        input=json.dumps(app()),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout == "status: Unknown\nmessage: Lua returned an invalid health status\n"
 
 
 def test_health_lua_is_the_script_argo_cd_runs() -> None:

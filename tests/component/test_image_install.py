@@ -5,13 +5,15 @@ Everything is taken from the Dockerfile itself, so the image and this test canno
 1. the build stage's COPY sources are copied into an empty directory (the build context
    as the image sees it), and its install RUN line is executed there with the image's
    paths relocated into a temporary directory (`/dist`, `/opt/venv`, the base image's
-   Python): the wheel is built, uv.lock's runtime pins are exported as constraints, and
-   the wheel goes into a CLEAN virtualenv with exactly those pins;
+   Python): the wheel is built, uv.lock's runtime pins are exported with their hashes, and
+   they and the wheel go into a CLEAN virtualenv with `--require-hashes`. The same commands
+   with one hash changed must fail: the hashes are checked, not only written;
 2. the final stage's ENTRYPOINT runs from that virtualenv with the final stage's ENV,
-   against the real API server. Two substitutions only: `--all-namespaces` becomes
-   `--namespace=<the test's own namespace>`, so no other operator of the test session acts
-   on the same apps and this one acts on nobody else's, and the liveness port (and
-   BLUEGREEN_METRICS_PORT) become free ports, since tests share the machine;
+   against the real API server. Its argument `--namespace=<the test's own namespace>`
+   replaces the CMD (`--all-namespaces`), as the chart's arguments do, so no other operator
+   of the test session acts on the same apps and this one acts on nobody else's; and the
+   liveness port (and BLUEGREEN_METRICS_PORT) become free ports, since tests share the
+   machine;
 3. the liveness endpoint answers, the logs are JSON, a BlueGreenApp reaches Healthy, and
    nothing was written into the installed tree (what readOnlyRootFilesystem demands).
 """
@@ -115,8 +117,8 @@ def stages() -> list[Stage]:
     return parse_dockerfile(DOCKERFILE.read_text())
 
 
-def entrypoint(stage: Stage) -> list[str]:
-    (raw,) = stage.all("ENTRYPOINT")
+def entrypoint(stage: Stage, keyword: str = "ENTRYPOINT") -> list[str]:
+    (raw,) = stage.all(keyword)
     argv = json.loads(raw)  # exec form only: no shell, PID 1 gets the signals
     assert isinstance(argv, list) and all(isinstance(a, str) for a in argv)
     return argv
@@ -159,7 +161,9 @@ def test_dockerfile_is_checkov_clean() -> None:
 def test_image_shape(stages: list[Stage]) -> None:
     build, final = stages[0], stages[-1]
     assert len(stages) == 2 and build.name == "build"
-    assert build.base == final.base == "python:3.11-slim"
+    # One base for both stages, pinned by digest (the tag only says what it is).
+    assert build.base == final.base
+    assert re.fullmatch(r"python:3\.11-slim@sha256:[a-f0-9]{64}", build.base), build.base
     # The final stage gets the virtualenv and nothing else from the build.
     copies = final.all("COPY")
     assert copies == [f"--from=build {IMAGE_VENV} {IMAGE_VENV}"], copies
@@ -171,12 +175,18 @@ def test_image_shape(stages: list[Stage]) -> None:
     assert re.fullmatch(r"[1-9][0-9]{3,}:[1-9][0-9]{3,}", user), "a numeric, non-root user"
     argv = entrypoint(final)
     assert argv[:2] == ["kopf", "run"]
-    assert "--log-format=json" in argv and "--all-namespaces" in argv
+    assert "--log-format=json" in argv
+    # Which namespaces it serves are arguments: every one unless they say otherwise (the
+    # chart passes --all-namespaces or --namespace=... for each).
+    assert "--all-namespaces" not in argv and not any(a.startswith("--namespace") for a in argv)
+    assert entrypoint(final, "CMD") == ["--all-namespaces"]
     assert argv[argv.index("-m") + 1] == "bluegreen.runtime.handlers"
     assert f"--liveness=http://0.0.0.0:{IMAGE_LIVENESS_PORT}/healthz" in argv
     # The uv that replays the build is the one the image installs.
     version = subprocess.run([str(UV), "--version"], capture_output=True, text=True, check=True)
-    assert version.stdout.split()[1] == build.args()["UV_VERSION"]
+    assert [f"uv=={version.stdout.split()[1]}"] == list(
+        _requirements((REPO / "docker" / "uv-requirements.txt").read_text())
+    )
 
 
 # --------------------------------------------------------------------------- replay
@@ -184,6 +194,7 @@ def test_image_shape(stages: list[Stage]) -> None:
 
 @dataclass
 class Installed:
+    root: Path  # where the image's /dist and /opt/venv were relocated
     venv: Path
     wheel: Path
     argv: list[str]
@@ -248,12 +259,16 @@ def installed(stages: list[Stage], tmp_path_factory: pytest.TempPathFactory) -> 
         "HOME": str(root / "nonexistent"),  # the image's user has no home
         "LANG": "C.UTF-8",
     }
-    return Installed(venv=venv, wheel=wheel, argv=entrypoint(final), env=env)
+    return Installed(root=root, venv=venv, wheel=wheel, argv=entrypoint(final), env=env)
 
 
 def test_the_wheel_holds_the_package_only(installed: Installed) -> None:
     names = zipfile.ZipFile(installed.wheel).namelist()
     assert "bluegreen/runtime/handlers.py" in names
+    # The license travels with the package (the build stage copies LICENSE).
+    (license_file,) = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+    text = zipfile.ZipFile(installed.wheel).read(license_file).decode()
+    assert text == (REPO / "LICENSE").read_text() and "Apache License" in text
     assert all(n.startswith(("bluegreen/", "bluegreen-")) for n in names), names
 
 
@@ -294,6 +309,98 @@ def test_the_clean_venv_has_the_wheel_and_the_locked_pins_only(installed: Instal
         assert dev_only not in pins, f"{dev_only} in the runtime image"
 
 
+def _requirements(text: str) -> dict[str, list[str]]:
+    """name==version -> its hashes, from a requirements file in uv export's format."""
+    out: dict[str, list[str]] = {}
+    current = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if not line.startswith(" "):
+            current = stripped.split(";")[0].split()[0].rstrip("\\").strip()
+            out[current] = []
+        out[current] += re.findall(r"--hash=(sha256:[a-f0-9]{64})", stripped)
+    return out
+
+
+def test_every_runtime_dependency_is_installed_by_hash(
+    installed: Installed, stages: list[Stage]
+) -> None:
+    run = install_run(stages[0])
+    assert "--no-hashes" not in run
+    exported = (installed.root / "dist" / "requirements.txt").read_text()
+    required = _requirements(exported)
+    assert len(required) > 20 and all("==" in r for r in required), required
+    assert all(required.values()), [r for r, h in required.items() if not h]
+    # Every package of the clean venv but the wheel came through that file.
+    frozen = subprocess.run(
+        [str(UV), "pip", "freeze", "--python", str(installed.venv / "bin" / "python")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    installed_pins = {"==".join(_pin(line)) for line in frozen.splitlines() if "==" in line}
+    assert installed_pins == {"==".join(_pin(r)) for r in required}
+
+
+def test_a_wrong_hash_is_refused(installed: Installed, stages: list[Stage], tmp_path: Path) -> None:
+    """The install commands of the RUN line, replayed with one hash changed, fail."""
+    steps = [step.strip() for step in install_run(stages[0]).split("&&")]
+    make_venv = next(step for step in steps if step.startswith("uv venv "))
+    hashed = next(step for step in steps if "--require-hashes" in step)
+    assert "-r /dist/requirements.txt" in hashed and "--no-deps" in hashed
+    (tmp_path / "dist").mkdir()
+    exported = (installed.root / "dist" / "requirements.txt").read_text()
+    victim, hashes = next((r, h) for r, h in _requirements(exported).items() if "kopf" in r)
+    tampered = exported
+    for digest in hashes:  # every hash of the package, so no wheel of it can match
+        tampered = tampered.replace(digest, "sha256:" + "0" * 64)
+    (tmp_path / "dist" / "requirements.txt").write_text(tampered)
+    clean = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env = {**clean, **stages[0].env()}
+    subprocess.run(
+        ["/bin/sh", "-c", _relocate(make_venv, tmp_path)], env=env, check=True, timeout=60
+    )
+    result = subprocess.run(
+        ["/bin/sh", "-c", _relocate(hashed, tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode != 0, f"{victim} was installed with a wrong hash"
+    assert f"Hash mismatch for `{victim}`" in result.stderr, result.stderr
+
+
+def test_the_build_stage_installs_uv_by_hash(stages: list[Stage], tmp_path: Path) -> None:
+    """uv itself comes from docker/uv-requirements.txt, at the Makefile's UV_VERSION; its
+    hashes are those of the wheels PyPI serves for linux/amd64 and linux/arm64 (pip
+    downloads each with --require-hashes)."""
+    build = stages[0]
+    (install,) = [r for r in build.all("RUN") if "uv-requirements.txt" in r]
+    assert "--require-hashes" in install
+    requirements = REPO / "docker" / "uv-requirements.txt"
+    pinned = _requirements(requirements.read_text())
+    makefile = re.search(r"^UV_VERSION := (\S+)$", (REPO / "Makefile").read_text(), re.M)
+    assert makefile and list(pinned) == [f"uv=={makefile.group(1)}"]
+    pip = REPO / ".cache" / "bootstrap" / "bin" / "pip"
+    for platform in ("manylinux_2_17_x86_64", "manylinux_2_28_aarch64"):
+        result = subprocess.run(
+            [
+                *(str(pip), "download", "--quiet", "--no-deps", "--only-binary=:all:"),
+                *("--platform", platform, "--python-version", "3.11"),
+                *("--require-hashes", "-r", str(requirements), "-d", str(tmp_path / platform)),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
 def _pin(line: str) -> tuple[str, str]:
     name, version = line.strip().split("==", 1)
     return re.sub(r"[-_.]+", "-", name).lower(), version
@@ -323,16 +430,10 @@ def test_the_entrypoint_runs_the_operator_from_the_clean_venv(
     tmp_path: Path,
 ) -> None:
     liveness, metrics = free_port(), free_port()
-    argv = [
-        f"--namespace={image_namespace}" if a == "--all-namespaces" else a for a in installed.argv
-    ]
-    argv = [a.replace(f":{IMAGE_LIVENESS_PORT}/", f":{liveness}/") for a in argv]
-    assert len(argv) == len(installed.argv)
-    changed = [(a, b) for a, b in zip(installed.argv, argv, strict=True) if a != b]
-    assert [a for a, _ in changed] == [
-        "--all-namespaces",
-        f"--liveness=http://0.0.0.0:{IMAGE_LIVENESS_PORT}/healthz",
-    ]
+    argv = [a.replace(f":{IMAGE_LIVENESS_PORT}/", f":{liveness}/") for a in installed.argv]
+    changed = [a for a, b in zip(installed.argv, argv, strict=True) if a != b]
+    assert changed == [f"--liveness=http://0.0.0.0:{IMAGE_LIVENESS_PORT}/healthz"]
+    argv.append(f"--namespace={image_namespace}")  # replaces the CMD, as the chart's arguments
     env = {
         **installed.env,
         "KUBECONFIG": str(cluster.kubeconfig),

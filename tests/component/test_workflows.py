@@ -3,6 +3,9 @@
 actionlint is built from the Go module proxy by .github/scripts/build-actionlint.sh (once:
 the binary is kept in .cache/bin/actionlint-<version>/). When shellcheck is on PATH,
 actionlint also checks every `run:` script with it.
+
+Every action is pinned by a full commit SHA with its version in a comment, the same action
+at the same commit everywhere, and Dependabot (.github/dependabot.yml) keeps them moving.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tools.localcluster import HELM_VERSION
 
 from bluegreen.api.v1alpha1 import BlueGreenApp
 
@@ -26,6 +30,8 @@ WORKFLOWS = REPO / ".github" / "workflows"
 SCRIPTS = REPO / ".github" / "scripts"
 BUILD_ACTIONLINT = SCRIPTS / "build-actionlint.sh"
 TRAFFIC_CHECK = SCRIPTS / "traffic-check.sh"
+RELEASE_VERSION = SCRIPTS / "release-version.sh"
+ALL = ["ci.yml", "e2e-kind.yml", "release-demo-app.yml", "release-operator.yml"]
 
 
 def _workflow(name: str) -> dict[str, Any]:
@@ -70,11 +76,7 @@ def actionlint() -> Path:
 
 def test_actionlint_finds_nothing(actionlint: Path) -> None:
     files = sorted(str(p.relative_to(REPO)) for p in WORKFLOWS.glob("*.y*ml"))
-    assert files == [
-        ".github/workflows/ci.yml",
-        ".github/workflows/e2e-kind.yml",
-        ".github/workflows/release.yml",
-    ]
+    assert files == [f".github/workflows/{name}" for name in ALL]
     result = subprocess.run(
         [str(actionlint), "-no-color", "-oneline", *files],
         cwd=REPO,
@@ -106,7 +108,9 @@ def test_build_script_is_idempotent(actionlint: Path) -> None:
 
 def test_scripts_pass_shellcheck() -> None:
     if shutil.which("shellcheck") is None:
-        pytest.skip("shellcheck is not installed (Debian package shellcheck)")
+        pytest.fail(
+            "shellcheck is not installed (Debian package shellcheck; `make apt` installs it)"
+        )
     scripts = sorted(str(p) for p in SCRIPTS.glob("*.sh"))
     assert scripts
     result = subprocess.run(
@@ -117,19 +121,56 @@ def test_scripts_pass_shellcheck() -> None:
 
 # ----------------------------------------------------------------------------- all workflows
 
-PINNED = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[A-Za-z0-9_./-]+)?@v[0-9]+$")
+USES = re.compile(r"^\s*(?:- )?uses:\s*(\S+)(.*)$")
+PINNED = re.compile(
+    r"^(?P<action>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[A-Za-z0-9_./-]+)?)@(?P<sha>[0-9a-f]{40})$"
+)
+VERSION_COMMENT = re.compile(r"^ # (?P<version>v[0-9]+\.[0-9]+\.[0-9]+)$")
 
 
-@pytest.mark.parametrize("name", ["ci.yml", "e2e-kind.yml", "release.yml"])
-def test_actions_are_pinned_by_major_and_permissions_are_explicit(name: str) -> None:
+def _pins(name: str) -> list[tuple[str, str, str]]:
+    """(action, sha, version) of every `uses:` line of a workflow, from its text (YAML
+    drops the comments that name the versions)."""
+    out = []
+    for line in (WORKFLOWS / name).read_text().splitlines():
+        m = USES.match(line)
+        if not m:
+            continue
+        pinned, comment = PINNED.match(m.group(1)), VERSION_COMMENT.match(m.group(2))
+        assert pinned and comment, f"{name}: not pinned as action@<40 hex> # vX.Y.Z: {line}"
+        out.append((pinned["action"], pinned["sha"], comment["version"]))
+    return out
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_actions_are_pinned_by_sha_and_permissions_are_explicit(name: str) -> None:
     workflow = _workflow(name)
     uses = [s["uses"] for s in _steps(workflow) if "uses" in s]
     assert uses
-    assert [u for u in uses if not PINNED.match(u)] == []
+    pins = _pins(name)
+    assert [f"{a}@{sha}" for a, sha, _ in pins] == uses  # every `uses:` line was read
     assert "permissions" in workflow
     for job in workflow["jobs"].values():
         assert job.get("runs-on") == "ubuntu-latest"
         assert "timeout-minutes" in job
+
+
+def test_each_action_is_pinned_to_one_commit_everywhere() -> None:
+    seen: dict[str, set[tuple[str, str]]] = {}
+    for name in ALL:
+        for action, sha, version in _pins(name):
+            seen.setdefault(action.lower(), set()).add((sha, version))
+    assert {a: v for a, v in seen.items() if len(v) > 1} == {}
+    # The versions are the ones Dependabot moves: a major.minor.patch per SHA.
+    assert len(seen) >= 10, sorted(seen)
+
+
+def test_dependabot_updates_actions_base_image_and_python_pins() -> None:
+    config = yaml.safe_load((REPO / ".github" / "dependabot.yml").read_text())
+    assert config["version"] == 2
+    updates = {(u["package-ecosystem"], u["directory"]) for u in config["updates"]}
+    assert updates == {("github-actions", "/"), ("docker", "/"), ("uv", "/"), ("pip", "/docker")}
+    assert all(u["schedule"]["interval"] == "weekly" for u in config["updates"])
 
 
 # ----------------------------------------------------------------------------- ci.yml
@@ -219,15 +260,17 @@ def test_e2e_app_is_a_valid_blue_green_app_with_a_canary_step() -> None:
     assert "bluegreen-demo:v2" in script
 
 
-# ----------------------------------------------------------------------------- release.yml
+# ----------------------------------------------------------------------------- release-demo-app.yml
 
 
-def test_release_uses_oidc_least_privilege_and_waits_for_healthy() -> None:
-    text = (WORKFLOWS / "release.yml").read_text()
-    release = _workflow("release.yml")
+def test_demo_app_release_uses_oidc_least_privilege_and_waits_for_healthy() -> None:
+    text = (WORKFLOWS / "release-demo-app.yml").read_text()
+    release = _workflow("release-demo-app.yml")
     assert release["on"] == {"push": {"tags": ["v*"]}}
     assert release["permissions"] == {"id-token": "write", "contents": "read"}
     assert all("permissions" not in job for job in release["jobs"].values())
+    # The operator's tags are v* too: here the example runs only where it is configured.
+    assert [job.get("if") for job in release["jobs"].values()] == ["vars.APP_NAME != ''"]
 
     # No static AWS keys, in inputs, env or secrets.
     for forbidden in (
@@ -257,6 +300,132 @@ def test_release_uses_oidc_least_privilege_and_waits_for_healthy() -> None:
         "kubectl create",
     ):
         assert broad not in runs.lower()
+
+
+# ----------------------------------------------------------------------------- release-operator.yml
+
+
+def _job(workflow: dict[str, Any], name: str) -> dict[str, Any]:
+    job: dict[str, Any] = workflow["jobs"][name]
+    return job
+
+
+def _job_runs(job: dict[str, Any]) -> str:
+    return "\n".join(step["run"] for step in job["steps"] if "run" in step)
+
+
+def test_operator_release_runs_on_tags_with_least_privilege_per_job() -> None:
+    release = _workflow("release-operator.yml")
+    assert release["on"] == {"push": {"tags": ["v*"]}}
+    assert release["permissions"] == {}
+    perms = {name: job["permissions"] for name, job in release["jobs"].items()}
+    assert perms == {
+        "version": {"contents": "read"},
+        "image": {"contents": "read", "packages": "write", "id-token": "write"},
+        "chart": {"contents": "read", "packages": "write", "id-token": "write"},
+        "python": {"contents": "read"},
+        "pypi": {"id-token": "write"},
+        "github": {"contents": "write"},
+    }
+    # Everything waits for the version check; PyPI for the image and the chart.
+    assert _job(release, "image")["needs"] == "version"
+    assert set(_job(release, "pypi")["needs"]) == {"python", "image", "chart"}
+    assert ".github/scripts/release-version.sh" in _job_runs(_job(release, "version"))
+    # The helm of the release is the helm of the tests.
+    assert release["env"]["HELM_VERSION"] == HELM_VERSION
+
+
+def test_operator_release_has_no_static_credentials() -> None:
+    text = (WORKFLOWS / "release-operator.yml").read_text()
+    release = _workflow("release-operator.yml")
+    assert "secrets." not in text
+    for forbidden in ("aws-access-key-id", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert forbidden not in text
+    (creds,) = _uses(release, "aws-actions/configure-aws-credentials")
+    assert creds["if"] == "vars.ECR_REGISTRY != ''"
+    assert creds["with"]["role-to-assume"] == "${{ vars.AWS_IMAGE_ROLE }}"
+    assert set(creds["with"]) == {"role-to-assume", "role-session-name", "aws-region"}
+    (ecr,) = _uses(release, "aws-actions/amazon-ecr-login")
+    assert ecr["if"] == "vars.ECR_REGISTRY != ''"
+    for login in _uses(release, "docker/login-action"):
+        assert login["with"] == {
+            "registry": "ghcr.io",
+            "username": "${{ github.actor }}",
+            "password": "${{ github.token }}",
+        }
+    (pypi,) = _uses(release, "pypa/gh-action-pypi-publish")
+    assert "with" not in pypi, "trusted publishing: no token, no password"
+    assert _job(release, "pypi")["environment"]["name"] == "pypi"
+
+
+def test_operator_image_is_multi_arch_attested_and_signed_by_digest() -> None:
+    release = _workflow("release-operator.yml")
+    image = _job(release, "image")
+    (build,) = _uses({"jobs": {"image": image}}, "docker/build-push-action")
+    assert release["env"]["PLATFORMS"] == "linux/amd64,linux/arm64"
+    assert build["with"]["platforms"] == "${{ env.PLATFORMS }}"
+    assert build["with"]["push"] is True
+    assert build["with"]["sbom"] is True
+    assert build["with"]["provenance"] == "mode=max"
+    assert build["with"]["tags"] == "${{ steps.names.outputs.tags }}"
+    runs = _job_runs(image)
+    assert 'image="ghcr.io/${OWNER}/${IMAGE_NAME}"' in runs
+    assert '"${ECR_REGISTRY}/${ECR_REPOSITORY}:${VERSION}"' in runs
+    assert 'cosign sign --yes "${tag%:*}@${DIGEST}"' in runs
+    assert image["outputs"]["digest"] == "${{ steps.build.outputs.digest }}"
+    assert _uses({"jobs": {"image": image}}, "sigstore/cosign-installer")
+    assert _uses({"jobs": {"image": image}}, "docker/setup-qemu-action")
+
+
+def test_operator_chart_is_packaged_with_the_digest_pushed_to_oci_and_signed() -> None:
+    release = _workflow("release-operator.yml")
+    chart = _job(release, "chart")
+    assert chart["env"]["DIGEST"] == "${{ needs.image.outputs.digest }}"
+    assert chart["env"]["IMAGE"] == "${{ needs.image.outputs.image }}"
+    runs = _job_runs(chart)
+    assert "python3 tools/package_chart.py" in runs
+    assert '--repository "${IMAGE}" --digest "${DIGEST}"' in runs
+    assert 'oci://ghcr.io/${OWNER}/charts"' in runs
+    assert "--password-stdin" in runs
+    assert 'cosign sign --yes "ghcr.io/${OWNER}/charts/bluegreen-operator@${digest}"' in runs
+
+
+def test_the_python_package_is_built_with_the_hash_checked_uv() -> None:
+    runs = _job_runs(_job(_workflow("release-operator.yml"), "python"))
+    assert "--require-hashes --no-deps -r docker/uv-requirements.txt" in runs
+    assert "uv build --out-dir dist" in runs
+
+
+# ----------------------------------------------------------------------------- release-version.sh
+
+
+def _release_version(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(RELEASE_VERSION), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_release_version_agrees_with_the_repository() -> None:
+    pyproject = re.search(r'^version = "([^"]+)"', (REPO / "pyproject.toml").read_text(), re.M)
+    assert pyproject
+    version = pyproject.group(1)
+    ok = _release_version(f"v{version}", "Blue-Org")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines() == [f"version={version}", "owner=blue-org"]
+
+    wrong = _release_version("v9.9.9")
+    assert wrong.returncode == 1
+    assert f"pyproject.toml version is '{version}', the tag says 9.9.9" in wrong.stderr
+    assert "Chart.yaml appVersion" in wrong.stderr
+    assert "CHANGELOG.md has no '## [9.9.9]' section" in wrong.stderr
+    for not_a_release in ("9.9.9", "v1", "v1.2", "vnext"):
+        refused = _release_version(not_a_release)
+        assert refused.returncode == 1
+        assert "is not a release tag vX.Y.Z" in refused.stderr
 
 
 # ----------------------------------------------------------------------------- traffic-check.sh

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +21,91 @@ CRD_PATH = REPO / "crds" / "bluegreen.dev_bluegreenapps.yaml"
 NOT_READY = {"kwok.bluegreen.dev/ready": "false"}
 
 
-def install_crd(api_client: client.ApiClient, path: Path = CRD_PATH) -> None:
-    """Create or update the CRD and wait until it is served."""
+INSTALL_CRD_ENV = "BLUEGREEN_TEST_INSTALL_CRD"
+
+
+class CrdDiffersError(RuntimeError):
+    """The cluster has the CRD with another spec, and replacing it was not allowed."""
+
+
+def crd_may_be_replaced(local: bool) -> bool:
+    """The tests replace a CRD that differs from the project's only on the local control
+    plane (theirs), or where BLUEGREEN_TEST_INSTALL_CRD=1 says so: on a cluster KUBECONFIG
+    names, the CRD may serve someone's apps, and a replaced schema changes them all."""
+    return local or os.environ.get(INSTALL_CRD_ENV) == "1"
+
+
+def install_crd(
+    api_client: client.ApiClient, path: Path = CRD_PATH, *, replace: bool = True
+) -> str:
+    """Create the CRD of `path`, or bring the cluster's to it, and wait until it is served.
+
+    Returns "created", "unchanged" (the cluster's spec is already what the API server makes
+    of `path`: compared after a server-side dry run, so defaulted fields do not count) or
+    "replaced". A CRD whose spec differs is replaced only with `replace`; otherwise
+    CrdDiffersError says which fields differ and how to allow it."""
     ext = client.ApiextensionsV1Api(api_client)
     body = yaml.safe_load(path.read_text())
     name = body["metadata"]["name"]
     try:
-        current = ext.read_custom_resource_definition(name)
-        body["metadata"]["resourceVersion"] = current.metadata.resource_version
-        ext.replace_custom_resource_definition(name, body)
+        current = _raw(ext.read_custom_resource_definition(name, _preload_content=False))
     except ApiException as err:
         if err.status != 404:
             raise
         ext.create_custom_resource_definition(body)
+        outcome = "created"
+    else:
+        body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        wanted = _raw(
+            ext.replace_custom_resource_definition(
+                name, body, dry_run="All", _preload_content=False
+            )
+        )
+        differences = _differences(current["spec"], wanted["spec"])
+        if not differences:
+            outcome = "unchanged"
+        elif not replace:
+            shown = "\n".join(f"  {d}" for d in differences[:10])
+            more = f"\n  ... and {len(differences) - 10} more" if len(differences) > 10 else ""
+            raise CrdDiffersError(
+                f"the cluster's CRD {name} differs from {path.relative_to(REPO)}:\n"
+                f"{shown}{more}\n"
+                "The tests do not replace it on a cluster they did not start: it may serve "
+                "other BlueGreenApps, and a new schema applies to them all. Set "
+                f"{INSTALL_CRD_ENV}=1 to let the tests replace it, or point KUBECONFIG at a "
+                "cluster of your own."
+            )
+        else:
+            ext.replace_custom_resource_definition(name, body)
+            outcome = "replaced"
     wait_crd_established(api_client, name, timeout=30)
+    return outcome
+
+
+def _raw(response: Any) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(response.data)
+    return data
+
+
+def _differences(have: Any, want: Any, where: str = "spec") -> list[str]:
+    """The paths at which two JSON values differ, as `spec.versions[0].schema...: why`."""
+    if isinstance(have, dict) and isinstance(want, dict):
+        out: list[str] = []
+        for key in sorted(set(have) | set(want)):
+            if key not in want:
+                out.append(f"{where}.{key}: only in the cluster")
+            elif key not in have:
+                out.append(f"{where}.{key}: only in the project's CRD")
+            else:
+                out += _differences(have[key], want[key], f"{where}.{key}")
+        return out
+    if isinstance(have, list) and isinstance(want, list) and len(have) == len(want):
+        return [
+            d
+            for i, (a, b) in enumerate(zip(have, want, strict=True))
+            for d in _differences(a, b, f"{where}[{i}]")
+        ]
+    return [] if have == want else [f"{where}: differs"]
 
 
 def app_manifest(

@@ -14,6 +14,7 @@ import contextlib
 import http.client
 import json
 import os
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -56,15 +57,24 @@ def http_request(
     body: bytes | None = None,
     headers: Mapping[str, str] | None = None,
     timeout: float = 10.0,
+    *,
+    context: ssl.SSLContext | None = None,
 ) -> Response:
-    """One HTTP request; any status is returned (never raised), unlike urllib."""
+    """One HTTP request; any status is returned (never raised), unlike urllib. An https://
+    URL is asked with `context` (the CAs it trusts)."""
     parts = urlsplit(url)
-    if parts.scheme != "http" or parts.hostname is None:
-        raise ValueError(f"expected an http:// URL, got {url!r}")
+    if parts.scheme not in ("http", "https") or parts.hostname is None:
+        raise ValueError(f"expected an http(s):// URL, got {url!r}")
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        connection = http.client.HTTPSConnection(
+            parts.hostname, parts.port, timeout=timeout, context=context
+        )
+    else:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
         connection.request(method, target, body=body, headers=dict(headers or {}))
         response = connection.getresponse()

@@ -41,11 +41,14 @@ def for_operator(url: str) -> str:
 
 
 class OperatorProcess:
-    """One `kopf run` process watching the namespaces that match `namespaces`.
+    """One `kopf run` process watching the namespaces that match `namespaces` (empty: no
+    `--namespace` of its own; `kopf_args` say which, e.g. a chart's `--namespace` flags).
 
     `env` is added to this process's environment; `kopf_args` say how it runs beside
     other operators (`--standalone`: alone, no peering); `log_name` is its log's file name
-    in `log_dir` (by default, named after `namespaces`).
+    in `log_dir` (by default, named after `namespaces`); `source` is a directory holding
+    the `bluegreen` package to run instead of this checkout's (a previous version's, as
+    `tests/support/previous.py` extracts it from git).
     """
 
     stop_timeout = 15.0
@@ -60,8 +63,12 @@ class OperatorProcess:
         *,
         kopf_args: Sequence[str] = ("--standalone",),
         log_name: str | None = None,
+        source: Path | None = None,
     ) -> None:
         self.extra_env = dict(env or {})
+        if source is not None:
+            # Ahead of the editable install of this checkout on sys.path.
+            self.extra_env["PYTHONPATH"] = str(source)
         self.kubeconfig = kubeconfig
         self.log_dir = log_dir
         self.namespaces = namespaces
@@ -79,7 +86,7 @@ class OperatorProcess:
     def proc(self) -> subprocess.Popen[bytes] | None:
         return self._process.popen
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 90.0) -> None:
         """Start it and wait until kopf's liveness endpoint answers."""
         liveness = f"http://{LOOPBACK}:{free_port()}/healthz"
         self.metrics_port = free_port()
@@ -96,7 +103,7 @@ class OperatorProcess:
             [
                 *(sys.executable, "-m", "kopf", "run", "-m", "bluegreen.runtime.handlers"),
                 *self.kopf_args,
-                f"--namespace={self.namespaces}",
+                *([f"--namespace={self.namespaces}"] if self.namespaces else []),
                 f"--liveness={liveness}",
             ],
             cwd=REPO,

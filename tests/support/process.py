@@ -14,6 +14,8 @@ operator restart, a Prometheus outage); the log then grows, each start appending
 from __future__ import annotations
 
 import contextlib
+import json
+import shutil
 import socket
 import subprocess
 import time
@@ -28,6 +30,29 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
+
+
+def other_address() -> str | None:
+    """An IPv4 address of this machine that is not loopback (iproute2's JSON), if any: what
+    a server bound to loopback only must not answer on."""
+    ip = shutil.which("ip")
+    if ip is None:
+        return None
+    out = subprocess.run([ip, "-j", "-4", "addr"], capture_output=True, text=True, check=True)
+    for link in json.loads(out.stdout):
+        for addr in link.get("addr_info") or []:
+            if addr.get("scope") == "global":
+                return str(addr["local"])
+    return None
+
+
+def connects(host: str, port: int) -> bool:
+    """Whether a TCP connection to host:port is accepted."""
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 def on_a_free_port(

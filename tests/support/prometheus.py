@@ -32,6 +32,7 @@ import contextlib
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import tempfile
 import time
@@ -45,6 +46,7 @@ import yaml
 from tests.support.cluster import REPO
 from tests.support.demo_app import http_request
 from tests.support.process import LOOPBACK, BackgroundProcess, free_port, on_a_free_port
+from tests.support.tls import ServerCert
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 UPSTREAM_VERSION = "3.16.0"
@@ -154,12 +156,15 @@ def kubernetes_config(
 ) -> dict[str, object]:
     """A prometheus.yml that finds the apps' pods itself, as a Prometheus Operator does for
     the operator's ServiceMonitor: the endpoints of every Service labelled
-    `bluegreen.dev/role: metrics` (an app's `<name>-metrics`, over both colours) in
+    `bluegreen.dev/role: metrics` (an app's `<name>-metrics`, over both colours, and its
+    `<name>-legacy` while the app still has a Deployment of an earlier operator version) in
     `namespaces`, port `http`, read through `kubeconfig`. As the ServiceMonitor says, the
-    app's own labels win (honor_labels), `color` and `revision` come from the pod's
-    labels and `app` is the app's name; `namespace`, `pod` and `service` are added as the
-    Prometheus Operator adds them. `static_targets` (address, labels) are scraped as well,
-    in the job `static`: the operator's own metrics, say."""
+    target's labels win over the app's own (honor_labels: false), a pod that `<name>-legacy`
+    selects although it carries `bluegreen.dev/app` is scraped through `<name>-metrics`
+    only, `color` and `revision` come from the pod's labels and `app` is the app's name;
+    `namespace`, `pod` and `service` are added as the Prometheus Operator adds them.
+    `static_targets` (address, labels) are scraped as well, in the job `static`: the
+    operator's own metrics, say."""
     meta = "__meta_kubernetes_"
     relabel = [
         {
@@ -168,11 +173,19 @@ def kubernetes_config(
             "action": "keep",
         },
         {"source_labels": [f"{meta}endpoint_port_name"], "regex": "http", "action": "keep"},
+        {
+            "source_labels": [
+                f"{meta}service_name",
+                f"{meta}pod_labelpresent_{_meta_name('bluegreen.dev/app')}",
+            ],
+            "regex": ".+-legacy;true",
+            "action": "drop",
+        },
         {"source_labels": [f"{meta}namespace"], "target_label": "namespace"},
         {"source_labels": [f"{meta}service_name"], "target_label": "service"},
         {"source_labels": [f"{meta}pod_name"], "target_label": "pod"},
         {
-            "source_labels": [f"{meta}service_label_{_meta_name('app.kubernetes.io/name')}"],
+            "source_labels": [f"{meta}service_label_{_meta_name('bluegreen.dev/app')}"],
             "target_label": "app",
         },
         {
@@ -187,7 +200,7 @@ def kubernetes_config(
     jobs: list[dict[str, object]] = [
         {
             "job_name": JOB,
-            "honor_labels": True,
+            "honor_labels": False,
             "kubernetes_sd_configs": [
                 {
                     "role": "endpoints",
@@ -234,9 +247,11 @@ def run_prometheus(
         server.close()
 
 
-def query(url: str, promql: str) -> dict[str, object]:
+def query(url: str, promql: str, context: ssl.SSLContext | None = None) -> dict[str, object]:
     """The `data` of an instant query (for the tests' own checks, not the code under test)."""
-    response = http_request("GET", f"{url}/api/v1/query?{urlencode({'query': promql})}")
+    response = http_request(
+        "GET", f"{url}/api/v1/query?{urlencode({'query': promql})}", context=context
+    )
     document = json.loads(response.body)
     if document.get("status") != "success":
         raise RuntimeError(f"query {promql!r} failed: {response.text}")
@@ -265,10 +280,12 @@ def wait_for_scrape_after(url: str, after: float, timeout: float = 15.0) -> None
         time.sleep(0.1)
 
 
-def active_targets(url: str, job: str | None = JOB) -> list[dict[str, Any]]:
+def active_targets(
+    url: str, job: str | None = JOB, context: ssl.SSLContext | None = None
+) -> list[dict[str, Any]]:
     """The targets Prometheus scrapes now (of `job`; None: of every job), as
     /api/v1/targets gives them: `labels`, `health`, `scrapeUrl`, `lastScrape`..."""
-    response = http_request("GET", url + "/api/v1/targets?state=active")
+    response = http_request("GET", url + "/api/v1/targets?state=active", context=context)
     targets: list[dict[str, Any]] = json.loads(response.body)["data"]["activeTargets"]
     return [t for t in targets if job is None or t["labels"].get("job") == job]
 
@@ -280,13 +297,14 @@ def _wait_targets_up(
     process: BackgroundProcess,
     *,
     among: Sequence[str] | None = None,
+    context: ssl.SSLContext | None = None,
 ) -> None:
     """Wait until exactly `expected` targets are active and all up; with `among` (addresses),
     until those are up, whatever else service discovery found."""
     deadline = time.monotonic() + timeout
     targets: list[dict[str, Any]] = []
     while True:
-        targets = active_targets(url, job=None)
+        targets = active_targets(url, job=None, context=context)
         if among is not None:
             up = {t["labels"].get("instance") for t in targets if t["health"] == "up"}
             if up.issuperset(among):
@@ -311,9 +329,13 @@ class PrometheusServer:
         scrape_interval: str = "1s",
         *,
         config: Mapping[str, object] | None = None,
+        tls: ServerCert | None = None,
     ) -> None:
         """`config`: a whole prometheus.yml to use instead of the one built from `targets`
-        (several jobs, rule files); `targets` are then every target it scrapes, to wait for."""
+        (several jobs, rule files); `targets` are then every target it scrapes, to wait for.
+        `tls`: serve the web API over HTTPS with this certificate (Prometheus's web config,
+        `tls_server_config`); `url` is then https://127.0.0.1:<port> and `context` trusts
+        the certificate's CA."""
         self.workdir = Path(tempfile.mkdtemp(prefix="prometheus-"))
         self.config = self.workdir / "prometheus.yml"
         if config is None:
@@ -324,8 +346,20 @@ class PrometheusServer:
         """True when service discovery finds targets besides `targets` (see `discovering`)."""
         self.binary = PROMETHEUS
         self.extra_args: list[str] = []
+        self.scheme = "http"
+        self.context: ssl.SSLContext | None = None
+        if tls is not None:
+            web_config = self.workdir / "web.yml"
+            web_config.write_text(
+                yaml.safe_dump(
+                    {"tls_server_config": {"cert_file": str(tls.cert), "key_file": str(tls.key)}}
+                )
+            )
+            self.extra_args.append(f"--web.config.file={web_config}")
+            self.scheme = "https"
+            self.context = ssl.create_default_context(cafile=str(tls.ca))
         self.port = free_port()
-        self.url = f"http://{LOOPBACK}:{self.port}"
+        self.url = f"{self.scheme}://{LOOPBACK}:{self.port}"
         self.process = BackgroundProcess("Prometheus", self.workdir / "prometheus.log")
 
     @classmethod
@@ -373,11 +407,13 @@ class PrometheusServer:
         stop keeps the address."""
         if self.process.popen is None:
             self.port = on_a_free_port(lambda port: self._start(port, timeout), first=self.port)
-            self.url = f"http://{LOOPBACK}:{self.port}"
+            self.url = f"{self.scheme}://{LOOPBACK}:{self.port}"
         else:
             self._start(self.port, timeout)
         among = [address for address, _ in self.targets] if self.discovers else None
-        _wait_targets_up(self.url, len(self.targets), timeout, self.process, among=among)
+        _wait_targets_up(
+            self.url, len(self.targets), timeout, self.process, among=among, context=self.context
+        )
 
     def _start(self, port: int, timeout: float) -> None:
         self.process.start(
@@ -392,9 +428,13 @@ class PrometheusServer:
             ],
             cwd=self.workdir,
         )
-        url = f"http://{LOOPBACK}:{port}"
+        url = f"{self.scheme}://{LOOPBACK}:{port}"
         self.process.wait_ready(
-            lambda: http_request("GET", url + "/-/ready", timeout=1.0).status == 200, timeout
+            lambda: (
+                http_request("GET", url + "/-/ready", timeout=1.0, context=self.context).status
+                == 200
+            ),
+            timeout,
         )
 
     def stop(self) -> None:

@@ -1,5 +1,6 @@
-"""The command-line tools tests run: helm (built into .cache/bin by `make setup`) and
-promtool (the Debian package's, beside Prometheus).
+"""The command-line tools tests run: helm (built into .cache/bin by `make setup`), promtool
+(the Debian package's, beside Prometheus) and the Go programs of tools/gotools.py
+(`go_tool("kstatus")`: built there if missing, its path returned).
 
     helm("lint", str(CHART), "--strict")
     helm("install", "bg", str(CHART), "--wait", kubeconfig=cluster.kubeconfig)
@@ -12,6 +13,7 @@ the test there, with the whole output; `check=False` is for tests of a failure.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tools.gotools import build as build_go_tools
+from tools.gotools import tool_bin
 from tools.localcluster import helm_bin
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
@@ -58,3 +62,13 @@ def helm_template(
     for value in sets:
         args += ["--set", value]
     return [doc for doc in yaml.safe_load_all(helm(*args).stdout) if doc]
+
+
+@functools.cache
+def go_tool(name: str) -> Path:
+    """The binary of a tool of tools/gotools.py (registry, kstatus, argocd-lua, flux-health),
+    built from the Go module proxy first if `make setup` has not built it yet."""
+    build_go_tools([name])
+    path = tool_bin(name)
+    assert path.is_file(), f"tools/gotools.py built no {path}"
+    return path

@@ -148,7 +148,8 @@ class ObjectEvent:
 
 
 class ObjectRecorder(_Recorder):
-    """Every event of the namespace's Ingresses or Services, with its resourceVersion.
+    """Every event of the namespace's Ingresses, Services or BlueGreenApps, with its
+    resourceVersion.
 
     The resourceVersions of all objects come from one etcd revision counter, so comparing
     them orders changes made to different objects (the tests rely on it to check that a
@@ -163,6 +164,11 @@ class ObjectRecorder(_Recorder):
     def _list(self, *args: Any, **kwargs: Any) -> Any:
         if self.kind == "Ingress":
             return client.NetworkingV1Api(self.api_client).list_namespaced_ingress(*args, **kwargs)
+        if self.kind == "BlueGreenApp":
+            (namespace,) = args
+            return client.CustomObjectsApi(self.api_client).list_namespaced_custom_object(
+                "bluegreen.dev", "v1alpha1", namespace, "bluegreenapps", **kwargs
+            )
         return client.CoreV1Api(self.api_client).list_namespaced_service(*args, **kwargs)
 
     def _record(self, kind: str, obj: dict[str, Any]) -> None:

@@ -17,6 +17,10 @@ from typing import Any
 
 import pytest
 
+from bluegreen.adapters.endpoints import EndpointPolicy
+from bluegreen.adapters.promauth import amp_region, select
+from bluegreen.runtime.operator import prometheus_profiles
+from bluegreen.runtime.settings import Settings
 from tests.terraform.tfconfig import (
     HERE,
     NETWORK_TYPES,
@@ -443,7 +447,8 @@ def test_operator_amp_query_is_off_by_default_and_one_workspace_when_set(
     assert expr(attachment["role"]) == "aws_iam_role.operator.name"
 
     # The workspace's query endpoint, for spec.analysis.prometheus.address.
-    address = expr(cfg.outputs["amp_prometheus_address"]["value"]).replace(
+    assert expr(cfg.outputs["amp_prometheus_address"]["value"]) == "local.operator_amp_address"
+    address = expr(cfg.locals["operator_amp_address"]).replace(
         "data.aws_partition.current.dns_suffix", '"amazonaws.com"'
     )
     assert tofu_eval(tmp_path, address, {}) is None
@@ -585,6 +590,91 @@ def test_operator_release_turns_on_its_service_monitor_alerts_and_dashboards(
     assert account["metadata"]["name"] == "bluegreen-operator"
     assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(
         ":role/bluegreen-operator"
+    )
+
+
+@needs_tofu
+@needs_helm
+def test_operator_egress_reaches_the_platform_prometheus_only(cfg: Config, tmp_path: Path) -> None:
+    # Analysis queries the kube-prometheus-stack Prometheus in the monitoring namespace;
+    # the operator's NetworkPolicy lets it reach that namespace on Prometheus's port and no
+    # other pods (the chart's default is every namespace).
+    computed = _operator_values(cfg, tmp_path)
+    values_file = tmp_path / "operator-values.yaml"
+    values_file.write_text(json.dumps(computed["values"]), encoding="utf-8")
+    docs = helm_template(
+        OPERATOR_CHART,
+        "bluegreen-operator",
+        "bluegreen-system",
+        ["-f", str(values_file), *(arg for s in computed["sets"] for arg in ("--set", s))],
+    )
+    (policy,) = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    to_pods = [r for r in policy["spec"]["egress"] if any("ipBlock" not in p for p in r["to"])]
+    dns, prometheus = to_pods
+    assert [p["port"] for p in dns["ports"]] == [53, 53]
+    assert prometheus["to"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    assert [(p["port"], p["protocol"]) for p in prometheus["ports"]] == [(9090, "TCP")]
+
+
+def test_with_an_amp_workspace_the_operator_signs_its_queries_to_it(
+    cfg: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With operator_amp_workspace_arn, Terraform adds a values document: the chart renders
+    # with it, and the operator built from the rendered settings lets apps name the
+    # workspace, signs queries to it with SigV4 (the region from its address) and sends
+    # nothing to any other address. Without the variable there is no such document.
+    documents = expr(cfg.resource("helm_release.operator")["values"])
+    assert (
+        "local.operator_amp_chart_values == null ? [] : "
+        "[yamlencode(local.operator_amp_chart_values)]"
+    ) in documents
+    address = expr(cfg.locals["operator_amp_address"]).replace(
+        "data.aws_partition.current.dns_suffix", '"amazonaws.com"'
+    )
+    text = expr(cfg.locals["operator_amp_chart_values"]).replace(
+        "local.operator_amp_address", f"({address})"
+    )
+    assert tofu_eval(tmp_path, text, {}) is None
+    amp_values = tofu_eval(tmp_path, text, {"operator_amp_workspace_arn": AMP_WORKSPACE})
+
+    computed = _operator_values(cfg, tmp_path)
+    files = []
+    for name, values in (("operator", computed["values"]), ("amp", amp_values)):
+        files += ["-f", str(tmp_path / f"{name}-values.yaml")]
+        (tmp_path / f"{name}-values.yaml").write_text(json.dumps(values), encoding="utf-8")
+    docs = helm_template(
+        OPERATOR_CHART,
+        "bluegreen-operator",
+        "bluegreen-system",
+        [*files, *(arg for s in computed["sets"] for arg in ("--set", s))],
+    )
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    for variable in container["env"]:
+        if variable["name"].startswith("BLUEGREEN_"):
+            monkeypatch.setenv(variable["name"], variable["value"])
+    settings = Settings()
+
+    workspace = (
+        "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/"
+        "ws-0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+    )
+    in_cluster = "http://prometheus-operated.monitoring.svc:9090"
+    policy = EndpointPolicy(prometheus=settings.analysis_prometheus_allowed)
+    assert policy.check_prometheus(workspace) is None
+    assert policy.check_prometheus(in_cluster) is None
+    assert policy.check_prometheus("https://aps-workspaces.us-east-1.amazonaws.com") is not None
+    (profile,) = prometheus_profiles(settings)
+    assert select([profile], f"{workspace}/api/v1/query?query=up") is profile
+    assert profile.sigv4 and profile.sigv4_region is None
+    assert amp_region(workspace) == "us-east-1"
+    assert select([profile], f"{in_cluster}/api/v1/query?query=up") is None
+    assert (
+        select([profile], "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-other")
+        is None
     )
 
 

@@ -91,7 +91,7 @@ def upstream(cfg: Config) -> Path:
     version = cfg.locals["gateway_api_version"]
     module = _gateway_api_module(version)
     if module is None:
-        pytest.skip(f"sigs.k8s.io/gateway-api@{version} is not downloadable here")
+        pytest.fail(f"sigs.k8s.io/gateway-api@{version} could not be downloaded (Go module proxy)")
     return module / "config" / "crd" / "standard"
 
 

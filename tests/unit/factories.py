@@ -352,6 +352,7 @@ class _ColorPlan:
     terminating: int
     settled: bool
     owned: bool
+    legacy: bool
 
     def pod_names(self) -> list[str]:
         return [f"{NAME}-{self.color.value}-{self.revision[:5]}-{i}" for i in range(self.replicas)]
@@ -366,6 +367,11 @@ class ObservedBuilder:
     them unless `in_slices` says fewer: the EndpointSlice controller lags). The active
     Service's EndpointSlices show the pods of the colour its selector names, unless
     `active_endpoints_of` says they still show another colour (or none).
+
+    A `legacy` colour's Deployment is one an earlier operator version made (selecting
+    `app.kubernetes.io/name`): the Services select it that way, and its pods are listed by
+    `<name>-legacy` instead of `<name>-metrics`, which exists while such a colour does.
+    `before_upgrade` shows the Services as that earlier version left them.
     """
 
     now: datetime
@@ -378,6 +384,7 @@ class ObservedBuilder:
     _active_endpoints_of: Color | None = None
     _active_endpoints_override: bool = False
     _missing: set[str] = field(default_factory=set)
+    _before_upgrade: bool = False
 
     def _copy(self) -> Self:
         return copy.deepcopy(self)
@@ -395,10 +402,12 @@ class ObservedBuilder:
         terminating: int = 0,
         settled: bool = True,
         owned: bool = True,
+        legacy: bool = False,
     ) -> Self:
         """`color` runs `image` with `replicas` pods, `ready` of them ready (default: all),
         `in_slices` of the ready ones shown ready in the EndpointSlices (default: all),
-        plus `stray` live pods and `terminating` deleting pods of `stray_image`."""
+        plus `stray` live pods and `terminating` deleting pods of `stray_image`; `legacy`:
+        its Deployment is one an earlier operator version made."""
         ready = replicas if ready is None else ready
         new = self._copy()
         new._colors[color] = _ColorPlan(
@@ -412,6 +421,7 @@ class ObservedBuilder:
             terminating=terminating,
             settled=settled,
             owned=owned,
+            legacy=legacy,
         )
         return new
 
@@ -435,6 +445,13 @@ class ObservedBuilder:
         new = self._copy()
         new._active_endpoints_override = True
         new._active_endpoints_of = color
+        return new
+
+    def before_upgrade(self) -> Self:
+        """The Services as an earlier operator version left them: every selector on
+        `app.kubernetes.io/name`, no `bluegreen.dev/app` label, no `<name>-legacy`."""
+        new = self._copy()
+        new._before_upgrade = True
         return new
 
     def without_service(self, name: str) -> Self:
@@ -470,10 +487,23 @@ class ObservedBuilder:
             out.append((PodState(pod, plan.color, plan.stray_revision, True, deleting=True), False))
         return out
 
+    def _selector(self, color: Color) -> dict[str, str]:
+        plan = self._colors.get(color)
+        if self._before_upgrade or (plan is not None and plan.legacy):
+            return naming.legacy_selector(NAME, color)
+        return naming.selector(NAME, color)
+
+    def _labels(self, role: str) -> dict[str, str]:
+        labels = service_labels(role)
+        if self._before_upgrade:
+            labels.pop(naming.LABEL_APP)
+        return labels
+
     def build(self) -> Observed:
         deployments: dict[Color, DeploymentState] = {}
         pods: list[PodState] = []
         metrics: list[Endpoint] = []
+        legacy: list[Endpoint] = []
         by_color: dict[Color, list[Endpoint]] = {}
         for color, plan in self._colors.items():
             # Stray pods are outside the Deployment's own counts (an orphaned ReplicaSet's
@@ -489,6 +519,9 @@ class ObservedBuilder:
                 updated_replicas=plan.replicas,
                 ready_replicas=plan.ready,
                 has_owner=plan.owned,
+                selector=naming.legacy_selector(NAME, color)
+                if plan.legacy
+                else naming.selector(NAME, color),
             )
             endpoints = []
             for pod, shown_ready in self._pods(plan):
@@ -499,33 +532,49 @@ class ObservedBuilder:
                 if shown_ready or not pod.ready:
                     endpoints.append(Endpoint(pod.name, shown_ready))
             by_color[color] = endpoints
-            metrics.extend(endpoints)
+            if plan.legacy and not self._before_upgrade:
+                legacy.extend(endpoints)
+            else:
+                metrics.extend(endpoints)
 
         services: dict[str, ServiceState] = {}
         if self._active is not None:
             services[naming.active_service(NAME)] = ServiceState(
                 name=naming.active_service(NAME),
-                selector=naming.selector(NAME, self._active),
+                selector=self._selector(self._active),
                 ports=self._ports(),
-                labels=service_labels("active"),
+                labels=self._labels("active"),
             )
         if self._preview is not None:
             services[naming.preview_service(NAME)] = ServiceState(
                 name=naming.preview_service(NAME),
-                selector=naming.selector(NAME, self._preview),
+                selector=self._selector(self._preview),
                 ports=self._ports(),
-                labels=service_labels("preview"),
+                labels=self._labels("preview"),
             )
         if self._metrics:
             services[naming.metrics_service(NAME)] = ServiceState(
                 name=naming.metrics_service(NAME),
-                selector=naming.app_selector(NAME),
+                selector=naming.legacy_app_selector(NAME)
+                if self._before_upgrade
+                else naming.app_selector(NAME),
                 ports=self._ports(),
                 headless=True,
-                labels=service_labels("metrics"),
+                labels=self._labels("metrics"),
+            )
+        bridge = any(p.legacy for p in self._colors.values()) and not self._before_upgrade
+        if self._metrics and bridge:
+            services[naming.legacy_metrics_service(NAME)] = ServiceState(
+                name=naming.legacy_metrics_service(NAME),
+                selector=naming.legacy_app_selector(NAME),
+                ports=self._ports(),
+                headless=True,
+                labels=self._labels("metrics"),
             )
         for name in self._missing:
             services.pop(name, None)
+        if naming.legacy_metrics_service(NAME) not in services:
+            legacy = []
 
         shown = self._active_endpoints_of if self._active_endpoints_override else self._active
         active_endpoints = tuple(by_color.get(shown, [])) if shown is not None else ()
@@ -535,7 +584,7 @@ class ObservedBuilder:
             services=services,
             pods=tuple(pods),
             active_endpoints=active_endpoints if self._active is not None else (),
-            metrics_endpoints=tuple(metrics) if self._metrics else (),
+            metrics_endpoints=tuple(metrics + legacy) if self._metrics else (),
         )
 
 

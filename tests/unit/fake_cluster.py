@@ -35,7 +35,7 @@ from bluegreen.core.ports import ClusterGateway
 from tests.unit.factories import NAMESPACE, T0
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
-WRITES = ("apply", "scale", "patch_app_status", "remove_app_annotation")
+WRITES = ("apply", "scale", "delete", "patch_app_status", "remove_app_annotation")
 
 
 class Crash(Exception):  # noqa: N818 - it is not an error the operator handles: it died
@@ -201,13 +201,18 @@ class FakeCluster:
         return copy.deepcopy(found) if found is not None else None
 
     def pods(self, namespace: str, app: str) -> list[dict[str, Any]]:
+        """The app's pods as the watch cache indexes them: by `bluegreen.dev/app`, or by
+        `app.kubernetes.io/name` for pods of an earlier operator version's Deployments."""
         self._ns(namespace)
-        selector = naming.app_selector(app)
-        self.calls.append(Call("pods", "Pod", "", selector))
+        self.calls.append(Call("pods", "Pod", "", app))
+
+        def of_app(labels: Mapping[str, str]) -> bool:
+            return labels.get("bluegreen.dev/app", labels.get("app.kubernetes.io/name")) == app
+
         return [
             copy.deepcopy(p)
             for _, p in sorted(self.pod_objects.items())
-            if _matches(p["metadata"]["labels"], selector)
+            if of_app(p["metadata"]["labels"])
         ]
 
     def endpoint_slices(self, namespace: str, service: str) -> list[dict[str, Any]]:
@@ -256,6 +261,14 @@ class FakeCluster:
         if obj["spec"]["replicas"] != replicas:
             obj["spec"]["replicas"] = replicas
             obj["metadata"]["generation"] += 1
+        self._wrote()
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        """Gone at once; a Deployment's pods go at the next `simulate` (the garbage
+        collector)."""
+        self._ns(namespace)
+        self.calls.append(Call("delete", kind, name))
+        self.objects.pop(f"{kind}/{name}", None)
         self._wrote()
 
     def patch_app_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:

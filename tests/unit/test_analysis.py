@@ -26,6 +26,7 @@ from bluegreen.core.analysis import (
     render_query,
     with_guard,
 )
+from bluegreen.release.gates import summary
 
 T0 = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 NAN = math.nan
@@ -587,3 +588,51 @@ def test_bounded_keeps_the_newest_per_phase_and_metric_in_order() -> None:
     assert bounded(mixed, 0) == []
     with pytest.raises(ValueError, match="negative"):
         bounded(mixed, -1)
+
+
+# ----------------------------------------------------------------------------- summaries
+
+SUMMARY_CASES = [
+    # name, failureLimit, measurements (letter, message), the summary line
+    (
+        "success quotes the latest sample",
+        0,
+        [("S", "0.01 <= max 0.05"), ("S", "0.02 <= max 0.05")],
+        "error-rate Successful (2/2 taken, 0 failed; 0.02 <= max 0.05)",
+    ),
+    (
+        "failure quotes the failed sample, not a later good one",
+        1,
+        [("F", "0.4 > max 0.05"), ("F", "0.3 > max 0.05")],
+        "error-rate Failed (2/2 taken, 2 failed; 0.3 > max 0.05)",
+    ),
+    (
+        "inconclusive quotes why, not the last good sample",
+        0,
+        [("I", "12 requests < minRequests 20"), ("S", "0 <= max 0.05")],
+        "error-rate Inconclusive (2/2 taken, 0 failed, 1 inconclusive; "
+        "12 requests < minRequests 20)",
+    ),
+    (
+        "an error counts as inconclusive and is quoted",
+        0,
+        [("S", "0 <= max 0.05"), ("E", "bad_data: parse error")],
+        "error-rate Inconclusive (2/2 taken, 0 failed, 1 inconclusive; bad_data: parse error)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("failure_limit", "taken", "expected"),
+    [pytest.param(*case[1:], id=case[0]) for case in SUMMARY_CASES],
+)
+def test_summary_explains_the_verdict(
+    failure_limit: int, taken: list[tuple[str, str]], expected: str
+) -> None:
+    metric = query_metric(count=len(taken), failure_limit=failure_limit)
+    measurements = [
+        m.model_copy(update={"message": message})
+        for m, (_, message) in zip(series("".join(c for c, _ in taken)), taken, strict=True)
+    ]
+    verdicts = {metric.name: metric_verdict(metric, measurements, now=at(3600))}
+    assert summary([metric], measurements, verdicts, at(3600)) == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from bluegreen.adapters.cache import (
@@ -17,6 +18,7 @@ from bluegreen.adapters.cache import (
     newer,
 )
 from bluegreen.core import naming
+from bluegreen.core.ports import SEEN_AT, WRITTEN_AT
 
 NS = "shop-ns"
 
@@ -210,3 +212,31 @@ def test_an_ingress_keeps_the_annotation_keys_the_operator_applied() -> None:
     meta = INGRESSES.trim(raw)["metadata"]
     assert meta["annotations"] == {"mine": "1", "theirs": "2"}
     assert meta["ownAnnotations"] == ["mine"]
+
+
+def test_a_watched_slice_says_when_it_arrived_a_listed_one_when_it_was_written() -> None:
+    def slice_(rv: int) -> Any:
+        return {
+            "metadata": {
+                "name": "shop-x1",
+                "namespace": NS,
+                "resourceVersion": str(rv),
+                "labels": {"kubernetes.io/service-name": "shop", naming.LABEL_NAME: "shop"},
+                "managedFields": [
+                    {"manager": "endpointslice-controller", "time": "2030-01-01T12:00:07Z"},
+                    {"manager": "endpointslice-controller", "time": "2030-01-01T12:00:05Z"},
+                ],
+            },
+            "endpoints": [],
+        }
+
+    cache = ObjectCache()
+    cache.replace_all(ENDPOINT_SLICES.name, [slice_(1)])
+    listed = cache.get(ENDPOINT_SLICES.name, NS, "shop-x1")
+    assert listed is not None
+    assert listed[WRITTEN_AT] == "2030-01-01T12:00:07Z"
+    assert SEEN_AT not in listed  # nobody watched it change
+    before = time.time()
+    cache.upsert(ENDPOINT_SLICES.name, slice_(2))
+    watched = cache.get(ENDPOINT_SLICES.name, NS, "shop-x1")
+    assert watched is not None and before <= watched[SEEN_AT] <= time.time()

@@ -35,17 +35,23 @@ def discovered(service: Mapping[str, Any], pod_labels: Mapping[str, str]) -> dic
         labels[f"__meta_kubernetes_service_label_{meta(key)}"] = value
     for key, value in pod_labels.items():
         labels[f"__meta_kubernetes_pod_label_{meta(key)}"] = value
+        labels[f"__meta_kubernetes_pod_labelpresent_{meta(key)}"] = "true"
     return labels
 
 
 def relabel(labels: Mapping[str, str], rules: Sequence[Mapping[str, Any]]) -> dict[str, str] | None:
-    """Prometheus's `keep` and `replace` relabelling; None when the target is dropped."""
+    """Prometheus's `keep`, `drop` and `replace` relabelling; None when the target is
+    dropped."""
     out = dict(labels)
     for rule in rules:
         value = ";".join(out.get(name, "") for name in rule.get("source_labels", []))
         match = re.fullmatch(rule.get("regex", "(.*)"), value)
-        if rule.get("action", "replace") == "keep":
+        action = rule.get("action", "replace")
+        if action == "keep":
             if match is None:
+                return None
+        elif action == "drop":
+            if match is not None:
                 return None
         elif match is not None:
             result = match.expand(str(rule.get("replacement", "$1")).replace("$1", r"\1"))
@@ -77,11 +83,15 @@ def service_monitor_rules(monitor: Mapping[str, Any]) -> list[dict[str, Any]]:
     )
     rules.append({"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"})
     for item in endpoint["relabelings"]:
-        rule: dict[str, Any] = {"target_label": item["targetLabel"]}
-        if "sourceLabels" in item:
-            rule["source_labels"] = item["sourceLabels"]
-        if "replacement" in item:
-            rule["replacement"] = item["replacement"]
+        rule: dict[str, Any] = {"action": item.get("action", "replace")}
+        for key, name in (
+            ("targetLabel", "target_label"),
+            ("sourceLabels", "source_labels"),
+            ("replacement", "replacement"),
+            ("regex", "regex"),
+        ):
+            if key in item:
+                rule[name] = item[key]
         rules.append(rule)
     return rules
 
@@ -114,3 +124,36 @@ def test_static_targets_are_a_job_of_their_own() -> None:
     jobs = {j["job_name"]: j for j in config["scrape_configs"]}
     assert set(jobs) == {JOB, STATIC_JOB}
     assert jobs[STATIC_JOB]["static_configs"] == [{"targets": ["127.0.0.1:9000"], "labels": {}}]
+
+
+def test_the_legacy_pods_are_scraped_once_through_their_own_service() -> None:
+    """While the app still has a Deployment of an earlier operator version, `<name>-legacy`
+    selects its pods (by `app.kubernetes.io/name`); a new pod whose template sets that
+    label to the app's name too is scraped through `<name>-metrics` only."""
+    app = make_app()
+    config = kubernetes_config("kubeconfig", [NAMESPACE])
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == JOB)
+    monitor = render.service_monitor(app, legacy=True)
+    rules = service_monitor_rules(monitor)
+    legacy_pod = {
+        "app.kubernetes.io/name": app.metadata.name,
+        "bluegreen.dev/color": "blue",
+        "bluegreen.dev/revision": "abc",
+    }
+    bridge = render.legacy_metrics_service(app)
+    target = discovered(bridge, legacy_pod)
+    ours, theirs = relabel(target, job["relabel_configs"]), relabel(target, rules)
+    assert ours is not None and theirs is not None
+    assert {k: ours.get(k) for k in LABELS} == {k: theirs.get(k) for k in LABELS}
+    assert (ours["app"], ours["color"], ours["revision"]) == ("shop", "blue", "abc")
+
+    helm_pod = render.deployment(app, Color.GREEN, 2)["spec"]["template"]["metadata"]["labels"]
+    helm_pod = {**helm_pod, "app.kubernetes.io/name": app.metadata.name}
+    assert relabel(discovered(bridge, helm_pod), job["relabel_configs"]) is None
+    assert relabel(discovered(bridge, helm_pod), rules) is None
+    through_metrics = discovered(render.metrics_service(app), helm_pod)
+    assert relabel(through_metrics, rules) is not None
+    assert relabel(through_metrics, job["relabel_configs"]) is not None
+    # Without a legacy Deployment the ServiceMonitor drops nothing of <name>-metrics either.
+    plain = service_monitor_rules(render.service_monitor(app))
+    assert relabel(through_metrics, plain) == relabel(through_metrics, rules)

@@ -190,7 +190,7 @@ def test_draw_png_without_matplotlib(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` raises
     with pytest.raises(graph.GraphError, match="needs matplotlib") as err:
         graph.draw_png([], [], str(tmp_path / "x.png"), "t", start=T0, end=T0)
-    assert "pip install matplotlib" in err.value.message
+    assert "pipx install 'bluegreen[graph]'" in err.value.message
 
 
 def test_prometheus_address_precedence(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,7 +30,7 @@ from bluegreen.api import (
 )
 from bluegreen.core import naming, render
 from bluegreen.core.analysis import QueryResult
-from bluegreen.core.plan import Action, Apply, ClearRequest, Plan, Scale
+from bluegreen.core.plan import Action, Apply, ClearRequest, Delete, Plan, Scale
 from bluegreen.core.world import Observed
 from bluegreen.release import lifecycle, machine
 from tests.unit.factories import (
@@ -78,6 +78,8 @@ def describe(action: Action) -> str:
         return "clear request"
     if isinstance(action, Scale):
         return f"scale {action.deployment} to {action.replicas}"
+    if isinstance(action, Delete):
+        return f"delete {action.kind}/{action.name}"
     assert isinstance(action, Apply)
     m = action.manifest
     kind, name = m["kind"], m["metadata"]["name"]
@@ -151,7 +153,11 @@ def assert_traffic_safe(app: BlueGreenApp, observed: Observed, plan: Plan) -> No
         selector = action.manifest["spec"]["selector"]
         assert selector, "the active Service's selector is empty"
         color = Color(selector[naming.LABEL_COLOR])
-        assert selector == naming.selector(NAME, color), selector
+        # Exactly the pods of that colour's Deployment: the labels it selects (a Deployment
+        # of an earlier operator version selects app.kubernetes.io/name), else the new ones.
+        dep = observed.deployments.get(color)
+        wanted = dict(dep.selector) if dep is not None else naming.selector(NAME, color)
+        assert selector == wanted, selector
         assert plan.status.active_color is color, (
             f"the active Service selects {color} but status.activeColor is "
             f"{plan.status.active_color}"
@@ -729,6 +735,48 @@ def _observing_cases() -> list[Case]:
                 release_times(endpoints_converged_at=21.25),
                 _latency(0.25),
             ),
+        )
+    )
+    add(
+        case(
+            "observing/switch-latency-from-when-the-watch-saw-the-slices-not-the-pass",
+            make_app(image=V2, status=observing),
+            dataclasses.replace(
+                ObservedBuilder(at(25))
+                .color(BLUE, V1)
+                .color(GREEN, V2)
+                .services(active=GREEN)
+                .build(),
+                active_endpoints_since=at(21.1),
+                active_endpoints_exact=True,
+            ),
+            phase=Phase.HEALTHY,
+            active=GREEN,
+            actions=[],
+            events=["EndpointsConverged", "Promoted"],
+            requeue=30,
+            check=checks(release_times(endpoints_converged_at=21.1), _latency(0.1)),
+        )
+    )
+    add(
+        case(
+            "observing/after-a-restart-switch-latency-from-the-slices-write-time",
+            make_app(image=V2, status=observing),
+            dataclasses.replace(
+                ObservedBuilder(at(27))
+                .color(BLUE, V1)
+                .color(GREEN, V2)
+                .services(active=GREEN)
+                .build(),
+                active_endpoints_since=at(22),
+                active_endpoints_exact=False,
+            ),
+            phase=Phase.HEALTHY,
+            active=GREEN,
+            actions=[],
+            events=["EndpointsConverged", "Promoted"],
+            requeue=30,
+            check=checks(release_times(endpoints_converged_at=22), _latency(1.0)),
         )
     )
     add(
@@ -1927,7 +1975,7 @@ def test_status_reports_ready_replicas_and_selector_of_the_active_colour() -> No
     world = ObservedBuilder(at(0)).color(GREEN, V2, replicas=3, ready=2).services(GREEN).build()
     plan = machine.plan(app, world)
     assert plan.status.replicas == 2
-    assert plan.status.selector == "app.kubernetes.io/name=shop,bluegreen.dev/color=green"
+    assert plan.status.selector == "bluegreen.dev/app=shop,bluegreen.dev/color=green"
 
 
 def test_candidate_deployment_is_pinned_to_its_revision_and_owned() -> None:

@@ -22,7 +22,8 @@ contains the chart's name (`helm install bluegreen-operator ...`), else release-
 
 {{/*
 Cluster-scoped objects (ClusterRole, ClusterRoleBinding) live in one flat space for every
-release in the cluster: their names carry the release's namespace too.
+release in the cluster, and a namespaced install's Roles live in namespaces that are not the
+release's own: their names carry the release's namespace too.
 */}}
 {{- define "bluegreen.clusterName" -}}
 {{- printf "%s-%s" .Release.Namespace (include "bluegreen.fullname" .) | trunc 63 | trimSuffix "-" }}
@@ -58,3 +59,17 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 {{- end }}
+
+{{/* Where the metrics server listens (BLUEGREEN_METRICS_BIND), from metrics.exposure. */}}
+{{- define "bluegreen.metricsBind" -}}
+{{- if eq .Values.metrics.exposure "localhost" }}127.0.0.1{{ else }}0.0.0.0{{ end }}
+{{- end }}
+
+{{/* A map as comma-separated key=value pairs, in key order (operator settings). */}}
+{{- define "bluegreen.pairs" -}}
+{{- $pairs := list -}}
+{{- range $k, $v := . -}}
+{{- $pairs = append $pairs (printf "%s=%s" $k $v) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}

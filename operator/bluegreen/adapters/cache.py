@@ -22,12 +22,14 @@ API server backed by etcd); otherwise a newer event always wins.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from bluegreen.api import GROUP, PLURAL, VERSION
 from bluegreen.core import naming
+from bluegreen.core.ports import SEEN_AT, WRITTEN_AT
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name)
@@ -101,6 +103,7 @@ def _trim_deployment(obj: Obj) -> Obj:
         "metadata": _meta(obj),
         "spec": {
             "replicas": spec.get("replicas", 1),
+            "selector": spec.get("selector") or {},
             "template": {"metadata": {"labels": (template.get("metadata") or {}).get("labels")}},
         },
         "status": {
@@ -128,8 +131,16 @@ def _trim_pod(obj: Obj) -> Obj:
 
 
 def _trim_slice(obj: Obj) -> Obj:
+    written = [
+        str(f["time"])
+        for f in (obj.get("metadata") or {}).get("managedFields") or []
+        if f.get("time")
+    ]
     return {
         "metadata": _meta(obj),
+        # The API server's time of the last write (to the second): when this version was made,
+        # for a view that was not watched as it changed (after a restart).
+        WRITTEN_AT: max(written, default=None),
         "endpoints": [
             {
                 "targetRef": {"name": (e.get("targetRef") or {}).get("name")},
@@ -152,12 +163,21 @@ def _owner_app(obj: Obj) -> str | None:
     return None
 
 
-def _label(name: str) -> Callable[[Obj], str | None]:
+def _label(*names: str) -> Callable[[Obj], str | None]:
+    """The value of the first of `names` the object's labels have."""
+
     def read(obj: Obj) -> str | None:
-        value = ((obj.get("metadata") or {}).get("labels") or {}).get(name)
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        value = next((labels[n] for n in names if n in labels), None)
         return str(value) if value is not None else None
 
     return read
+
+
+_APP_OF_LABELS = _label(naming.LABEL_APP, naming.LABEL_NAME)
+"""The app of a pod (or of an EndpointSlice, by its Service's labels): `bluegreen.dev/app`;
+objects an earlier operator version made carry only `app.kubernetes.io/name`, and its
+pods keep running until their colour's next release (docs/upgrade.md)."""
 
 
 _OWNED = f"{naming.LABEL_MANAGED_BY}={naming.MANAGER}"
@@ -172,8 +192,8 @@ PODS = Kind(
     "pods",
     naming.LABEL_COLOR,  # every pod of every app carries its colour
     _trim_pod,
-    _label(naming.LABEL_NAME),
-    index_of=_label(naming.LABEL_NAME),
+    _APP_OF_LABELS,
+    index_of=_APP_OF_LABELS,
 )
 ENDPOINT_SLICES = Kind(
     "EndpointSlice",
@@ -181,7 +201,7 @@ ENDPOINT_SLICES = Kind(
     "endpointslices",
     _OWNED,  # the EndpointSlice controller copies the Service's labels
     _trim_slice,
-    _label(naming.LABEL_NAME),
+    _APP_OF_LABELS,
     index_of=_label("kubernetes.io/service-name"),
 )
 INGRESSES = Kind(
@@ -233,10 +253,19 @@ def _nobody(_: Obj) -> str | None:
 
 
 CLUSTER_PEERINGS = Kind(
-    "ClusterKopfPeering", "/apis/kopf.dev/v1", "clusterkopfpeerings", "", _trim_peering, _nobody
+    "ClusterKopfPeering",
+    "/apis/kopf.dev/v1",
+    "clusterkopfpeerings",
+    "",
+    _trim_peering,
+    _nobody,
+    optional=True,
 )
-PEERINGS = Kind("KopfPeering", "/apis/kopf.dev/v1", "kopfpeerings", "", _trim_peering, _nobody)
-"""kopf's peering records (who else runs): read to know whether this replica is active."""
+PEERINGS = Kind(
+    "KopfPeering", "/apis/kopf.dev/v1", "kopfpeerings", "", _trim_peering, _nobody, optional=True
+)
+"""kopf's peering records (who else runs): read to know whether this replica is active.
+Optional: without kopf's peering CRDs kopf runs standalone, and so does the operator."""
 
 WATCHED = (DEPLOYMENTS, SERVICES, PODS, ENDPOINT_SLICES, INGRESSES, SERVICE_MONITORS, HTTP_ROUTES)
 KINDS = {k.name: k for k in (*WATCHED, APPS, CLUSTER_PEERINGS, PEERINGS)}
@@ -331,6 +360,7 @@ class ObjectCache:
             if current is None and gone is not None and not newer(rv, gone):
                 return  # a late event of an object already deleted
             self._gone[kind].pop(key, None)
+            obj[SEEN_AT] = time.time()
             self._put(spec, key, obj, current)
         self._changed(spec, obj)
 

@@ -161,7 +161,13 @@ class KubernetesGateway:
         return body if isinstance(body, dict) else None
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
-        status, body = self._request("DELETE", f"{_PATHS[kind].format(ns=namespace)}/{name}")
+        """Delete it now; what it owned (a Deployment's ReplicaSets and pods) the garbage
+        collector removes afterwards, so an object of that name can be created at once."""
+        status, body = self._request(
+            "DELETE",
+            f"{_PATHS[kind].format(ns=namespace)}/{name}",
+            query={"propagationPolicy": "Background"},
+        )
         if status == 404:
             return
         self._ok(kind, name, status, body, "deleting")

@@ -8,22 +8,29 @@ analysis turns into an inconclusive measurement (or an Error one when the query 
     source.query("http://prometheus:9090", "sum(up)")  # QueryResult(values=(3.0,))
     source.probe("http://shop-preview.default.svc/health")
     PrometheusProvider("http://prometheus:9090").query_range("up", start, end, step=5)
+
+Credentials (a bearer token, a CA, SigV4, more headers) come from the administrator's
+profiles (`promcreds.PrometheusCredentials`), applied only to the addresses they name. A
+certificate that is not trusted and an answer 401/403 say so in the error.
 """
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import logging
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from bluegreen.adapters.endpoints import EndpointPolicy
+from bluegreen.adapters.promcreds import CredentialsError, PrometheusCredentials
 from bluegreen.core.analysis import QueryResult
 
 log = logging.getLogger(__name__)
@@ -43,6 +50,14 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 
 _OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+@functools.lru_cache(maxsize=32)
+def _opener(context: ssl.SSLContext | None) -> urllib.request.OpenerDirector:
+    """The opener for a profile's CA (one per SSLContext, which changes when the CA does)."""
+    if context is None:
+        return _OPENER
+    return urllib.request.build_opener(_NoRedirects, urllib.request.HTTPSHandler(context=context))
 
 
 class PrometheusError(Exception):
@@ -75,17 +90,29 @@ class PrometheusProvider:
     """The HTTP API of one Prometheus: instant queries for analysis, range queries for the
     switch graph (`kubectl bluegreen graph`)."""
 
-    def __init__(self, address: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        address: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        credentials: PrometheusCredentials | None = None,
+    ) -> None:
         self.address = address.rstrip("/")
         self.timeout = timeout
+        self.credentials = credentials
 
     def _get(self, path: str, params: Mapping[str, str], limit: int) -> _Answer:
         """GET address+path; the status and body of any HTTP answer (errors included).
-        OSError and friends propagate: the caller says what "unreachable" means to it."""
-        url = f"{self.address}{path}?{urlencode(params)}"
-        request = urllib.request.Request(url, headers=_HEADERS)  # noqa: S310 - scheme checked by callers
+        OSError and friends propagate: the caller says what "unreachable" means to it;
+        so does CredentialsError (no request is sent without the credentials)."""
+        # RFC 3986 escapes (%20, not +): what a SigV4 signature's canonical query expects.
+        url = f"{self.address}{path}?{urlencode(params, quote_via=quote, safe='')}"
+        headers, context = dict(_HEADERS), None
+        if self.credentials is not None:
+            prepared = self.credentials.prepare("GET", url, headers)
+            headers, context = prepared.headers, prepared.context
+        request = urllib.request.Request(url, headers=headers)  # noqa: S310 - scheme checked by callers
         try:
-            with _OPENER.open(request, timeout=self.timeout) as response:
+            with _opener(context).open(request, timeout=self.timeout) as response:
                 return _Answer(int(response.status), str(response.reason), _read(response, limit))
         except urllib.error.HTTPError as error:
             with error:
@@ -110,8 +137,11 @@ class PrometheusProvider:
             return QueryResult(error=invalid, invalid=True)
         try:
             answer = self._get("/api/v1/query", {"query": promql}, MAX_BODY_BYTES)
+        except CredentialsError as error:
+            return QueryResult(error=f"Prometheus credentials of the operator: {error}")
         except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-            return QueryResult(error=f"Prometheus unreachable: {_reason(error, self.timeout)}")
+            message = _untrusted(error) or f"Prometheus unreachable: {_reason(error, self.timeout)}"
+            return QueryResult(error=message)
         if answer.body is None:
             return QueryResult(error=f"Prometheus answer larger than {MAX_BODY_BYTES} bytes")
         if answer.status != 200:
@@ -133,9 +163,12 @@ class PrometheusProvider:
         }
         try:
             answer = self._get("/api/v1/query_range", params, MAX_RANGE_BYTES)
+        except CredentialsError as error:
+            raise PrometheusError(f"Prometheus credentials: {error}") from error
         except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
             raise PrometheusError(
-                f"cannot reach Prometheus at {self.address}: {_reason(error, self.timeout)}",
+                _untrusted(error)
+                or f"cannot reach Prometheus at {self.address}: {_reason(error, self.timeout)}",
                 unreachable=True,
             ) from error
         if answer.body is None:
@@ -176,10 +209,15 @@ class HttpMetricsSource:
     only to what the endpoint policy allows (checked again here, before any request)."""
 
     def __init__(
-        self, timeout: float = DEFAULT_TIMEOUT, policy: EndpointPolicy | None = None
+        self,
+        timeout: float = DEFAULT_TIMEOUT,
+        policy: EndpointPolicy | None = None,
+        credentials: PrometheusCredentials | None = None,
     ) -> None:
         self.timeout = timeout
         self.policy = policy or EndpointPolicy()
+        self.credentials = credentials
+        """The administrator's Prometheus credentials, by address (none: no credentials)."""
         self._web = WebProvider(timeout)
 
     def refusal(self, prometheus: str | None, url: str | None) -> str | None:
@@ -193,7 +231,7 @@ class HttpMetricsSource:
         refused = self.policy.check_prometheus(address)
         if refused is not None:
             return QueryResult(error=refused, invalid=True)
-        return PrometheusProvider(address, self.timeout).query(promql)
+        return PrometheusProvider(address, self.timeout, self.credentials).query(promql)
 
     def probe(self, url: str) -> QueryResult:
         refused = self.policy.check_web(url)
@@ -282,7 +320,13 @@ def _error_answer(code: int, reason: str, body: bytes | None) -> QueryResult:
             parsed = parse_answer(body)
             return QueryResult(error=f"{parsed.error} (HTTP {code})", invalid=parsed.invalid)
     excerpt = f" ({_describe(body)})" if body else ""
-    return QueryResult(error=f"Prometheus answered HTTP {code} {reason}{excerpt}")
+    hint = ""
+    if code in (401, 403):
+        hint = (
+            ": the operator's credentials for this address are missing or refused "
+            "(its administrator configures them: BLUEGREEN_PROMETHEUS_*)"
+        )
+    return QueryResult(error=f"Prometheus answered HTTP {code} {reason}{excerpt}{hint}")
 
 
 def _read(response: Any, limit: int) -> bytes | None:
@@ -297,6 +341,19 @@ def _read_quietly(response: Any, limit: int) -> bytes | None:
         return _read(response, limit)
     except (OSError, http.client.HTTPException):
         return None
+
+
+def _untrusted(error: BaseException) -> str | None:
+    """The message for a Prometheus whose TLS certificate is not trusted, which its
+    administrator can fix (any other failure is one message, see `_reason`)."""
+    cause = error.reason if isinstance(error, urllib.error.URLError) else error
+    if not isinstance(cause, ssl.SSLCertVerificationError):
+        return None
+    log.info("analysis request failed: %s", cause)
+    return (
+        f"Prometheus TLS certificate not trusted ({cause.verify_message}): the operator's "
+        "administrator sets the CA for this address (BLUEGREEN_PROMETHEUS_CA_FILE)"
+    )
 
 
 def _reason(error: BaseException, timeout: float) -> str:

@@ -6,7 +6,8 @@ from bluegreen.api import GROUP, Color
 
 MANAGER = "bluegreen-operator"  # the server-side apply field manager
 
-LABEL_NAME = "app.kubernetes.io/name"
+LABEL_APP = f"{GROUP}/app"  # the app a pod belongs to: what every selector selects by
+LABEL_NAME = "app.kubernetes.io/name"  # never selected on; the template may set it on pods
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_COLOR = f"{GROUP}/color"
 LABEL_REVISION = f"{GROUP}/revision"
@@ -38,6 +39,14 @@ def metrics_service(app: str) -> str:
     return f"{app}-metrics"
 
 
+def legacy_metrics_service(app: str) -> str:
+    """The headless Service over the pods of Deployments that an earlier operator version
+    made (they select `app.kubernetes.io/name`), while the app still has one: with
+    `<app>-metrics` it covers both colours during the migration. At most 7 characters are
+    added, as `MAX_NAME_LENGTH` allows."""
+    return f"{app}-legacy"
+
+
 def ingress(app: str) -> str:
     return app
 
@@ -55,12 +64,25 @@ def service_monitor(app: str) -> str:
 
 
 def selector(app: str, color: Color) -> dict[str, str]:
-    """Pods of one colour of one app."""
-    return {LABEL_NAME: app, LABEL_COLOR: color.value}
+    """Pods of one colour of one app: the operator's own labels only, so the template may
+    carry any `app.kubernetes.io/*` label (a Helm chart's selectorLabels)."""
+    return {LABEL_APP: app, LABEL_COLOR: color.value}
 
 
 def app_selector(app: str) -> dict[str, str]:
     """Pods of both colours of one app."""
+    return {LABEL_APP: app}
+
+
+def legacy_selector(app: str, color: Color) -> dict[str, str]:
+    """The selector of a Deployment that an earlier operator version made. A Deployment's
+    selector cannot change: such a Deployment keeps it until its colour's next release
+    replaces it (docs/upgrade.md)."""
+    return {LABEL_NAME: app, LABEL_COLOR: color.value}
+
+
+def legacy_app_selector(app: str) -> dict[str, str]:
+    """Pods of both colours as earlier operator versions labelled them."""
     return {LABEL_NAME: app}
 
 
@@ -69,4 +91,5 @@ def label_selector(labels: dict[str, str]) -> str:
 
 
 def owned_labels(app: str) -> dict[str, str]:
-    return {LABEL_NAME: app, LABEL_MANAGED_BY: MANAGER}
+    """The metadata labels of every object the operator owns (not of its pods)."""
+    return {LABEL_NAME: app, LABEL_APP: app, LABEL_MANAGED_BY: MANAGER}

@@ -9,6 +9,13 @@ from typing import Any, Protocol
 from bluegreen.core.analysis import QueryResult
 from bluegreen.core.images import Resolution
 
+SEEN_AT = "seenAt"
+"""Key of a ClusterReader object: the wall-clock time (epoch seconds) its version arrived by
+a watch event. Absent for an object that came from a full list (nobody watched it change)."""
+WRITTEN_AT = "writtenAt"
+"""Key of a ClusterReader EndpointSlice: the API server's time of its last write (RFC 3339,
+to the second)."""
+
 
 class ClusterReader(Protocol):
     """What a pass reads of the cluster: the operator's watch caches (never the API server
@@ -22,7 +29,8 @@ class ClusterReader(Protocol):
     def pods(self, namespace: str, app: str) -> list[dict[str, Any]]:
         """Every pod of both colours of `app`."""
 
-    def endpoint_slices(self, namespace: str, service: str) -> list[dict[str, Any]]: ...
+    def endpoint_slices(self, namespace: str, service: str) -> list[dict[str, Any]]:
+        """The Service's EndpointSlices, with SEEN_AT and WRITTEN_AT."""
 
     def service_monitors_supported(self) -> bool: ...
 

@@ -76,11 +76,15 @@ def pod_template(
     app: BlueGreenApp, color: Color, rev: str, pins: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """The user's template, pinned to its revision (and its images to their digests),
-    labelled with its colour, and given APP_COLOR / APP_VERSION unless the user set them."""
+    labelled with its app, colour and revision, and given APP_COLOR / APP_VERSION unless the
+    user set them. The user's own labels stay as written; `app.kubernetes.io/name` is the
+    app's name unless the template says otherwise, as earlier versions always set it (what
+    selects pods by it, a NetworkPolicy or a dashboard, goes on finding them)."""
     template = pinned_template(app, pins)
     metadata = template.setdefault("metadata", {}) or {}
     template["metadata"] = metadata
     metadata["labels"] = {
+        naming.LABEL_NAME: app.metadata.name,
         **(metadata.get("labels") or {}),
         **naming.selector(app.metadata.name, color),
         naming.LABEL_REVISION: rev,
@@ -138,24 +142,33 @@ def _ports(app: BlueGreenApp) -> list[dict[str, Any]]:
     ]
 
 
-def active_service(app: BlueGreenApp, color: Color) -> Manifest:
-    """The Service users reach: it selects the active colour."""
-    return _colour_service(app, naming.active_service(app.metadata.name), "active", color)
+def active_service(
+    app: BlueGreenApp, color: Color, selector: Mapping[str, str] | None = None
+) -> Manifest:
+    """The Service users reach: it selects the active colour (`selector`: the labels that
+    colour's pods carry, by default `naming.selector`)."""
+    return _colour_service(app, naming.active_service(app.metadata.name), "active", color, selector)
 
 
-def preview_service(app: BlueGreenApp, color: Color) -> Manifest:
+def preview_service(
+    app: BlueGreenApp, color: Color, selector: Mapping[str, str] | None = None
+) -> Manifest:
     """The Service that reaches the candidate before the switch (else the active colour)."""
-    return _colour_service(app, naming.preview_service(app.metadata.name), "preview", color)
+    return _colour_service(
+        app, naming.preview_service(app.metadata.name), "preview", color, selector
+    )
 
 
-def _colour_service(app: BlueGreenApp, name: str, role: str, color: Color) -> Manifest:
+def _colour_service(
+    app: BlueGreenApp, name: str, role: str, color: Color, selector: Mapping[str, str] | None
+) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": _meta(app, name, {naming.LABEL_ROLE: role}),
         "spec": {
             "type": "ClusterIP",
-            "selector": naming.selector(app.metadata.name, color),
+            "selector": dict(selector or naming.selector(app.metadata.name, color)),
             "ports": _ports(app),
         },
     }
@@ -164,31 +177,68 @@ def _colour_service(app: BlueGreenApp, name: str, role: str, color: Color) -> Ma
 def metrics_service(app: BlueGreenApp) -> Manifest:
     """Headless, over both colours: every pod is scraped exactly once, whatever the
     active selector says."""
-    name = app.metadata.name
+    return _metrics_service(
+        app, naming.metrics_service(app.metadata.name), naming.app_selector(app.metadata.name)
+    )
+
+
+def legacy_metrics_service(app: BlueGreenApp) -> Manifest:
+    """Headless, over the pods of Deployments an earlier operator version made (selected by
+    `app.kubernetes.io/name`): while the app has one, the two metrics Services together
+    cover both colours (readiness in the EndpointSlices, scraping)."""
+    return _metrics_service(
+        app,
+        naming.legacy_metrics_service(app.metadata.name),
+        naming.legacy_app_selector(app.metadata.name),
+    )
+
+
+def _metrics_service(app: BlueGreenApp, name: str, selector: dict[str, str]) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(app, naming.metrics_service(name), {naming.LABEL_ROLE: "metrics"}),
+        "metadata": _meta(app, name, {naming.LABEL_ROLE: "metrics"}),
         "spec": {
             "clusterIP": "None",
-            "selector": naming.app_selector(name),
+            "selector": selector,
             "ports": _ports(app),
             "publishNotReadyAddresses": False,
         },
     }
 
 
-def service_monitor(app: BlueGreenApp) -> Manifest:
+def service_monitor(app: BlueGreenApp, legacy: bool = False) -> Manifest:
+    """Scrapes the app's metrics Services. `legacy`: the app still has a Deployment of an
+    earlier operator version, so `<name>-legacy` is there too; a pod that both select (its
+    template sets `app.kubernetes.io/name` to the app's name) is scraped through
+    `<name>-metrics` only."""
     name = app.metadata.name
     sm = app.spec.monitoring.service_monitor
     color_label = "__meta_kubernetes_pod_label_" + _prom_label(naming.LABEL_COLOR)
     revision_label = "__meta_kubernetes_pod_label_" + _prom_label(naming.LABEL_REVISION)
+    relabelings: list[dict[str, Any]] = []
+    if legacy:
+        relabelings.append(
+            {
+                "sourceLabels": [
+                    "__meta_kubernetes_service_name",
+                    "__meta_kubernetes_pod_labelpresent_" + _prom_label(naming.LABEL_APP),
+                ],
+                "regex": f"{naming.legacy_metrics_service(name)};true",
+                "action": "drop",
+            }
+        )
+    relabelings += [
+        {"sourceLabels": [color_label], "targetLabel": "color"},
+        {"sourceLabels": [revision_label], "targetLabel": "revision"},
+        {"targetLabel": "app", "replacement": name},
+    ]
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "ServiceMonitor",
         "metadata": _meta(app, naming.service_monitor(name), dict(sm.labels)),
         "spec": {
-            "selector": {"matchLabels": {naming.LABEL_NAME: name, naming.LABEL_ROLE: "metrics"}},
+            "selector": {"matchLabels": {naming.LABEL_APP: name, naming.LABEL_ROLE: "metrics"}},
             "namespaceSelector": {"matchNames": [app.metadata.namespace]},
             "endpoints": [
                 {
@@ -199,11 +249,7 @@ def service_monitor(app: BlueGreenApp) -> Manifest:
                     # exported_<name>): pods of one namespace cannot publish series with
                     # another namespace's labels and sway its analysis.
                     "honorLabels": False,
-                    "relabelings": [
-                        {"sourceLabels": [color_label], "targetLabel": "color"},
-                        {"sourceLabels": [revision_label], "targetLabel": "revision"},
-                        {"targetLabel": "app", "replacement": name},
-                    ],
+                    "relabelings": relabelings,
                 }
             ],
         },

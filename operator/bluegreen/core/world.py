@@ -27,6 +27,8 @@ class DeploymentState:
     updated_replicas: int = 0
     ready_replicas: int = 0
     has_owner: bool = True
+    selector: Mapping[str, str] = field(default_factory=dict)
+    """spec.selector.matchLabels: immutable, so it says which operator version made it."""
 
     @property
     def settled(self) -> bool:
@@ -112,7 +114,13 @@ class Observed:
     services: Mapping[str, ServiceState] = field(default_factory=dict)
     pods: tuple[PodState, ...] = ()
     active_endpoints: tuple[Endpoint, ...] = ()
+    active_endpoints_since: datetime | None = None
+    """When the active Service's EndpointSlices last changed, as far as the operator knows."""
+    active_endpoints_exact: bool = False
+    """True when a watch saw that change as it happened; False: the API server's write time,
+    to the second (the slices changed while the operator was not watching)."""
     metrics_endpoints: tuple[Endpoint, ...] = ()
+    """Of `<name>-metrics`, and of `<name>-legacy` while that exists: both colours."""
     service_monitor_supported: bool = False
     service_monitor: Mapping[str, Any] | None = None
     ingresses: Mapping[str, IngressState] = field(default_factory=dict)

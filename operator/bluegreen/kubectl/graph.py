@@ -17,7 +17,7 @@ measured, next to the moment the operator says it flipped the selector.
 The series come from the demo app's `http_requests_total{namespace, app, color, route}`, as
 the operator's ServiceMonitor labels them (route="/": page requests, not probes or scrapes).
 
-matplotlib is imported only when a picture is drawn (it is in the project's dev group, not
+matplotlib is imported only when a picture is drawn (it is the `graph` extra, not
 in the operator's image): without it, draw_png raises GraphError saying how to get it.
 """
 
@@ -253,7 +253,7 @@ def _pyplot() -> Any:
     except ImportError as err:
         raise GraphError(
             "`kubectl bluegreen graph` needs matplotlib, which is not installed in the "
-            f"plugin's Python ({err}); install it there: `pip install matplotlib`"
+            f"plugin's Python ({err}); install the plugin with its graph extra: `pipx install 'bluegreen[graph]'` (or `pip install 'bluegreen[graph]'`)"
         ) from err
     return plt
 

@@ -147,11 +147,27 @@ def saturated(p: Pass, color: Color, replicas: int, revision: str | None = None)
     return len(in_slices) >= replicas
 
 
+def legacy(p: Pass, color: Color) -> bool:
+    """The colour's Deployment is one an earlier operator version made: it selects its pods
+    by `app.kubernetes.io/name`, and its selector cannot change. It is replaced when its
+    colour is next released (`workloads.ensure_deployment`); until then the Services
+    select its pods as it does."""
+    dep = p.observed.deployments.get(color)
+    return dep is not None and dict(dep.selector) == naming.legacy_selector(p.name, color)
+
+
+def pod_selector(p: Pass, color: Color) -> dict[str, str]:
+    """The labels every pod of `color` carries, for the Services that select it."""
+    if legacy(p, color):
+        return naming.legacy_selector(p.name, color)
+    return naming.selector(p.name, color)
+
+
 def converged(p: Pass, color: Color) -> bool:
     """Every ready endpoint behind the active Service belongs to `color`, and all of that
     colour's ready pods are there."""
     svc = p.observed.services.get(naming.active_service(p.name))
-    if svc is None or dict(svc.selector) != naming.selector(p.name, color):
+    if svc is None or dict(svc.selector) != pod_selector(p, color):
         return False
     ready_of_color = p.observed.ready_pods(color)
     ready_endpoints = {e.pod for e in p.observed.active_endpoints if e.ready}

@@ -43,7 +43,7 @@ def start_release(p: Pass, color: Color, previous: Color | None) -> None:
     if p.status.scale_down is not None and p.status.scale_down.color is color:
         p.update(scale_down=None)  # the warm colour is being reused
     replicas = p.spec.preview_replicas if previous else p.spec.replicas
-    ensure_deployment(p, color, replicas)
+    ensure_deployment(p, color, replicas, starting=True)
     p.event(Reason.RELEASE_STARTED, f"deploying revision {p.target} ({p.image}) to {color.value}")
     if saturated(p, color, replicas):
         p.follow_up()  # a warm colour that already runs it (a revert): nothing to wait for
@@ -160,6 +160,14 @@ def superseded(p: Pass) -> bool:
     return True
 
 
+def way_on(p: Pass) -> str:
+    """What a person does after a failed release, for the Degraded message."""
+    return (
+        f"to go on, fix the spec and apply a new revision, or run "
+        f"`kubectl bluegreen retry {p.name}` to release revision {p.target} again"
+    )
+
+
 def refuse_failed_revision(p: Pass) -> None:
     """The spec asks for a revision that failed before: it is not released again until a
     person retries it (no flapping)."""
@@ -195,7 +203,7 @@ def fail_before_pods(p: Pass, color: Color, previous: Color | None, issue: Image
     dep = p.observed.deployments.get(color)
     if previous is not None and dep is not None and dep.revision != p.status.stable_revision:
         ensure_scale(p, color, 0)  # a superseded candidate, if any, goes away
-    p.update(phase=Phase.DEGRADED, message=message)
+    p.update(phase=Phase.DEGRADED, message=f"{message}; {way_on(p)}")
     remember_failure(p, p.target)
     p.event(issue.reason, message, warning=True)
 
@@ -208,6 +216,6 @@ def fail_first_deploy(p: Pass) -> None:
     )
     p.update_release(reason=Reason.PROGRESS_DEADLINE_EXCEEDED, message=message)
     finish(p, ReleaseResult.FAILED, Reason.PROGRESS_DEADLINE_EXCEEDED, message)
-    p.update(phase=Phase.DEGRADED)
+    p.update(phase=Phase.DEGRADED, message=f"{message}; {way_on(p)}")
     remember_failure(p, p.target)
     p.event(Reason.PROGRESS_DEADLINE_EXCEEDED, message, warning=True)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bluegreen.api import Color, Phase, ReleaseResult, ScaleDown, Verdict
 from bluegreen.api import timestamps as ts
@@ -28,6 +28,7 @@ from bluegreen.release.lifecycle import (
     start_release,
     superseded,
     switch,
+    way_on,
 )
 from bluegreen.release.workloads import ensure_deployment, ensure_scale
 
@@ -207,17 +208,33 @@ def observing(p: Pass) -> None:
     complete(p)
 
 
+def _converged_at(p: Pass, switched: datetime) -> tuple[datetime, str]:
+    """When the EndpointSlices converged: when the watch saw their last change, not when a
+    pass looked (an operator restarted after the flip looks late). A view from a full list
+    has only the API server's time of the write, to the second."""
+    since = p.observed.active_endpoints_since
+    if since is None or since > p.now:
+        return p.now, ""
+    if since < switched - timedelta(seconds=1):
+        return p.now, ""  # a view older than the flip says nothing of when it converged
+    if p.observed.active_endpoints_exact:
+        return since, ""
+    return since, " (to the second: they converged while the operator was not watching)"
+
+
 def _converged(p: Pass, active: Color) -> bool:
     """Read the EndpointSlices back until every ready endpoint is the new colour: the time
     from the flip is the switch latency. True once they are (recorded in this pass)."""
     release = p.release
     if converged(p, active):
-        latency = round(elapsed(p, release.switched_at), 3)
-        p.update_release(endpoints_converged_at=p.stamp(), switch_latency_seconds=latency)
+        switched = ts.parse_or_none(release.switched_at) or p.now
+        at, how = _converged_at(p, switched)
+        latency = round(max(0.0, (at - switched).total_seconds()), 3)
+        p.update_release(endpoints_converged_at=ts.format(at), switch_latency_seconds=latency)
         p.event(
             Reason.ENDPOINTS_CONVERGED,
             f"every ready endpoint behind {naming.active_service(p.name)} is "
-            f"{active.value}, {latency:.3f}s after the switch",
+            f"{active.value}, {latency:.3f}s after the switch{how}",
         )
         return True
     if deadline_passed(p, release.switched_at):
@@ -267,11 +284,13 @@ def _rolled_back(p: Pass, stable: Color) -> None:
     p.update(
         scale_down=scale_down,
         phase=Phase.DEGRADED,
-        message=f"revision {release.revision} {result.value}: {release.message}",
+        message=f"revision {release.revision} {result.value}: {release.message}; {way_on(p)}",
     )
+    # Before the switch traffic never left the stable colour: say so, not "back on".
+    where = "is back on" if release.switched_at is not None else "never left"
     p.event(
         Reason(result.value),
-        f"traffic is back on {stable.value} (revision {p.status.stable_revision}); "
+        f"traffic {where} {stable.value} (revision {p.status.stable_revision}); "
         f"{release.reason}: {release.message}",
         warning=True,
     )

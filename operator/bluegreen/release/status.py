@@ -16,7 +16,7 @@ from bluegreen.api.text import readable
 from bluegreen.api.v1alpha1 import ResolveDigest
 from bluegreen.core import naming
 from bluegreen.release import ingress
-from bluegreen.release.context import Pass
+from bluegreen.release.context import Pass, pod_selector
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def derive(p: Pass, extra: Sequence[Wanted] = ()) -> None:
     conditions of optional features (traffic routing)."""
     st = p.status
     active = st.active_color
-    selector = naming.label_selector(naming.selector(p.name, active)) if active else ""
+    selector = naming.label_selector(pod_selector(p, active)) if active else ""
     p.update(
         pinned_images=dict(p.pins),
         message=st.message

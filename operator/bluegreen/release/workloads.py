@@ -10,17 +10,33 @@ from typing import Any
 
 from bluegreen.api import Color
 from bluegreen.core import naming, render
-from bluegreen.core.plan import Apply, Scale
+from bluegreen.core.plan import Apply, Delete, Scale
 from bluegreen.core.world import ServiceState
-from bluegreen.release.context import Pass
+from bluegreen.release.context import Pass, legacy
 
 
-def ensure_deployment(p: Pass, color: Color, replicas: int) -> None:
-    """The colour runs the target revision with `replicas` replicas."""
+def ensure_deployment(p: Pass, color: Color, replicas: int, *, starting: bool = False) -> None:
+    """The colour runs the target revision with `replicas` replicas.
+
+    A Deployment an earlier operator version made (`context.legacy`) cannot take the new
+    selector, so it is deleted and made again, and only ever while its colour serves no
+    traffic (the candidate of a release): when it must run another revision, or when a
+    release (`starting`) finds it scaled to zero. A warm one that runs the target already
+    (a revert) is reused as it is, and so is the candidate of a release in flight across
+    the upgrade: both keep their ready pods."""
     dep = p.observed.deployments.get(color)
-    if dep is None or dep.revision != p.target or not dep.has_owner:
+    stale = dep is None or dep.revision != p.target or not dep.has_owner
+    cold = starting and dep is not None and dep.replicas == 0
+    # Never the active colour (no phase asks it for another revision): the API server would
+    # refuse the new selector, and traffic would stay where it is.
+    idle = color is not p.status.active_color
+    if dep is not None and dep.has_owner and legacy(p, color) and (stale or cold) and idle:
+        p.actions.append(Delete("Deployment", naming.deployment(p.name, color)))
         p.actions.append(Apply(render.deployment(p.app, color, replicas, p.pins)))
-    elif dep.replicas != replicas:
+        return
+    if stale:
+        p.actions.append(Apply(render.deployment(p.app, color, replicas, p.pins)))
+    elif dep is not None and dep.replicas != replicas:
         p.actions.append(Scale(naming.deployment(p.name, color), replicas))
 
 

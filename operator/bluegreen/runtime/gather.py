@@ -8,16 +8,24 @@ into the small snapshot types of `bluegreen.core.world`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bluegreen.api import BlueGreenApp, Color
+from bluegreen.api import timestamps as ts
 from bluegreen.api.v1alpha1 import ResolveDigest
 from bluegreen.core import naming, render
 from bluegreen.core.analysis import QueryResult, render_query
 from bluegreen.core.images import Resolution, local_resolution
 from bluegreen.core.ingress_guard import IngressPolicy
-from bluegreen.core.ports import Clock, ClusterReader, ImageResolver, MetricsSource
+from bluegreen.core.ports import (
+    SEEN_AT,
+    WRITTEN_AT,
+    Clock,
+    ClusterReader,
+    ImageResolver,
+    MetricsSource,
+)
 from bluegreen.core.sampling import sample_metric
 from bluegreen.core.world import (
     Backend,
@@ -56,17 +64,22 @@ def gather(
         naming.active_service(name),
         naming.preview_service(name),
         naming.metrics_service(name),
+        naming.legacy_metrics_service(name),
     ):
         obj = reader.get("Service", ns, svc_name)
         if obj is not None:
             services[svc_name] = _service_state(obj, app.metadata.uid)
     pods = tuple(_pod_state(p) for p in reader.pods(ns, name))
     active_endpoints: tuple[Endpoint, ...] = ()
+    active_since: tuple[datetime | None, bool] = (None, False)
     if naming.active_service(name) in services:
-        active_endpoints = _endpoints(reader.endpoint_slices(ns, naming.active_service(name)))
+        active_slices = reader.endpoint_slices(ns, naming.active_service(name))
+        active_endpoints = _endpoints(active_slices)
+        active_since = _changed_at(active_slices)
     metrics_endpoints: tuple[Endpoint, ...] = ()
-    if naming.metrics_service(name) in services:
-        metrics_endpoints = _endpoints(reader.endpoint_slices(ns, naming.metrics_service(name)))
+    for svc_name in (naming.metrics_service(name), naming.legacy_metrics_service(name)):
+        if svc_name in services:
+            metrics_endpoints += _endpoints(reader.endpoint_slices(ns, svc_name))
     ingresses: dict[str, IngressState] = {}
     if app.spec.ingress is not None or app.status.canary is not None:
         for ing_name in (naming.ingress(name), naming.canary_ingress(name)):
@@ -91,6 +104,8 @@ def gather(
         services=services,
         pods=pods,
         active_endpoints=active_endpoints,
+        active_endpoints_since=active_since[0],
+        active_endpoints_exact=active_since[1],
         metrics_endpoints=metrics_endpoints,
         service_monitor_supported=sm_supported,
         service_monitor=service_monitor,
@@ -134,11 +149,7 @@ def _refused(app: BlueGreenApp, metrics: MetricsSource | None) -> dict[str, str]
         or (app.spec.analysis is None and not app.spec.strategy.canary)
     ):
         return {}
-    address = (
-        app.spec.analysis.prometheus.address
-        if app.spec.analysis and app.spec.analysis.prometheus
-        else None
-    )
+    address = _prometheus_address(app)
     out = {}
     for phase, metric in gates.every_metric(app):
         url = None
@@ -156,6 +167,11 @@ def _refused(app: BlueGreenApp, metrics: MetricsSource | None) -> dict[str, str]
     return out
 
 
+def _prometheus_address(app: BlueGreenApp) -> str | None:
+    analysis = app.spec.analysis
+    return analysis.prometheus.address if analysis and analysis.prometheus else None
+
+
 def _sample(
     app: BlueGreenApp, now: datetime, metrics: MetricsSource | None, refused: dict[str, str]
 ) -> dict[str, QueryResult]:
@@ -164,11 +180,7 @@ def _sample(
     release = app.status.release
     if not due or release is None:
         return {}
-    address = (
-        app.spec.analysis.prometheus.address
-        if app.spec.analysis and app.spec.analysis.prometheus
-        else None
-    )
+    address = _prometheus_address(app)
     out = {}
     for phase, metric in due:
         if metrics is None:
@@ -208,6 +220,7 @@ def _deployment_state(color: Color, obj: dict[str, Any], uid: str) -> Deployment
         updated_replicas=int(status.get("updatedReplicas", 0)),
         ready_replicas=int(status.get("readyReplicas", 0)),
         has_owner=_owned_by(obj, uid),
+        selector=dict((spec.get("selector") or {}).get("matchLabels") or {}),
     )
 
 
@@ -238,6 +251,21 @@ def _pod_state(obj: dict[str, Any]) -> PodState:
         ready=ready,
         deleting=bool(obj["metadata"].get("deletionTimestamp")),
     )
+
+
+def _changed_at(slices: list[dict[str, Any]]) -> tuple[datetime | None, bool]:
+    """When the active Service's EndpointSlices last changed, and whether that is exact: the
+    time the watch saw the newest of them, or, for one that came from a full list (the
+    operator was not watching), the API server's time of its last write, to the second."""
+    times: list[tuple[datetime, bool]] = []
+    for s in slices:
+        if s.get(SEEN_AT) is not None:
+            times.append((datetime.fromtimestamp(float(s[SEEN_AT]), UTC), True))
+        elif s.get(WRITTEN_AT):
+            times.append((ts.parse(str(s[WRITTEN_AT])), False))
+    if not times:
+        return None, False
+    return max(t for t, _ in times), all(exact for _, exact in times)
 
 
 def _endpoints(slices: list[dict[str, Any]]) -> tuple[Endpoint, ...]:

@@ -18,8 +18,9 @@ import time
 from typing import Any
 
 import kopf
-from prometheus_client import start_http_server
+from pydantic import ValidationError
 
+from bluegreen.adapters.promauth import AuthConfigError
 from bluegreen.api import GROUP, PLURAL, VERSION
 from bluegreen.runtime import telemetry
 from bluegreen.runtime.operator import PeeringSettings, Runtime
@@ -28,6 +29,7 @@ from bluegreen.runtime.settings import Settings
 RESOURCE = (GROUP, VERSION, PLURAL)
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 KOPF_PREFIX = f"kopf.{GROUP}"
+BATCH_WINDOW_SECONDS = 0.005
 PEERING_LIFETIME_SECONDS = 15
 """How long kopf peers trust a silent peer: a SIGKILLed active replica is replaced within it."""
 
@@ -40,8 +42,12 @@ def runtime_of(memo: Any) -> Runtime:
 
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: Any, logger: Logger, **_: Any) -> None:
-    """All kopf tuning in one place; the runtime built once."""
-    cfg = Settings()
+    """All kopf tuning in one place; the runtime built once. Wrong settings stop the
+    operator with the reason (retrying cannot fix them)."""
+    try:
+        cfg = Settings()
+    except ValidationError as err:
+        raise kopf.PermanentError(f"invalid BLUEGREEN_* settings: {err}") from err
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -54,6 +60,9 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: Logger, 
         settings.scanning.disabled = True
     # kopf logs every handled app event at INFO; the operator logs its own transitions.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    # kopf holds each app's events for its batch window (0.1 s by default) to coalesce a
+    # burst; the runtime coalesces passes itself, so a spec change starts its pass at once.
+    settings.batching.batch_window = BATCH_WINDOW_SECONDS
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.queueing.error_delays = [1, 2, 5, 10, 30]
@@ -72,12 +81,18 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: Logger, 
         priority=settings.peering.priority,
         standalone=settings.peering.standalone,
     )
-    runtime = Runtime(cfg, asyncio.get_running_loop(), peering)
+    try:
+        runtime = Runtime(cfg, asyncio.get_running_loop(), peering)
+    except AuthConfigError as err:
+        raise kopf.PermanentError(f"invalid Prometheus credentials settings: {err}") from err
     runtime.start()
     memo.runtime = runtime
     if cfg.metrics_port:
-        start_http_server(cfg.metrics_port, addr="0.0.0.0", registry=telemetry.REGISTRY)  # noqa: S104
-    logger.info("bluegreen operator configured", extra={"metrics_port": cfg.metrics_port})
+        telemetry.serve(cfg.metrics_port, cfg.metrics_bind)
+    logger.info(
+        "bluegreen operator configured",
+        extra={"metrics_port": cfg.metrics_port, "metrics_bind": cfg.metrics_bind},
+    )
 
 
 @kopf.on.cleanup()

@@ -23,6 +23,8 @@ from bluegreen.adapters.cache import APPS, HTTP_ROUTES, WATCHED, CachedReader, O
 from bluegreen.adapters.clock import SystemClock
 from bluegreen.adapters.endpoints import EndpointPolicy
 from bluegreen.adapters.k8s import KubernetesGateway, load_api_client
+from bluegreen.adapters.promauth import Profile, load_profiles
+from bluegreen.adapters.promcreds import PrometheusCredentials
 from bluegreen.adapters.prometheus import HttpMetricsSource
 from bluegreen.adapters.registry import EcrResolver
 from bluegreen.adapters.watch import Watcher
@@ -62,6 +64,7 @@ class Runtime:
         self, settings: Settings, loop: asyncio.AbstractEventLoop, peering: PeeringSettings
     ) -> None:
         self.settings = settings
+        credentials = PrometheusCredentials(prometheus_profiles(settings))
         api = load_api_client(settings.kubeconfig, pool_size=settings.workers)
         self.cache = ObjectCache(on_change=self.object_changed)
         self.reader = CachedReader(self.cache)
@@ -104,6 +107,10 @@ class Runtime:
                 prometheus=settings.analysis_prometheus_allowed,
                 web=settings.analysis_web_allowed,
             ),
+            credentials=credentials,
+        )
+        self.defaults = reconcile.AppDefaults(
+            service_monitor_labels=dict(settings.service_monitor_labels)
         )
         self.images = EcrResolver(
             ttl_seconds=settings.image_cache_seconds,
@@ -182,6 +189,7 @@ class Runtime:
                 metrics=self.metrics,
                 resolver=self.images,
                 ingress_policy=self.ingress_policy,
+                defaults=self.defaults,
             )
         self.failures.pop(key, None)
         if not result.exists:
@@ -204,6 +212,26 @@ class Runtime:
         else:
             log.exception("%s/%s: pass failed; retrying in %.0fs", *key, delay, exc_info=err)
         return delay
+
+
+def prometheus_profiles(settings: Settings) -> tuple[Profile, ...]:
+    """The administrator's Prometheus credentials (AuthConfigError when they are wrong),
+    logged without secrets: what goes where."""
+    profiles = load_profiles(
+        addresses=settings.prometheus_auth_addresses,
+        bearer_token_file=settings.prometheus_bearer_token_file,
+        ca_file=settings.prometheus_ca_file,
+        sigv4=settings.prometheus_sigv4,
+        sigv4_region=settings.prometheus_sigv4_region,
+        auth_file=settings.prometheus_auth_file,
+    )
+    for profile in profiles:
+        log.info("Prometheus credentials: %s", profile.describe())
+        if any(rule.scheme == "http" for rule in profile.rules) and (
+            profile.bearer_token_file or profile.headers
+        ):
+            log.warning("Prometheus credentials sent without TLS: %s", profile.describe())
+    return profiles
 
 
 def _worth_a_pass(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> bool:

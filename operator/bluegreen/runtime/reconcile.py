@@ -8,7 +8,8 @@ This module knows nothing of kopf; it talks to the cluster only through the gate
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -36,6 +37,23 @@ log = logging.getLogger(__name__)
 
 CONFLICT_RECHECK_SECONDS = 30.0
 """How often an app whose object's name is taken looks again (the object is not watched)."""
+
+
+@dataclass(frozen=True)
+class AppDefaults:
+    """What the operator's administrator sets for every app; an app's own spec wins."""
+
+    service_monitor_labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def with_defaults(app: BlueGreenApp, defaults: AppDefaults) -> BlueGreenApp:
+    if not defaults.service_monitor_labels:
+        return app
+    monitoring = app.spec.monitoring
+    sm = monitoring.service_monitor
+    sm = sm.model_copy(update={"labels": {**defaults.service_monitor_labels, **sm.labels}})
+    monitoring = monitoring.model_copy(update={"service_monitor": sm})
+    return app.model_copy(update={"spec": app.spec.model_copy(update={"monitoring": monitoring})})
 
 
 @dataclass(frozen=True)
@@ -86,6 +104,7 @@ def reconcile(
     metrics: MetricsSource | None = None,
     resolver: ImageResolver | None = None,
     ingress_policy: IngressPolicy | None = None,
+    defaults: AppDefaults = AppDefaults(),
 ) -> PassResult:
     """One full pass for one app: load, gather, decide, apply, write status, post events.
     The caller runs one pass per app at a time."""
@@ -97,6 +116,7 @@ def reconcile(
     except InvalidSpecError as err:
         written = _write_invalid(body, str(err), gateway, clock)
         return PassResult(plan=None, status_written=written, requeue_after=None)
+    app = with_defaults(app, defaults)
     observed = gather(
         app, reader, clock, metrics=metrics, resolver=resolver, ingress_policy=ingress_policy
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import ipaddress
+from typing import Annotated, Any
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -18,9 +19,12 @@ class Settings(BaseSettings):
 
     kubeconfig: str | None = None
     """A kubeconfig file; unset: in-cluster ServiceAccount, then KUBECONFIG."""
-    log_format: Literal["plain", "json"] = "plain"
     metrics_port: int = 8080
     """Where the operator serves its own Prometheus metrics (0: off)."""
+    metrics_bind: str = "0.0.0.0"  # noqa: S104 - the default serves the metrics Service
+    """The address the metrics server listens on: `0.0.0.0` (every address of the pod, for
+    the metrics Service), or `127.0.0.1` (the pod's loopback only: /metrics names every app,
+    and then nothing outside the pod reads it, e.g. an authenticating proxy beside it)."""
     workers: int = 64
     """Reconcile passes that may run at once (each in a worker thread)."""
     api_timeout_seconds: float = 10.0
@@ -57,6 +61,51 @@ class Settings(BaseSettings):
     it), `{namespace}` for the app's namespace (`*.{namespace}.apps.example.com`);
     default `*`: any."""
 
+    prometheus_auth_addresses: Rules = ()
+    """The Prometheus addresses the credentials below are for, and no others: URL prefixes
+    (`https://prometheus.monitoring.svc:9090`) or hosts (`*.monitoring.svc`),
+    comma-separated. Required with any of them. See the README, "Prometheus credentials"."""
+    prometheus_bearer_token_file: str | None = None
+    """A mounted file whose content is sent as `Authorization: Bearer ...` (read again when
+    it changes: a projected ServiceAccount token rotates)."""
+    prometheus_ca_file: str | None = None
+    """A mounted PEM file of the CA certificates that signed Prometheus's certificate (they
+    replace the system's CAs for those addresses)."""
+    prometheus_sigv4: bool = False
+    """Sign queries with SigV4 (Amazon Managed Prometheus, service `aps`), with credentials
+    from botocore's default chain (IRSA in EKS)."""
+    prometheus_sigv4_region: str | None = None
+    """The SigV4 region; unset: from the address (aps-workspaces.<region>.amazonaws.com)."""
+    prometheus_auth_file: str | None = None
+    """A YAML or JSON file of more credential profiles (addresses, bearerTokenFile, caFile,
+    sigv4, headers), for several Prometheus servers or headers such as X-Scope-OrgID."""
+
+    service_monitor_labels: Annotated[dict[str, str], NoDecode] = {}
+    """Labels every app's ServiceMonitor carries unless the app sets the same key
+    (`release=monitoring`: what kube-prometheus-stack's Prometheus selects by), as
+    comma-separated key=value pairs."""
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _ip_address(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_address(value.strip()))
+        except ValueError:
+            raise ValueError(f"an IP address (0.0.0.0, 127.0.0.1, ::1), not {value!r}") from None
+
+    @field_validator("service_monitor_labels", mode="before")
+    @classmethod
+    def _pairs(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        pairs: dict[str, str] = {}
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            key, sep, val = part.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"{part!r} is not key=value")
+            pairs[key.strip()] = val.strip()
+        return pairs
+
     @field_validator(
         "analysis_prometheus_allowed",
         "analysis_web_allowed",
@@ -64,6 +113,7 @@ class Settings(BaseSettings):
         "ingress_allowed_classes",
         "ingress_allowed_annotations",
         "ingress_allowed_hosts",
+        "prometheus_auth_addresses",
         mode="before",
     )
     @classmethod

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -22,6 +23,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    start_http_server,
 )
 
 from bluegreen.api import BlueGreenAppStatus, Phase
@@ -29,6 +31,14 @@ from bluegreen.api import BlueGreenAppStatus, Phase
 REGISTRY = CollectorRegistry(auto_describe=True)
 for _collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
     REGISTRY.register(_collector)
+
+
+def serve(port: int, address: str) -> WSGIServer:
+    """Serve /metrics on `address`:`port` from a daemon thread (BLUEGREEN_METRICS_BIND and
+    BLUEGREEN_METRICS_PORT). The server is returned: its `server_address` is where it listens."""
+    server, _ = start_http_server(port, addr=address, registry=REGISTRY)
+    return server
+
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)

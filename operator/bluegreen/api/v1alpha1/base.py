@@ -30,7 +30,8 @@ LIST_MAP: dict[str, Any] = {
 # Each rule below is checked twice: by the API server (a CEL rule in the CRD) and by the model
 # (a validator), with the same message, so the operator never reads what the CRD would reject.
 RESERVED_LABELS = (
-    "template labels under bluegreen.dev/ and app.kubernetes.io/name are set by the operator"
+    "template labels under bluegreen.dev/ are the operator's own (it selects pods by "
+    "bluegreen.dev/app and bluegreen.dev/color); app.kubernetes.io/* labels are yours"
 )
 TARGET_PORT = (
     "service.targetPort must be a port number 1-65535 or a port name: "

@@ -49,8 +49,8 @@ def _pod_template_schema(schema: dict[str, Any]) -> None:
                     },
                     "x-kubernetes-validations": [
                         {
-                            "rule": "!has(self.labels) || self.labels.all(k, "
-                            "!k.startsWith('bluegreen.dev/') && k != 'app.kubernetes.io/name')",
+                            "rule": "!has(self.labels) || "
+                            "self.labels.all(k, !k.startsWith('bluegreen.dev/'))",
                             "message": RESERVED_LABELS,
                         }
                     ],
@@ -126,7 +126,7 @@ class PodTemplate(BaseModel):
             if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
                 raise ValueError(f"template.metadata.{key} must map names to strings")
         labels = metadata.get("labels", {})
-        if any(k.startswith("bluegreen.dev/") or k == "app.kubernetes.io/name" for k in labels):
+        if any(k.startswith("bluegreen.dev/") for k in labels):
             raise ValueError(RESERVED_LABELS)
         return metadata
 

@@ -1,0 +1,62 @@
+{{/*
+The rules of every namespaced kind the operator uses: exactly its API calls, the same in a
+ClusterRole (every namespace) and in each Role of a namespaced install (watchNamespaces).
+Its watches (bluegreen.adapters.watch: list and watch every kind it owns, filtered by its
+labels), its writes (bluegreen.adapters.k8s) and kopf (watching the apps, events).
+No Secrets, no pods/exec, no wildcards. Server-side apply creates an object that does not
+exist yet, so `create` comes with `patch` wherever the operator applies, and `get`: when the
+create finds an object of that name which is not in its caches (not labelled as the
+operator's), the operator reads it to say whose it is, and leaves it alone.
+*/}}
+{{- define "bluegreen.rules.namespaced" -}}
+# kopf lists and watches the apps; the gateway removes a handled bluegreen.dev/request
+# annotation.
+- apiGroups: ["bluegreen.dev"]
+  resources: ["bluegreenapps"]
+  verbs: ["list", "watch", "patch"]
+# The whole release state: phase, colours, revisions, timeline, history.
+- apiGroups: ["bluegreen.dev"]
+  resources: ["bluegreenapps/status"]
+  verbs: ["patch"]
+# The blue and green Deployments: watched, applied, scaled (a patch of spec.replicas).
+# delete: a Deployment an earlier operator version made (its selector cannot change) is
+# replaced at its colour's next release, while that colour serves no traffic.
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["list", "watch", "get", "create", "patch", "delete"]
+# The active, preview and metrics Services: watched and applied (the selector flip).
+# delete: the <app>-legacy metrics Service goes once no such Deployment is left.
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["list", "watch", "get", "create", "patch", "delete"]
+# Readiness of every replica of both colours (pods carrying bluegreen.dev/color).
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "watch"]
+# What the Services really route to, read back after every flip.
+- apiGroups: ["discovery.k8s.io"]
+  resources: ["endpointslices"]
+  verbs: ["list", "watch"]
+# Release events (events.k8s.io/v1, the operator) and kopf's warnings (core/v1).
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+# The app's ServiceMonitor, when Prometheus Operator's CRD is served.
+- apiGroups: ["monitoring.coreos.com"]
+  resources: ["servicemonitors"]
+  verbs: ["list", "watch", "get", "create", "patch"]
+# The app's Ingress and canary Ingress (spec.ingress, the canary feature): delete removes
+# the canary Ingress once its steps are over.
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingresses"]
+  verbs: ["list", "watch", "get", "create", "patch", "delete"]
+# Gateway API: the HTTPRoutes apps route through (spec.trafficRouting.gatewayAPI), owned
+# by their authors; the operator patches the backendRefs of one rule, never creates or
+# deletes a route.
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["httproutes"]
+  verbs: ["list", "watch", "patch"]
+{{- end }}

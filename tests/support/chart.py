@@ -1,0 +1,162 @@
+"""The operator's Helm chart in a real API server: install it, then act as its
+ServiceAccount.
+
+    release = install_chart(cluster, api_client, str(CHART), ns, peering="bg-" + ns)
+    kubeconfig = service_account_kubeconfig(api_client, cluster, release, tmp / "kubeconfig")
+    done = release_as_service_account(kubeconfig, api_client, log_dir)   # v1 -> v2, Healthy
+    uninstall_chart(cluster, api_client, release)
+
+kwok plays the kubelet, so the chart's pods become Ready but no container runs: the
+operator runs out of the cluster with a token of the chart's ServiceAccount, which proves
+the chart's RBAC is enough for a whole release.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client
+
+from tests.support.apps import GROUP, PLURAL, VERSION, Apps, app_manifest
+from tests.support.cluster import REPO, Cluster
+from tests.support.operator import OperatorProcess
+from tests.support.rbac import token_kubeconfig
+from tests.support.tools import helm
+
+CHART = REPO / "charts" / "bluegreen-operator"
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    namespace: str
+    service_account: str
+    peering: str
+    manifest: str
+
+
+def new_namespace(api_client: client.ApiClient, prefix: str) -> str:
+    """A namespace of its own (not the session's prefix: the session's operator must never
+    act in it)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    client.CoreV1Api(api_client).create_namespace({"metadata": {"name": name}})
+    return name
+
+
+def delete_namespace(api_client: client.ApiClient, name: str) -> None:
+    """Delete the apps first (call it while an operator still runs, so their finalizer is
+    handled); an app no operator finalized loses its finalizer, or the namespace would stay
+    Terminating for ever."""
+    api = client.CustomObjectsApi(api_client)
+
+    def apps() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = api.list_namespaced_custom_object(
+            GROUP, VERSION, name, PLURAL
+        )["items"]
+        return items
+
+    for app in apps():
+        api.delete_namespaced_custom_object(GROUP, VERSION, name, PLURAL, app["metadata"]["name"])
+    deadline = time.monotonic() + 20
+    while apps() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for app in apps():
+        api.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            name,
+            PLURAL,
+            app["metadata"]["name"],
+            {"metadata": {"finalizers": None}},
+        )
+    client.CoreV1Api(api_client).delete_namespace(name, propagation_policy="Background")
+
+
+def install_chart(
+    cluster: Cluster,
+    chart: str,
+    namespace: str,
+    *,
+    peering: str,
+    replicas: int = 2,
+    options: Sequence[str] = (),
+    name: str = "bluegreen-operator",
+) -> Release:
+    """`helm install` of `chart` (a folder, a .tgz or an oci:// reference) with --wait; the
+    ClusterKopfPeering is named `peering` (cluster-scoped: one per test, never the default's
+    name). `options` are more helm arguments (--set ..., --version ..., --plain-http)."""
+    helm(
+        *("install", name, chart, "--namespace", namespace),
+        *("--set", f"replicaCount={replicas}", "--set", f"peering.name={peering}"),
+        *options,
+        *("--wait", "--timeout", "3m"),
+        kubeconfig=cluster.kubeconfig,
+    )
+    manifest = helm(
+        "get", "manifest", name, "--namespace", namespace, kubeconfig=cluster.kubeconfig
+    ).stdout
+    sa = next(
+        d["metadata"]["name"]
+        for d in yaml.safe_load_all(manifest)
+        if d and d["kind"] == "ServiceAccount"
+    )
+    return Release(name, namespace, sa, peering, manifest)
+
+
+def uninstall_chart(cluster: Cluster, api_client: client.ApiClient, release: Release) -> None:
+    helm(
+        *("uninstall", release.name, "--namespace", release.namespace, "--wait"),
+        kubeconfig=cluster.kubeconfig,
+    )
+    delete_namespace(api_client, release.namespace)
+
+
+def service_account_kubeconfig(
+    api_client: client.ApiClient, cluster: Cluster, release: Release, path: Path
+) -> Path:
+    """A kubeconfig that is the chart's ServiceAccount: a token from the TokenRequest API."""
+    made = token_kubeconfig(
+        cluster.kubeconfig, api_client, release.namespace, release.service_account, path.parent
+    )
+    if made != path:
+        made.replace(path)
+    return path
+
+
+def release_as_service_account(
+    sa_kubeconfig: Path, api_client: client.ApiClient, log_dir: Path, prefix: str = "rbac"
+) -> dict[str, Any]:
+    """An operator process with the ServiceAccount's token runs a release v1 -> v2 of an
+    app in a namespace of its own; returns the app's status once Healthy on green. Fails if
+    the operator's log shows a 403, or if it posted no Event of its own."""
+    ns = new_namespace(api_client, prefix)
+    op = OperatorProcess(sa_kubeconfig, log_dir, namespaces=ns)
+    try:
+        op.start()
+        apps = Apps(api_client, ns)
+        apps.create(app_manifest("shop"))
+        first = apps.wait_phase("shop", "Healthy")
+        apps.set_image("shop", "registry.example/shop:v2")
+        done = apps.wait_release_done("shop", 2)
+        assert done["phase"] == "Healthy"
+        assert done["activeColor"] == "green"
+        assert done["stableRevision"] != first["stableRevision"]
+        # The operator's own events (events.k8s.io): 403s on them would be silently dropped.
+        # (Read as plain dicts: the typed client rejects events without an eventTime.)
+        events = client.CustomObjectsApi(api_client).list_namespaced_custom_object(
+            "events.k8s.io", "v1", ns, "events"
+        )["items"]
+        assert any(e.get("reportingController") == "bluegreen.dev/operator" for e in events)
+    finally:
+        delete_namespace(api_client, ns)  # while the operator runs: it removes its finalizer
+        op.stop()
+    log = op.log_path.read_text(errors="replace")
+    for sign in ("403", "Forbidden", "forbidden", "Not enough permissions"):
+        assert sign not in log, f"{sign!r} in the operator's log:\n{op.tail()}"
+    return done
