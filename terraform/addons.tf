@@ -80,6 +80,11 @@ locals {
       enabled = true
       labels  = { release = helm_release.kube_prometheus_stack.name }
     }
+    # Every app's ServiceMonitor carries the label this Prometheus selects by, so the apps'
+    # metrics are scraped without each app saying so (spec.monitoring.serviceMonitor.labels).
+    apps = {
+      serviceMonitorLabels = { release = helm_release.kube_prometheus_stack.name }
+    }
     dashboards = {
       enabled = true
       # Grafana's dashboard sidecar watches its own namespace.

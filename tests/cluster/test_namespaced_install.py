@@ -132,7 +132,7 @@ def test_the_service_account_cannot_touch_an_unlisted_namespace(
         ("patch", "clusterkopfpeerings.kopf.dev"),
         ("get", "secrets", "-n", a),
         ("create", "pods", "--subresource=exec", "-n", a),
-        ("delete", "deployments.apps", "-n", a),
+        ("delete", "deployments.apps", "-n", install.unlisted),
     ]
     allowed = [
         ("create", "deployments.apps", "-n", a),
@@ -141,6 +141,8 @@ def test_the_service_account_cannot_touch_an_unlisted_namespace(
         ("patch", "bluegreenapps.bluegreen.dev", "--subresource=status", "-n", a),
         ("list", "endpointslices.discovery.k8s.io", "-n", b),
         ("patch", "kopfpeerings.kopf.dev", "-n", a),
+        # An upgrade replaces a Deployment whose selector predates bluegreen.dev/app.
+        ("delete", "deployments.apps", "-n", a),
     ]
     for args in denied:
         assert not can_i(sa, *args), f"the operator can {' '.join(args)}"

@@ -24,7 +24,9 @@ import pytest
 import yaml
 
 from bluegreen.runtime.settings import Settings
+from tests.support import docs
 from tests.support.cluster import REPO
+from tests.support.docs import blocks, links
 from tests.support.tools import helm
 
 DOCS = REPO / "docs"
@@ -33,35 +35,11 @@ CHART = REPO / "charts" / "bluegreen-operator"
 KOPF = Path(sys.executable).parent / "kopf"
 
 
-def _blocks(page: Path, lang: str) -> list[str]:
-    return re.findall(rf"```{lang}\n(.*?)```", page.read_text(), re.S)
-
-
-def _commands(page: Path) -> list[list[str]]:
-    """Each shell command of the page's sh blocks, continuation lines joined, comments and
-    heredoc bodies dropped, split as the shell would (variables left as written)."""
-    out = []
-    for block in _blocks(page, "sh"):
-        text = re.sub(r"<<'EOF'\n.*?\nEOF\n", "\n", block, flags=re.S).replace("\\\n", " ")
-        pending = ""
-        for line in text.splitlines():
-            pending = f"{pending}\n{line}" if pending else line
-            try:
-                argv = shlex.split(pending, comments=True)
-            except ValueError:  # a quote still open: the command goes on on the next line
-                continue
-            pending = ""
-            if argv:
-                out.append(argv)
-        assert not pending, f"{page.name}: unbalanced quotes in {pending!r}"
-    return out
-
-
 def test_the_pages_exist_and_their_links_resolve() -> None:
     for name in [*PAGES, "flux/README.md"]:
         page = DOCS / name
         assert page.is_file(), name
-        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text()):
+        for target in links(page):
             assert (page.parent / target).exists(), f"{name} links to a missing {target}"
 
 
@@ -75,7 +53,7 @@ def _helm_values(argv: list[str]) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("name", PAGES)
 def test_documented_helm_values_render_the_chart(name: str) -> None:
-    for argv in _commands(DOCS / name):
+    for argv in docs.commands(DOCS / name):
         if argv[:1] != ["helm"] or argv[1] not in ("install", "upgrade", "template"):
             continue
         values = _helm_values(argv)
@@ -87,7 +65,7 @@ def test_documented_helm_values_render_the_chart(name: str) -> None:
 
 
 def test_the_install_page_pins_versions_and_verifies_with_cosign() -> None:
-    commands = _commands(DOCS / "install.md")
+    commands = docs.commands(DOCS / "install.md")
     installs = [c for c in commands if c[:2] == ["helm", "install"]]
     assert installs
     for argv in installs:
@@ -106,7 +84,7 @@ def test_the_install_page_pins_versions_and_verifies_with_cosign() -> None:
 
 def test_kopf_runs_of_the_page_join_the_peering() -> None:
     page = DOCS / "run-from-checkout.md"
-    runs = [c for c in _commands(page) if c[0].endswith("kopf") and c[1] == "run"]
+    runs = [c for c in docs.commands(page) if c[0].endswith("kopf") and c[1] == "run"]
     assert len(runs) >= 3
     usage = subprocess.run(
         [str(KOPF), "run", "--help"], capture_output=True, text=True, check=True
@@ -163,11 +141,11 @@ def test_yaml_blocks_parse_and_flux_names_the_served_kind() -> None:
     served = {f"{crd['spec']['group']}/{v['name']}" for v in crd["spec"]["versions"] if v["served"]}
     kind = crd["spec"]["names"]["kind"]
     for name in [*PAGES, "flux/README.md"]:
-        for block in _blocks(DOCS / name, "yaml"):
+        for block in blocks(DOCS / name, "yaml"):
             yaml.safe_load(block)
     guide = DOCS / "flux" / "README.md"
     kustomizations = [
-        yaml.safe_load(b) for b in _blocks(guide, "yaml") if "kind: Kustomization" in b
+        yaml.safe_load(b) for b in blocks(guide, "yaml") if "kind: Kustomization" in b
     ]
     assert len(kustomizations) == 2
     for k in kustomizations:
@@ -178,7 +156,7 @@ def test_yaml_blocks_parse_and_flux_names_the_served_kind() -> None:
     ]
     assert [(e["apiVersion"], e["kind"]) for e in exprs] == [(sorted(served)[0], kind)]
     health_checks = yaml.safe_load(
-        next(b for b in _blocks(guide, "yaml") if b.lstrip().startswith("healthChecks:"))
+        next(b for b in blocks(guide, "yaml") if b.lstrip().startswith("healthChecks:"))
     )["healthChecks"]
     assert [(h["apiVersion"], h["kind"]) for h in health_checks] == [(sorted(served)[0], kind)]
 
@@ -188,14 +166,14 @@ def test_the_uninstall_page_warns_before_anything_is_deleted() -> None:
     warning = text.index("> [!WARNING]")
     assert warning < text.index("```")
     assert "garbage collector" in text[warning : text.index("```")]
-    commands = [shlex.join(c) for c in _commands(DOCS / "uninstall.md")]
+    commands = [shlex.join(c) for c in docs.commands(DOCS / "uninstall.md")]
     orphan = next(i for i, c in enumerate(commands) if "--cascade=orphan" in c)
     crd = next(i for i, c in enumerate(commands) if c.startswith("kubectl delete crd bluegreen"))
     assert orphan < crd
 
 
 def test_the_upgrade_page_applies_crds_before_the_chart() -> None:
-    commands = [shlex.join(c) for c in _commands(DOCS / "upgrade.md")]
+    commands = [shlex.join(c) for c in docs.commands(DOCS / "upgrade.md")]
     crds = next(i for i, c in enumerate(commands) if c.startswith("helm show crds"))
     upgrade = next(i for i, c in enumerate(commands) if c.startswith("helm upgrade"))
     assert crds < upgrade

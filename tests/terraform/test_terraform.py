@@ -578,6 +578,14 @@ def test_operator_release_turns_on_its_service_monitor_alerts_and_dashboards(
         kinds.setdefault(doc["kind"], []).append(doc)
     (monitor,) = kinds["ServiceMonitor"]
     assert monitor["metadata"]["labels"]["release"] == "monitoring"
+    # The apps' ServiceMonitors get the same label (terraform/README.md says they are
+    # scraped by this Prometheus).
+    (deployment,) = kinds["Deployment"]
+    env = {
+        e["name"]: e.get("value")
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["BLUEGREEN_SERVICE_MONITOR_LABELS"] == "release=monitoring"
     (rule,) = kinds["PrometheusRule"]
     assert rule["metadata"]["labels"]["release"] == "monitoring"
     assert rule["spec"]["groups"], "the PrometheusRule carries no alerts"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -27,6 +27,7 @@ from bluegreen.api import GROUP, PLURAL, VERSION, timestamps
 from bluegreen.api.text import EVENT_NOTE_BYTES, clip_bytes
 from bluegreen.core import naming
 from bluegreen.core.errors import ConflictError, RejectedError, TransientError
+from bluegreen.core.plan import RouteBackends
 
 _PATHS = {
     "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
@@ -216,19 +217,17 @@ class KubernetesGateway:
         self._ok("BlueGreenApp", name, status, body, "clearing the request of")
         self._seen("BlueGreenApp", body)
 
-    def route_backends(
-        self,
-        namespace: str,
-        route: str,
-        rule: int,
-        backends: Sequence[Mapping[str, Any]],
-        resource_version: str,
-    ) -> None:
+    def route_backends(self, namespace: str, change: RouteBackends) -> None:
         """A JSON patch of one rule's backendRefs, guarded by the route's resourceVersion:
         the other rules, and everything else of the route, are its author's."""
+        route, rule = change.route, change.rule
         patch = [
-            {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
-            {"op": "replace", "path": f"/spec/rules/{rule}/backendRefs", "value": list(backends)},
+            {"op": "test", "path": "/metadata/resourceVersion", "value": change.resource_version},
+            {
+                "op": "replace",
+                "path": f"/spec/rules/{rule}/backendRefs",
+                "value": list(change.backends),
+            },
         ]
         status, body = self._request(
             "PATCH",

@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -37,27 +38,23 @@ class _NotServedError(Exception):
     """The kind's API is not served (404 on the list)."""
 
 
+@dataclass(eq=False)
 class Watcher:
-    def __init__(
-        self,
-        api_client: client.ApiClient,
-        kind: Kind,
-        cache: ObjectCache,
-        *,
-        namespace: str | None = None,
-        on_request: Callable[[], None] | None = None,
-        rediscover_seconds: float = 30.0,
-    ) -> None:
-        self._api = api_client
-        self.kind = kind
-        self._cache = cache
-        self._namespace = namespace
-        self._on_request = on_request
-        self._rediscover = rediscover_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"watch-{kind.plural}", daemon=True)
-        self.lists = 0
-        self.watches = 0
+    api: client.ApiClient
+    kind: Kind
+    cache: ObjectCache
+    _: KW_ONLY
+    namespace: str | None = None
+    on_request: Callable[[], None] | None = None
+    rediscover_seconds: float = 30.0
+    lists: int = field(default=0, init=False)
+    watches: int = field(default=0, init=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _thread: threading.Thread = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        name = f"watch-{self.kind.plural}"
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -76,8 +73,8 @@ class Watcher:
             except _GoneError:
                 continue
             except _NotServedError:
-                self._cache.not_served(self.kind.name, self._namespace or "")
-                self._stop.wait(self._rediscover)
+                self.cache.not_served(self.kind.name, self.namespace or "")
+                self._stop.wait(self.rediscover_seconds)
             except Exception as err:  # noqa: BLE001 - a watch must outlive any failure
                 log.warning("watching %s failed, again in %.0fs: %s", self.kind.plural, delay, err)
                 self._stop.wait(delay)
@@ -89,17 +86,17 @@ class Watcher:
         params = {**query}
         if self.kind.selector:
             params["labelSelector"] = self.kind.selector
-        path = f"{self.kind.path(self._namespace)}?{urlencode(params)}"
-        method, url, headers, body, _ = self._api.param_serialize(
+        path = f"{self.kind.path(self.namespace)}?{urlencode(params)}"
+        method, url, headers, body, _ = self.api.param_serialize(
             method="GET",
             resource_path=path,
             header_params={"Accept": "application/json"},
             auth_settings=["BearerToken"],
         )
-        if self._on_request is not None:
-            self._on_request()
+        if self.on_request is not None:
+            self.on_request()
         try:
-            return self._api.call_api(
+            return self.api.call_api(
                 method, url, header_params=headers, body=body, _request_timeout=(10, read_timeout)
             )
         except client.ApiException as err:
@@ -122,7 +119,7 @@ class Watcher:
             if not meta.get("continue"):
                 break
             query = {"limit": str(PAGE), "continue": meta["continue"]}
-        self._cache.replace_all(self.kind.name, items, self._namespace or "")
+        self.cache.replace_all(self.kind.name, items, self.namespace or "")
         self.lists += 1
         return str(meta.get("resourceVersion") or "")
 
@@ -158,9 +155,9 @@ class Watcher:
             raise RuntimeError(f"watch of {self.kind.plural}: {obj.get('message', obj)}")
         seen = str((obj.get("metadata") or {}).get("resourceVersion") or version)
         if kind in ("ADDED", "MODIFIED"):
-            self._cache.upsert(self.kind.name, obj)
+            self.cache.upsert(self.kind.name, obj)
         elif kind == "DELETED":
-            self._cache.remove(self.kind.name, obj)
+            self.cache.remove(self.kind.name, obj)
         return seen
 
 

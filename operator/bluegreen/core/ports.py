@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
 from bluegreen.core.analysis import QueryResult
 from bluegreen.core.images import Resolution
+from bluegreen.core.plan import RouteBackends
 
 SEEN_AT = "seenAt"
 """Key of a ClusterReader object: the wall-clock time (epoch seconds) its version arrived by
@@ -54,16 +55,9 @@ class ClusterGateway(Protocol):
 
     def remove_app_annotation(self, namespace: str, name: str, key: str) -> None: ...
 
-    def route_backends(
-        self,
-        namespace: str,
-        route: str,
-        rule: int,
-        backends: Sequence[Mapping[str, Any]],
-        resource_version: str,
-    ) -> None:
+    def route_backends(self, namespace: str, change: RouteBackends) -> None:
         """Set the backendRefs of one rule of an HTTPRoute, if it is still at
-        `resource_version` (TransientError when it is not)."""
+        `change.resource_version` (TransientError when it is not)."""
 
 
 class EventSink(Protocol):

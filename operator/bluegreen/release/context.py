@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bluegreen.api import BlueGreenApp, BlueGreenAppSpec, BlueGreenAppStatus, Color, Release
+from bluegreen.api import (
+    BlueGreenApp,
+    BlueGreenAppSpec,
+    BlueGreenAppStatus,
+    Color,
+    Phase,
+    Release,
+)
 from bluegreen.api import timestamps as ts
 from bluegreen.api.reasons import Reason
 from bluegreen.api.text import readable
@@ -79,6 +86,13 @@ class Pass:
     def event(self, reason: Reason, message: str, *, warning: bool = False) -> None:
         message = readable(message)
         self.events.append(Event("Warning" if warning else "Normal", reason.value, message))
+
+    def enter(
+        self, phase: Phase, status: str, reason: Reason, told: str, *, warning: bool = False
+    ) -> None:
+        """Enter `phase` with `status` as its message, and tell it as an Event."""
+        self.update(phase=phase, message=status)
+        self.event(reason, told, warning=warning)
 
     def poll(self, seconds: float) -> None:
         """Look again within `seconds`, whatever happens meanwhile (the earliest of all such

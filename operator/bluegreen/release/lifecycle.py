@@ -171,12 +171,10 @@ def way_on(p: Pass) -> str:
 def refuse_failed_revision(p: Pass) -> None:
     """The spec asks for a revision that failed before: it is not released again until a
     person retries it (no flapping)."""
-    p.update(
-        phase=Phase.DEGRADED,
-        message=f"revision {p.target} failed before; it is not released again until "
+    p.enter(
+        Phase.DEGRADED,
+        f"revision {p.target} failed before; it is not released again until "
         "a person runs `kubectl bluegreen retry`",
-    )
-    p.event(
         Reason.REVISION_FAILED_BEFORE,
         f"revision {p.target} failed before and is not released again by itself",
         warning=True,

@@ -113,12 +113,10 @@ def analyzing(p: Pass) -> None:
         return
     strategy = p.spec.strategy
     if not strategy.auto_promotion:
-        p.update(
-            phase=Phase.PAUSED,
-            message=f"revision {p.target} is ready on {release.color.value}: waiting for "
+        p.enter(
+            Phase.PAUSED,
+            f"revision {p.target} is ready on {release.color.value}: waiting for "
             "`kubectl bluegreen promote` (or abort)",
-        )
-        p.event(
             Reason.PAUSED,
             f"revision {p.target} is ready on {release.color.value}; waiting for "
             "`kubectl bluegreen promote`",

@@ -86,9 +86,7 @@ def execute(app: BlueGreenApp, plan: Plan, gateway: ClusterGateway) -> None:
         elif isinstance(action, Delete):
             gateway.delete(action.kind, ns, action.name)
         elif isinstance(action, RouteBackends):
-            gateway.route_backends(
-                ns, action.route, action.rule, action.backends, action.resource_version
-            )
+            gateway.route_backends(ns, action)
         elif isinstance(action, ClearRequest):
             gateway.remove_app_annotation(ns, app.metadata.name, naming.ANNOTATION_REQUEST)
 
