@@ -207,6 +207,25 @@ def test_pods_are_locked_down() -> None:
     assert f"{sc['runAsUser']}:{sc['runAsGroup']}" == user
 
 
+def test_the_ingress_guard_allows_nothing_by_default_and_takes_lists() -> None:
+    def env(*sets: str) -> dict[str, str]:
+        (container,) = one(render(*sets), "Deployment")["spec"]["template"]["spec"]["containers"]
+        return {e["name"]: e.get("value") for e in container["env"]}
+
+    default = env()
+    assert default["BLUEGREEN_INGRESS_ALLOWED_CLASSES"] == ""
+    assert default["BLUEGREEN_INGRESS_ALLOWED_ANNOTATIONS"] == ""
+    assert default["BLUEGREEN_INGRESS_ALLOWED_HOSTS"] == "*"
+    given = env(
+        "ingressGuard.allowedClasses={nginx,internal}",
+        "ingressGuard.allowedAnnotations={nginx.ingress.kubernetes.io/proxy-*}",
+        "ingressGuard.allowedHosts={*.apps.example.com,shop.example.com}",
+    )
+    assert given["BLUEGREEN_INGRESS_ALLOWED_CLASSES"] == "nginx,internal"
+    assert given["BLUEGREEN_INGRESS_ALLOWED_ANNOTATIONS"] == "nginx.ingress.kubernetes.io/proxy-*"
+    assert given["BLUEGREEN_INGRESS_ALLOWED_HOSTS"] == "*.apps.example.com,shop.example.com"
+
+
 def test_image_digest_pins_the_image() -> None:
     digest = "sha256:" + "a" * 64
     deploy = one(render(f"image.digest={digest}", "image.repository=r.example/op"), "Deployment")
@@ -236,6 +255,8 @@ def test_every_apps_service_monitor_labels_reach_the_operator() -> None:
         "extraArgs={--standalone}",
         "extraArgs={--namespace=shop}",
         "unknownKey=1",
+        "ingressGuard.allowedClasses={nginx\\,public}",  # one class per item
+        "ingressGuard.allowedSnippets=true",
         "watchNamespaces={Shop}",
         "watchNamespaces={shop-*}",
         "watchNamespaces={shop,shop}",

@@ -9,6 +9,7 @@ from bluegreen.adapters.cache import (
     APPS,
     DEPLOYMENTS,
     ENDPOINT_SLICES,
+    INGRESSES,
     JOBS,
     PODS,
     SERVICES,
@@ -254,6 +255,33 @@ def test_analysis_jobs_are_watched_by_their_labels_found_by_app_and_wake_it() ->
     assert [j["metadata"]["name"] for j in reader.analysis_jobs(NS, "cart")] == ["cart-smoke-1"]
     cache.remove(JOBS.name, analysis_job("shop-smoke-1", 4))
     assert reader.analysis_jobs(NS, "shop") == []
+
+
+def test_an_ingress_keeps_the_annotation_keys_the_operator_applied() -> None:
+    raw = {
+        "metadata": {
+            "name": "shop",
+            "namespace": NS,
+            "resourceVersion": "3",
+            "annotations": {"mine": "1", "theirs": "2"},
+            "managedFields": [
+                {
+                    "manager": naming.MANAGER,
+                    "operation": "Apply",
+                    "fieldsV1": {"f:metadata": {"f:annotations": {".": {}, "f:mine": {}}}},
+                },
+                {
+                    "manager": "kubectl-annotate",
+                    "operation": "Update",
+                    "fieldsV1": {"f:metadata": {"f:annotations": {"f:theirs": {}}}},
+                },
+            ],
+        },
+        "spec": {"rules": []},
+    }
+    meta = INGRESSES.trim(raw)["metadata"]
+    assert meta["annotations"] == {"mine": "1", "theirs": "2"}
+    assert meta["ownAnnotations"] == ["mine"]
 
 
 def test_a_watched_slice_says_when_it_arrived_a_listed_one_when_it_was_written() -> None:

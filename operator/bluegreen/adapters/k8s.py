@@ -24,6 +24,7 @@ from urllib3.exceptions import HTTPError
 
 from bluegreen.adapters.cache import ObjectCache
 from bluegreen.api import GROUP, PLURAL, VERSION, timestamps
+from bluegreen.api.text import EVENT_NOTE_BYTES, clip_bytes
 from bluegreen.core import naming
 from bluegreen.core.errors import ConflictError, RejectedError, TransientError
 from bluegreen.core.plan import RouteBackends
@@ -263,7 +264,7 @@ class KubernetesGateway:
             "action": reason,
             "reason": reason,
             "type": type_,
-            "note": message[:1024],
+            "note": clip_bytes(message, EVENT_NOTE_BYTES),
             "regarding": {
                 "apiVersion": f"{GROUP}/{VERSION}",
                 "kind": "BlueGreenApp",

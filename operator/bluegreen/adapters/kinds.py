@@ -71,7 +71,20 @@ def _meta(obj: Obj, *, annotations: bool = False) -> Obj:
         out["managers"] = managers  # who else writes it, for a conflict's message
     if annotations:
         out["annotations"] = dict(m.get("annotations") or {})
+        out["ownAnnotations"] = _own_annotations(m)
     return out
+
+
+def _own_annotations(meta: Obj) -> list[str]:
+    """The annotation keys the operator's own applies set (its managedFields entry), so an
+    annotation taken out of the spec is taken off the object too."""
+    keys: set[str] = set()
+    for entry in meta.get("managedFields") or []:
+        if entry.get("manager") != naming.MANAGER:
+            continue
+        fields = ((entry.get("fieldsV1") or {}).get("f:metadata") or {}).get("f:annotations")
+        keys.update(k[2:] for k in fields or {} if k.startswith("f:"))
+    return sorted(keys)
 
 
 def _trim_deployment(obj: Obj) -> Obj:

@@ -22,6 +22,9 @@ class ConditionType(enum.StrEnum):
     """Every image runs by digest (spec.image.resolveDigest)."""
     SERVICE_MONITOR_READY = "ServiceMonitorReady"
     """The app's ServiceMonitor exists (the Prometheus Operator CRD is served)."""
+    INGRESS_ADMITTED = "IngressAdmitted"
+    """The operator's Ingress guard admits spec.ingress (its class, annotation keys and
+    host), so the Ingress is written; False: it is not, and the message says why."""
     TRAFFIC_ROUTED = "TrafficRouted"
     """The HTTPRoute rule of spec.trafficRouting.gatewayAPI can be written (routes to the
     app's Services only)."""
@@ -94,6 +97,11 @@ class Reason(enum.StrEnum):
     PINNED = "Pinned"
     APPLIED = "Applied"
     CRD_NOT_INSTALLED = "CRDNotInstalled"
+    ADMITTED = "Admitted"
+    """IngressAdmitted: spec.ingress is within the operator's Ingress guard."""
+    INGRESS_REFUSED = "IngressRefused"
+    """IngressAdmitted, Ready, Event: spec.ingress asks for a class, annotation key or host
+    the operator's settings do not allow; no Ingress is written (what exists stays)."""
     ROUTED = "Routed"
     ROUTE_API_NOT_SERVED = "RouteAPINotServed"
     """TrafficRouted: the Gateway API's HTTPRoute is not served (CRDs not installed)."""

@@ -13,6 +13,7 @@ from typing import Any
 from bluegreen.api import Color
 from bluegreen.core.analysis import QueryResult
 from bluegreen.core.images import Resolution
+from bluegreen.core.ingress_guard import IngressPolicy
 from bluegreen.core.templates import Templates
 
 
@@ -56,6 +57,8 @@ class IngressState:
     name: str
     annotations: Mapping[str, str]
     spec: Mapping[str, Any]
+    own_annotations: frozenset[str] = frozenset()
+    """The annotation keys the operator's applies set (others may add their own)."""
 
     @property
     def weight(self) -> int | None:
@@ -143,6 +146,8 @@ class Observed:
     """False when the Gateway API's HTTPRoute is not served (its CRDs are not installed)."""
     images: Mapping[str, Resolution] = field(default_factory=dict)
     """Digest resolutions of the template's images (spec.image.resolveDigest), by image."""
+    ingress_policy: IngressPolicy = field(default_factory=IngressPolicy)
+    """The administrator's Ingress guard (operator settings): what spec.ingress may ask."""
     refused: Mapping[str, str] = field(default_factory=dict)
     """Metrics whose endpoint the administrator's policy refuses, by `<phase>/<metric>`
     (as `samples`), with the rule that refused it: their windows never open."""

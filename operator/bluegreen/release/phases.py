@@ -9,7 +9,7 @@ from bluegreen.api import Color, Phase, ReleaseResult, ScaleDown, Verdict
 from bluegreen.api import timestamps as ts
 from bluegreen.api.reasons import Reason
 from bluegreen.core import naming
-from bluegreen.release import canary, gates, routes
+from bluegreen.release import canary, gates, ingress, routes
 from bluegreen.release.context import (
     Pass,
     converged,
@@ -103,6 +103,8 @@ def analyzing(p: Pass) -> None:
         routed = routes.find_rule(p)
         if routed is not None and not routed.ok:
             return  # the route cannot split traffic: wait (TrafficRouted says why)
+        if ingress.canary_blocked(p):
+            return  # the canary Ingress may not be written: wait (IngressAdmitted says why)
         if not canary.steps_passed(p):
             return
     elif gates.has_checks(p.app, "pre") and not gates.passed(

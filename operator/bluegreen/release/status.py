@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 from bluegreen.api import IN_FLIGHT_PHASES, Condition, Phase, Verdict
 from bluegreen.api.reasons import ConditionType, Reason
+from bluegreen.api.text import readable
 from bluegreen.api.v1alpha1 import ResolveDigest
 from bluegreen.core import naming
+from bluegreen.release import ingress
 from bluegreen.release.context import Pass, pod_selector
 
 
@@ -38,7 +40,7 @@ def condition(
         type=wanted.type.value,
         status=status,
         reason=wanted.reason,
-        message=wanted.message,
+        message=readable(wanted.message),
         last_transition_time=now
         if prev is None or prev.status != status
         else prev.last_transition_time,
@@ -64,7 +66,9 @@ def derive(p: Pass, extra: Sequence[Wanted] = ()) -> None:
     selector = naming.label_selector(pod_selector(p, active)) if active else ""
     p.update(
         pinned_images=dict(p.pins),
-        message=st.message if st.phase in (Phase.DEGRADED, Phase.PAUSED) else "",
+        message=st.message
+        if st.phase in (Phase.DEGRADED, Phase.PAUSED)
+        else (ingress.refusal(p) or ""),
         observed_generation=p.app.metadata.generation,
         replicas=len(p.observed.ready_pods(active)) if active is not None else 0,
         selector=selector,
@@ -85,7 +89,21 @@ def _wanted(p: Pass) -> list[Wanted]:
         wanted.append(_image_pinned(p))
     if p.spec.monitoring.service_monitor.enabled:
         wanted.append(_service_monitor(p))
+    if p.spec.ingress is not None:
+        wanted.append(_ingress_admitted(p))
     return wanted
+
+
+def _ingress_admitted(p: Pass) -> Wanted:
+    refused = ingress.refusal(p)
+    if refused is not None:
+        return Wanted(ConditionType.INGRESS_ADMITTED, False, Reason.INGRESS_REFUSED, refused)
+    return Wanted(
+        ConditionType.INGRESS_ADMITTED,
+        True,
+        Reason.ADMITTED,
+        "spec.ingress is within the operator's Ingress guard",
+    )
 
 
 def _available(p: Pass) -> Wanted:
@@ -161,7 +179,11 @@ def _kstatus(p: Pass) -> list[Wanted]:
     is in flight or paused, Failed when Degraded."""
     phase = p.status.phase
     reason = degraded_reason(p) if phase is Phase.DEGRADED else ""
-    if phase is Phase.HEALTHY:
+    refused = ingress.refusal(p)
+    if phase is Phase.HEALTHY and refused is not None:
+        # Not at rest on its spec: the Ingress it asks for is not written.
+        ready = Wanted(ConditionType.READY, False, Reason.INGRESS_REFUSED, refused)
+    elif phase is Phase.HEALTHY:
         ready = Wanted(ConditionType.READY, True, Reason.RELEASED, _serving(p))
     else:
         ready = Wanted(ConditionType.READY, False, phase.value, p.status.message)

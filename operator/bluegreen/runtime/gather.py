@@ -19,6 +19,7 @@ from bluegreen.api.v1alpha1 import AnalysisTemplateSpec, ResolveDigest
 from bluegreen.core import naming, render, templates
 from bluegreen.core.analysis import QueryResult, render_query
 from bluegreen.core.images import Resolution, local_resolution
+from bluegreen.core.ingress_guard import IngressPolicy
 from bluegreen.core.ports import (
     SEEN_AT,
     WRITTEN_AT,
@@ -51,8 +52,10 @@ def gather(
     *,
     metrics: MetricsSource | None = None,
     resolver: ImageResolver | None = None,
+    ingress_policy: IngressPolicy | None = None,
 ) -> Observed:
-    """Read everything the decision needs, once, read-only."""
+    """Read everything the decision needs, once, read-only. `ingress_policy` is the
+    operator's Ingress guard (default: its secure defaults)."""
     ns, name = app.metadata.namespace, app.metadata.name
     now = clock.now()
     deployments: dict[Color, DeploymentState] = {}
@@ -117,6 +120,7 @@ def gather(
         refused=refused,
         templates=found,
         jobs=jobs,
+        ingress_policy=ingress_policy or IngressPolicy(),
     )
 
 
@@ -378,4 +382,5 @@ def _ingress_state(obj: dict[str, Any]) -> IngressState:
         name=obj["metadata"]["name"],
         annotations=dict(obj["metadata"].get("annotations") or {}),
         spec=spec,
+        own_annotations=frozenset(obj["metadata"].get("ownAnnotations") or ()),
     )

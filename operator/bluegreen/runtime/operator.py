@@ -41,6 +41,7 @@ from bluegreen.adapters.watch import Watcher
 from bluegreen.api import GROUP, BlueGreenAppStatus
 from bluegreen.core import naming, templates
 from bluegreen.core.errors import TransientError
+from bluegreen.core.ingress_guard import IngressPolicy
 from bluegreen.runtime import notifications, reconcile, telemetry
 from bluegreen.runtime.events import EventQueue
 from bluegreen.runtime.peering import Peering
@@ -137,6 +138,11 @@ class Runtime:
             ttl_seconds=settings.image_cache_seconds,
             timeout_seconds=settings.registry_timeout_seconds,
         )
+        self.ingress_policy = IngressPolicy(
+            classes=settings.ingress_allowed_classes,
+            annotations=settings.ingress_allowed_annotations,
+            hosts=settings.ingress_allowed_hosts,
+        )
         self.clock = SystemClock()
         self.failures: dict[AppKey, int] = {}
 
@@ -219,6 +225,7 @@ class Runtime:
                 events=self.events,
                 metrics=self.metrics,
                 resolver=self.images,
+                ingress_policy=self.ingress_policy,
                 defaults=self.defaults,
                 notices=self.notifier,
             )

@@ -19,8 +19,10 @@ from pydantic import ValidationError
 from bluegreen import release
 from bluegreen.api import BlueGreenApp, BlueGreenAppStatus, timestamps
 from bluegreen.api.reasons import ConditionType, Reason
+from bluegreen.api.text import readable
 from bluegreen.core import naming
 from bluegreen.core.errors import ConflictError, InvalidSpecError, RejectedError
+from bluegreen.core.ingress_guard import IngressPolicy
 from bluegreen.core.plan import Apply, ClearRequest, Delete, Event, Plan, RouteBackends, Scale
 from bluegreen.core.ports import (
     Clock,
@@ -105,6 +107,7 @@ def reconcile(
     events: EventSink | None = None,
     metrics: MetricsSource | None = None,
     resolver: ImageResolver | None = None,
+    ingress_policy: IngressPolicy | None = None,
     defaults: AppDefaults = AppDefaults(),
     notices: NoticeSink | None = None,
 ) -> PassResult:
@@ -119,23 +122,24 @@ def reconcile(
         written = _write_invalid(body, str(err), gateway, clock)
         return PassResult(plan=None, status_written=written, requeue_after=None)
     app = with_defaults(app, defaults)
-    observed = gather(app, reader, clock, metrics=metrics, resolver=resolver)
+    observed = gather(
+        app, reader, clock, metrics=metrics, resolver=resolver, ingress_policy=ingress_policy
+    )
     plan = release.plan(app, observed)
     status = plan.status
     try:
         execute(app, plan, gateway)
     except RejectedError as err:
         status = _refused(
-            app.status, status, Reason.OBJECT_REJECTED, str(err), app=app, clock=clock
+            app.status, status, Reason.OBJECT_REJECTED, readable(str(err)), app=app, clock=clock
         )
         plan = Plan(actions=plan.actions, status=status, events=plan.events, requeue_after=None)
     except ConflictError as err:
         # Not written, and not retried on every event: a person deletes the object or
         # lets the app adopt it; the app looks again now and then meanwhile.
-        status = _refused(
-            app.status, status, Reason.OBJECT_CONFLICT, str(err), app=app, clock=clock
-        )
-        told = _tell_once(app.status, Reason.OBJECT_CONFLICT, str(err), plan.events)
+        message = readable(str(err))
+        status = _refused(app.status, status, Reason.OBJECT_CONFLICT, message, app=app, clock=clock)
+        told = _tell_once(app.status, Reason.OBJECT_CONFLICT, message, plan.events)
         plan = Plan(plan.actions, status, told, requeue_after=CONFLICT_RECHECK_SECONDS)
     status = notifications.with_readiness(app, status, defaults.notifications, observed.now)
     plan = dataclasses.replace(plan, status=status)
@@ -258,6 +262,7 @@ def _write_invalid(
     body: dict[str, Any], message: str, gateway: ClusterGateway, clock: Clock
 ) -> bool:
     """The spec does not parse into the model: a Degraded condition says why (once)."""
+    message = readable(message)
     meta = body["metadata"]
     current = BlueGreenAppStatus.model_validate(_known_status(body.get("status")))
     prev = next((c for c in current.conditions if c.type == ConditionType.DEGRADED), None)

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bluegreen.adapters.endpoints import DEFAULT_RULES, NOTIFICATION_RULES
+from bluegreen.core.ingress_guard import IngressPolicy
 
 Rules = Annotated[tuple[str, ...], NoDecode]
 
@@ -53,6 +54,17 @@ class Settings(BaseSettings):
     the region's public endpoint. Set by the administrator only: apps name a region."""
     cloudwatch_max_attempts: int = 3
     """HTTP requests per GetMetricData page at most (throttling is retried with backoff)."""
+    ingress_allowed_classes: Rules = IngressPolicy.classes
+    """IngressClasses apps may name in spec.ingress.className (comma-separated; `*`: any).
+    Empty (the default): apps leave className unset and get the cluster's default class."""
+    ingress_allowed_annotations: Rules = IngressPolicy.annotations
+    """Annotation keys apps may set in spec.ingress.annotations: exact keys or patterns with
+    `*` (`nginx.ingress.kubernetes.io/proxy-*`), comma-separated. Empty (the default): none.
+    Snippet keys and the keys of known ingress-nginx CVEs only by their exact name."""
+    ingress_allowed_hosts: Rules = IngressPolicy.hosts
+    """Hosts apps may route (spec.ingress.host): names, `*.example.com` (any name under
+    it), `{namespace}` for the app's namespace (`*.{namespace}.apps.example.com`);
+    default `*`: any."""
 
     prometheus_auth_addresses: Rules = ()
     """The Prometheus addresses the credentials below are for, and no others: URL prefixes
@@ -120,6 +132,9 @@ class Settings(BaseSettings):
         "analysis_prometheus_allowed",
         "analysis_web_allowed",
         "watch_namespaces",
+        "ingress_allowed_classes",
+        "ingress_allowed_annotations",
+        "ingress_allowed_hosts",
         "prometheus_auth_addresses",
         "notifications_allowed",
         mode="before",

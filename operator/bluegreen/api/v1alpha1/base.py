@@ -39,6 +39,12 @@ TARGET_PORT = (
 )
 # Service.spec.ports[].targetPort by name is an IANA service name (as a container port's name).
 PORT_NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+MAX_TEMPLATE_DEPTH = 64
+"""Levels of objects and lists a pod template may nest. A real one needs about 12
+(affinity terms are the deepest); the CRD keeps the template's unknown fields, which JSON
+Schema and CEL cannot bound, so the model does: a template nested hundreds deep cannot be
+copied, hashed or sent on."""
+TEMPLATE_DEPTH = f"template nests deeper than {MAX_TEMPLATE_DEPTH} levels"
 CANARY_WEIGHTS = "canary step weights must be strictly increasing"
 CANARY_NEEDS_INGRESS = "strategy.canary needs spec.ingress or spec.trafficRouting.gatewayAPI"
 STEP_QUERY_NEEDS_PROMETHEUS = "query metrics of canary steps need analysis.prometheus.address"

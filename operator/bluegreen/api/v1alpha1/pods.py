@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bluegreen.api.v1alpha1.base import RESERVED_LABELS
+from bluegreen.api.v1alpha1.base import MAX_TEMPLATE_DEPTH, RESERVED_LABELS, TEMPLATE_DEPTH
 
 MAX_JOB_LABELS = 16
 JOB_RESTART_POLICIES = ("Never", "OnFailure")
-_DEPLOYMENT_POD = "A PodTemplateSpec, exactly as in a Deployment."
+_DEPLOYMENT_POD = (
+    f"A PodTemplateSpec, exactly as in a Deployment (nested at most {MAX_TEMPLATE_DEPTH} "
+    "levels deep)."
+)
 _JOB_POD = (
     "A PodTemplateSpec, exactly as in a Job. restartPolicy defaults to Never; the operator "
     "adds PREVIEW_URL, ACTIVE_URL and the other analysis variables to every container's env."
@@ -84,6 +87,25 @@ def _pod_template_schema(
     )
 
 
+def nesting(value: Any) -> int:
+    """How many levels of objects and lists `value` nests (0 for a scalar); no recursion."""
+    deepest = 0
+    todo: list[tuple[Any, int]] = [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if depth <= MAX_TEMPLATE_DEPTH:
+            todo.extend((child, depth) for child in children)
+    return deepest
+
+
 class PodTemplate(BaseModel):
     """A PodTemplateSpec, exactly as in a Deployment. Kept as data: the API server
     validates it when the Deployment is applied, and the CRD checks its outline."""
@@ -96,6 +118,15 @@ class PodTemplate(BaseModel):
 
     metadata: dict[str, Any] = Field(default_factory=dict)
     spec: dict[str, Any]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shallow(cls, data: Any) -> Any:
+        # Before pydantic walks it: a template nested thousands deep must not reach its
+        # recursion limits (or ours) as a crash of every pass.
+        if nesting(data) > MAX_TEMPLATE_DEPTH:
+            raise ValueError(TEMPLATE_DEPTH)
+        return data
 
     @field_validator("metadata")
     @classmethod

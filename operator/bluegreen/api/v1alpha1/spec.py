@@ -180,10 +180,22 @@ class IngressSpec(Model):
     )
 
     host: Annotated[str, Field(min_length=1, max_length=253)]
-    class_name: Annotated[str, Field(min_length=1, max_length=253)] = "nginx"
+    class_name: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=253,
+            description="The IngressClass; unset: the cluster's default IngressClass. The "
+            "operator writes only classes its administrator allows (docs/security.md).",
+        ),
+    ] = None
     path: Annotated[str, Field(pattern=r"^/")] = "/"
     tls_secret_name: Annotated[str | None, Field(min_length=1, max_length=253)] = None
-    annotations: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Annotations of the Ingress. The operator writes only keys its "
+        "administrator allows (docs/security.md); the canary keys are its own.",
+    )
 
     @field_validator("host")
     @classmethod
