@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 WATCH_SECONDS = 300
 """How long the server keeps one watch open before the watcher opens the next."""
 PAGE = 500
+MAX_RETRY_SECONDS = 5.0
+"""A failed watch tries again after 1, 2, 4, then every 5 s: one request per kind, and the
+apps see the API server within 5 s of its return."""
 
 
 class _GoneError(Exception):
@@ -48,6 +51,8 @@ class Watcher:
     namespace: str | None = None
     on_request: Callable[[], None] | None = None
     rediscover_seconds: float = 30.0
+    on_recovered: Callable[[], None] | None = None
+    """Called when a list succeeds after a failure: the API server answers again."""
     lists: int = field(default=0, init=False)
     watches: int = field(default=0, init=False)
     _told_forbidden: bool = field(default=False, init=False, repr=False)
@@ -66,10 +71,14 @@ class Watcher:
 
     def _run(self) -> None:
         delay = 1.0
+        failed = False
         while not self._stop.is_set():
             try:
                 version = self._list()
                 delay = 1.0
+                if failed and self.on_recovered is not None:
+                    self.on_recovered()
+                failed = False
                 while not self._stop.is_set():
                     version = self._watch(version)
             except _GoneError:
@@ -79,8 +88,9 @@ class Watcher:
                 self._stop.wait(self.rediscover_seconds)
             except Exception as err:  # noqa: BLE001 - a watch must outlive any failure
                 log.warning("watching %s failed, again in %.0fs: %s", self.kind.plural, delay, err)
+                failed = True
                 self._stop.wait(delay)
-                delay = min(delay * 2, 30.0)
+                delay = min(delay * 2, MAX_RETRY_SECONDS)
 
     # ------------------------------------------------------------------ HTTP
 

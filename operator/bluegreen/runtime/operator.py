@@ -98,7 +98,14 @@ class Runtime:
         # A namespaced install watches its namespaces only: no cluster-scoped kind (the
         # cache takes those as absent).
         self.watchers = [
-            Watcher(api, kind, self.cache, namespace=ns, on_request=telemetry.API_REQUESTS.inc)
+            Watcher(
+                api,
+                kind,
+                self.cache,
+                namespace=ns,
+                on_request=telemetry.API_REQUESTS.inc,
+                on_recovered=self._api_recovered,
+            )
             for kind in watched
             if not (kind.cluster_scoped and settings.watch_namespaces)
             for ns in ([None] if kind.cluster_scoped else namespaces)
@@ -237,6 +244,10 @@ class Runtime:
             telemetry.observe_pass(key[0], key[1], result.previous, result.plan.status)
             _log_transition(key, result.previous, result.plan.status)
         return Next(after=result.requeue_after)
+
+    def _api_recovered(self) -> None:
+        """A watch listed again after failing (the API server was down or refused)."""
+        self.scheduler.retry_failed()
 
     def failed(self, key: AppKey, err: BaseException) -> float:
         """A pass raised: retry it with a growing delay."""
