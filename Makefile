@@ -108,10 +108,11 @@ demo: setup
 	$(PY) tools/demo.py
 
 # 100 releases of one app, then 1000 apps created, released and left idle 300 s, then the
-# same side by side with Argo Rollouts and a bare baseline (tests/bench/peer.py); prints
-# each number against its target and writes tests/bench/results/summary.json (about 75 min).
-# BENCH_ARGS="--short" for a smoke run (20 releases, 50 apps, 5 + 5 side-by-side releases),
-# "--summary-only" for the table.
+# same side by side with Argo Rollouts and a bare baseline (tests/bench/peer.py), then 200
+# hostile specs (tests/cluster/test_hostile_specs.py, about 25 min); prints each number
+# against its target and writes tests/bench/results/summary.json (about 100 min).
+# BENCH_ARGS="--short" for a smoke run (20 releases, 50 apps, 5 + 5 side-by-side releases,
+# 40 hostile specs), "--hostile-examples N", "--summary-only" for the table.
 bench: setup
 	$(PY) -m tests.bench.run_all $(BENCH_ARGS)
 

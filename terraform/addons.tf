@@ -141,11 +141,14 @@ resource "helm_release" "operator" {
   ]
 
   # Without operator_image_tag the chart's own default (its appVersion) applies; with
-  # operator_amp_workspace_arn, the operator's SigV4 credentials for that workspace.
+  # operator_amp_workspace_arn, the operator's SigV4 credentials for that workspace. With
+  # ingress-nginx, apps may name its class in spec.ingress.className (the Ingress guard,
+  # docs/security.md; no annotation is allowed unless listed here).
   values = concat(
     [yamlencode(local.operator_chart_values)],
     var.operator_image_tag == null ? [] : [yamlencode({ image = { tag = var.operator_image_tag } })],
     local.operator_amp_chart_values == null ? [] : [yamlencode(local.operator_amp_chart_values)],
+    var.ingress_nginx_enabled ? [yamlencode({ ingressGuard = { allowedClasses = ["nginx"] } })] : [],
   )
 
   depends_on = [
@@ -158,5 +161,6 @@ resource "helm_release" "operator" {
     helm_release.ingress_nginx,
     aws_iam_role_policy_attachment.operator_ecr_read,
     aws_iam_role_policy_attachment.operator_amp_query,
+    aws_iam_role_policy_attachment.operator_cloudwatch_read,
   ]
 }

@@ -1,6 +1,6 @@
 # IAM Roles for Service Accounts: the cluster's OIDC issuer becomes an IAM identity provider,
 # and the operator's ServiceAccount (and nothing else) may assume its role: read-only ECR,
-# and optionally queries to one Amazon Managed Prometheus workspace. The AWS Load Balancer
+# and optionally queries to one Amazon Managed Prometheus workspace and CloudWatch metrics. The AWS Load Balancer
 # Controller's role is in traffic.tf.
 
 resource "aws_iam_openid_connect_provider" "eks" {
@@ -103,4 +103,34 @@ resource "aws_iam_role_policy_attachment" "operator_amp_query" {
 
   role       = aws_iam_role.operator.name
   policy_arn = aws_iam_policy.operator_amp_query[0].arn
+}
+
+# Amazon CloudWatch (optional): with operator_cloudwatch_metrics, the operator may read
+# metrics with GetMetricData, for apps whose analysis has `cloudwatch` metrics (an ALB's
+# 5xx count per target group, for example). Reading only: no PutMetricData, no alarms, no
+# logs. GetMetricData has no resource-level permissions, so the resource is "*".
+data "aws_iam_policy_document" "operator_cloudwatch_read" {
+  count = var.operator_cloudwatch_metrics ? 1 : 0
+
+  statement {
+    sid       = "ReadMetricsForAnalysis"
+    effect    = "Allow"
+    actions   = ["cloudwatch:GetMetricData"]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_policy" "operator_cloudwatch_read" {
+  count = var.operator_cloudwatch_metrics ? 1 : 0
+
+  name        = "${var.cluster_name}-operator-cloudwatch-read"
+  description = "Read CloudWatch metrics (cloudwatch:GetMetricData) for analysis"
+  policy      = data.aws_iam_policy_document.operator_cloudwatch_read[0].json
+}
+
+resource "aws_iam_role_policy_attachment" "operator_cloudwatch_read" {
+  count = var.operator_cloudwatch_metrics ? 1 : 0
+
+  role       = aws_iam_role.operator.name
+  policy_arn = aws_iam_policy.operator_cloudwatch_read[0].arn
 }

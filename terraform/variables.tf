@@ -464,6 +464,12 @@ variable "operator_image_tag" {
   }
 }
 
+variable "operator_cloudwatch_metrics" {
+  description = "Let the operator read Amazon CloudWatch metrics (cloudwatch:GetMetricData with its IRSA role), for apps whose analysis has cloudwatch metrics. False (default): no such permission."
+  type        = bool
+  default     = false
+}
+
 variable "operator_amp_workspace_arn" {
   description = "ARN of an Amazon Managed Service for Prometheus workspace the operator may query (aps:QueryMetrics, SigV4 with its IRSA role). Null (default): no such permission."
   type        = string

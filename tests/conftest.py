@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
-from tests.support.apps import Apps, crd_may_be_replaced, install_crd
+from tests.support.apps import Apps, crd_may_be_replaced, install_crds
 from tests.support.cluster import REPO, Cluster, cluster_session, component_logs
 from tests.support.operator import OperatorProcess
 
@@ -50,9 +50,10 @@ def namespace(api_client: client.ApiClient) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def crd(cluster: Cluster, api_client: client.ApiClient) -> None:
-    """The project's BlueGreenApp CRD in the cluster. On a cluster KUBECONFIG names, one that
-    differs is not replaced unless BLUEGREEN_TEST_INSTALL_CRD=1 (tests.support.apps)."""
-    install_crd(api_client, replace=crd_may_be_replaced(cluster.local))
+    """The project's CRDs in the cluster (BlueGreenApp and the analysis templates). On a
+    cluster KUBECONFIG names, one that differs is not replaced unless
+    BLUEGREEN_TEST_INSTALL_CRD=1 (tests.support.apps)."""
+    install_crds(api_client, replace=crd_may_be_replaced(cluster.local))
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,9 @@
     .venv/bin/python -m tests.bench.run_all --summary-only   # only the table, from the results
 
 Runs `tests.bench.release_latency --releases 100`, `tests.bench.scale --apps 1000
---idle-seconds 300` and `tests.bench.peer --apps 1000` (side by side with Argo Rollouts
-and a bare baseline) one after the other, each as its own process, on one cluster (the
+--idle-seconds 300`, `tests.bench.peer --apps 1000` (side by side with Argo Rollouts
+and a bare baseline) and 200 hostile specs (tests/cluster/test_hostile_specs.py with
+BLUEGREEN_HOSTILE_EXAMPLES=200) one after the other, each as its own process, on one cluster (the
 local control plane is started once if it is not running, and stopped at the end only if
 this run started it). Then reads their results files, prints the table and writes
 tests/bench/results/summary.json. A benchmark that fails or stops early leaves its
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -27,6 +29,8 @@ from typing import Any
 
 from tests.bench.release_latency import RESULTS
 from tests.support.cluster import REPO, cluster_session
+
+HOSTILE_TEST = REPO / "tests" / "cluster" / "test_hostile_specs.py"
 
 
 @dataclass(frozen=True)
@@ -218,13 +222,40 @@ def targets(apps: int) -> list[Target]:
             "s",
         ),
         *peer_targets(apps),
+        Target("hostile specs tried", "hostile", _get("examples"), None, ""),
+        Target(
+            "hostile specs: most operator API requests for one create",
+            "hostile",
+            _get("worst", "create_requests"),
+            40.0,
+            "",
+        ),
+        Target(
+            "hostile specs: most operator API requests for one release (and abort)",
+            "hostile",
+            _get("worst", "release_requests"),
+            40.0,
+            "",
+        ),
+        Target(
+            "hostile specs: longest create until at rest",
+            "hostile",
+            _get("worst", "create_seconds"),
+            None,
+            "s",
+        ),
     ]
 
 
 def run_benchmarks(
-    releases: int, apps: int, idle_seconds: float, peer_args: list[str]
+    releases: int, apps: int, idle_seconds: float, peer_args: list[str], hostile: int
 ) -> dict[str, int]:
     """Each benchmark in its own process; their exit codes."""
+    env = {
+        **os.environ,
+        "BLUEGREEN_HOSTILE_EXAMPLES": str(hostile),
+        "BLUEGREEN_HOSTILE_RESULTS": str(RESULTS / "hostile.json"),
+    }
     commands = {
         "release_latency": ["-m", "tests.bench.release_latency", "--releases", str(releases)],
         "scale": [
@@ -236,13 +267,14 @@ def run_benchmarks(
             f"{idle_seconds:g}",
         ],
         "peer": ["-m", "tests.bench.peer", "--apps", str(apps), *peer_args],
+        "hostile": ["-m", "pytest", "-q", "-p", "no:cacheprovider", str(HOSTILE_TEST)],
     }
     codes = {}
     with cluster_session():
         for name, args in commands.items():
             print(f"\n=== {name}: {' '.join(args[1:])}", flush=True)
             codes[name] = subprocess.run(
-                [sys.executable, *args], cwd=REPO, check=False, stdin=subprocess.DEVNULL
+                [sys.executable, *args], cwd=REPO, env=env, check=False, stdin=subprocess.DEVNULL
             ).returncode
     return codes
 
@@ -252,6 +284,7 @@ def summarize(apps: int, codes: dict[str, int] | None = None) -> dict[str, Any]:
         "release_latency": RESULTS / "release_latency.json",
         "scale": RESULTS / f"scale-{apps}.json",
         "peer": RESULTS / f"peer-{apps}.json",
+        "hostile": RESULTS / "hostile.json",
     }
     results: dict[str, dict[str, Any]] = {}
     for name, path in files.items():
@@ -314,7 +347,9 @@ def print_table(summary: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--short", action="store_true", help="a smoke run: 20 releases, 50 apps, 30 s idle"
+        "--short",
+        action="store_true",
+        help="a smoke run: 20 releases, 50 apps, 30 s idle, 40 hostile specs",
     )
     parser.add_argument("--releases", type=int, default=None, help="100 (short: 20)")
     parser.add_argument("--apps", type=int, default=None, help="1000 (short: 50)")
@@ -328,6 +363,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--peer-spacing", type=float, default=33.0, help="seconds between spaced releases"
+    )
+    parser.add_argument(
+        "--hostile-examples", type=int, default=None, help="hostile specs tried (200; short: 40)"
     )
     parser.add_argument(
         "--summary-only", action="store_true", help="do not run; summarize the results files"
@@ -347,9 +385,10 @@ def main() -> None:
         "--spacing",
         f"{args.peer_spacing:g}",
     ]
+    hostile = args.hostile_examples if args.hostile_examples is not None else (40 if short else 200)
     codes = None
     if not args.summary_only:
-        codes = run_benchmarks(releases, apps, idle, peer_args)
+        codes = run_benchmarks(releases, apps, idle, peer_args, hostile)
     summary = summarize(apps, codes)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")

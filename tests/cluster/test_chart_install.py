@@ -122,6 +122,11 @@ def test_helm_install_is_accepted_and_ready(
         "kopf.dev", "v1", "clusterkopfpeerings", release.peering
     )
     assert peering["metadata"]["name"] == release.peering
+    # The chart's error-ratio ClusterAnalysisTemplate, stored under the CRD's schema.
+    template = client.CustomObjectsApi(api_client).get_cluster_custom_object(
+        "bluegreen.dev", "v1alpha1", "clusteranalysistemplates", f"error-ratio-{release.namespace}"
+    )
+    assert template["spec"]["metrics"][0]["thresholdRange"] == {"max": "{{args.threshold}}"}
 
 
 # --------------------------------------------------------------------------- RBAC
@@ -157,6 +162,8 @@ def test_the_service_account_cannot_read_secrets_nor_exec(
         ("create", "pods", "-n", ns),
         ("delete", "pods", "-n", ns),
         ("create", "serviceaccounts", "--subresource=token", "-n", ns),
+        ("create", "analysistemplates.bluegreen.dev", "-n", ns),
+        ("patch", "clusteranalysistemplates.bluegreen.dev"),
         ("escalate", "clusterroles"),
         ("*", "*"),
     ]
@@ -168,6 +175,8 @@ def test_the_service_account_cannot_read_secrets_nor_exec(
         ("watch", "pods", "--all-namespaces"),
         ("list", "endpointslices.discovery.k8s.io", "--all-namespaces"),
         ("patch", "clusterkopfpeerings.kopf.dev"),
+        ("watch", "analysistemplates.bluegreen.dev", "--all-namespaces"),
+        ("list", "clusteranalysistemplates.bluegreen.dev"),
     ]
     for args in denied:
         assert not can_i(sa_kubeconfig, *args), f"the operator can {' '.join(args)}"

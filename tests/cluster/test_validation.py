@@ -27,6 +27,17 @@ from pydantic import ValidationError
 
 from bluegreen.api import BlueGreenApp, crdgen
 from bluegreen.api.v1alpha1 import MAX_NAME_LENGTH, RESERVED_LABELS
+from bluegreen.api.v1alpha1.base import (
+    CLOUDWATCH_LOOKBACK,
+    CLOUDWATCH_PERIOD,
+    CLOUDWATCH_QUERY_KIND,
+    CLOUDWATCH_RETURN,
+    CLOUDWATCH_THRESHOLD,
+    GUARD_KIND,
+    JOB_THRESHOLD,
+    JOB_TIMEOUT,
+    METRIC_KIND,
+)
 from tests.support.apps import GROUP, PLURAL, VERSION, app_manifest
 
 pytestmark = pytest.mark.cluster
@@ -52,6 +63,54 @@ HEALTH_CHECK: dict[str, Any] = {
 }
 
 
+def _alb_stat(metric: str) -> dict[str, Any]:
+    return {
+        "namespace": "AWS/ApplicationELB",
+        "metricName": metric,
+        "dimensions": [
+            {"name": "LoadBalancer", "value": "app/shop/0123456789abcdef"},
+            {"name": "TargetGroup", "value": "targetgroup/{{name}}-{{color}}/fedcba9876543210"},
+        ],
+        "stat": "Sum",
+        "period": 60,
+    }
+
+
+ALB_ERRORS: dict[str, Any] = {
+    "name": "alb-5xx",
+    "thresholdRange": {"max": 0.01},
+    "cloudwatch": {
+        "region": "us-east-1",
+        "lookback": "5m",
+        "queries": [
+            {
+                "id": "errors",
+                "returnData": False,
+                "metricStat": _alb_stat("HTTPCode_Target_5XX_Count"),
+            },
+            {"id": "requests", "returnData": False, "metricStat": _alb_stat("RequestCount")},
+            {"id": "ratio", "expression": "errors / requests"},
+        ],
+    },
+}
+SMOKE_JOB: dict[str, Any] = {
+    "name": "smoke",
+    "job": {
+        "timeout": "2m",
+        "backoffLimit": 1,
+        "template": {
+            "metadata": {"labels": {"team": "shop"}},
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [
+                    {"name": "check", "image": "curlimages/curl", "args": ["-f", "$(PREVIEW_URL)"]}
+                ],
+            },
+        },
+    },
+}
+
+
 def valid_app(name: str = NAME) -> dict[str, Any]:
     """A valid app that uses every section of the spec, so one mutation breaks one thing."""
     body = app_manifest(
@@ -68,7 +127,11 @@ def valid_app(name: str = NAME) -> dict[str, Any]:
             "analysis": {
                 "prometheus": {"address": "http://prometheus-operated.monitoring.svc:9090"},
                 "prePromotion": [copy.deepcopy(ERROR_RATE)],
-                "postPromotion": [copy.deepcopy(HEALTH_CHECK)],
+                "postPromotion": [
+                    copy.deepcopy(HEALTH_CHECK),
+                    copy.deepcopy(ALB_ERRORS),
+                    copy.deepcopy(SMOKE_JOB),
+                ],
             },
             "ingress": {"host": "shop.example.com", "className": "nginx", "path": "/"},
             "monitoring": {
@@ -146,6 +209,8 @@ def both(*mutations: Mutation) -> Mutation:
 
 PRE = "spec.analysis.prePromotion[0]"
 POST = "spec.analysis.postPromotion[0]"
+CW = "spec.analysis.postPromotion[1]"
+JOB = "spec.analysis.postPromotion[2]"
 
 
 @dataclass(frozen=True)
@@ -340,12 +405,12 @@ CASES = [
     case(
         "metric-with-query-and-url",
         put(f"{PRE}.url", "http://shop/health"),
-        "a metric needs exactly one of query (Prometheus) or url (web check)",
+        METRIC_KIND,
     ),
     case(
         "metric-with-neither-query-nor-url",
         drop(f"{POST}.url"),
-        "a metric needs exactly one of query (Prometheus) or url (web check)",
+        METRIC_KIND,
     ),
     case(
         "query-metric-without-thresholdRange",
@@ -449,6 +514,115 @@ CASES = [
         put("spec.analysis.prometheus.address", "prometheus-operated.monitoring.svc:9090"),
         "spec.analysis.prometheus.address",
         "should match '^https?://'",
+    ),
+    # --- CloudWatch metrics
+    case(
+        "cloudwatch-and-query",
+        put(f"{CW}.query", "sum(up)"),
+        "spec.analysis.postPromotion[1]",
+        METRIC_KIND,
+    ),
+    case(
+        "cloudwatch-without-threshold",
+        drop(f"{CW}.thresholdRange"),
+        "spec.analysis.postPromotion[1]",
+        CLOUDWATCH_THRESHOLD,
+    ),
+    case(
+        "cloudwatch-with-a-promql-guard",
+        both(put(f"{CW}.minRequestsQuery", "sum(x)"), put(f"{CW}.minRequests", 5)),
+        GUARD_KIND,
+    ),
+    case(
+        "cloudwatch-lookback-30s",
+        put(f"{CW}.cloudwatch.lookback", "30s"),
+        "spec.analysis.postPromotion[1].cloudwatch",
+        CLOUDWATCH_LOOKBACK,
+    ),
+    case(
+        "cloudwatch-lookback-2d",
+        put(f"{CW}.cloudwatch.lookback", "48h"),
+        "spec.analysis.postPromotion[1].cloudwatch",
+        CLOUDWATCH_LOOKBACK,
+    ),
+    case(
+        "cloudwatch-region-a-url",
+        put(f"{CW}.cloudwatch.region", "us-east-1.amazonaws"),
+        "spec.analysis.postPromotion[1].cloudwatch.region",
+        "should match",
+    ),
+    case(
+        "cloudwatch-period-45",
+        put(f"{CW}.cloudwatch.queries[0].metricStat.period", 45),
+        "spec.analysis.postPromotion[1].cloudwatch.queries[0].metricStat",
+        CLOUDWATCH_PERIOD,
+    ),
+    case(
+        "cloudwatch-query-expression-and-metricStat",
+        put(f"{CW}.cloudwatch.queries[2].metricStat", _alb_stat("RequestCount")),
+        "spec.analysis.postPromotion[1].cloudwatch.queries[2]",
+        CLOUDWATCH_QUERY_KIND,
+    ),
+    case(
+        "cloudwatch-nothing-returns-data",
+        put(f"{CW}.cloudwatch.queries[2].returnData", False),
+        "spec.analysis.postPromotion[1].cloudwatch",
+        CLOUDWATCH_RETURN,
+    ),
+    case(
+        "cloudwatch-query-id-uppercase",
+        put(f"{CW}.cloudwatch.queries[2].id", "Ratio"),
+        "spec.analysis.postPromotion[1].cloudwatch.queries[2].id",
+        "should match",
+    ),
+    case(
+        "cloudwatch-query-ids-repeat",
+        put(f"{CW}.cloudwatch.queries[1].id", "errors"),
+        "spec.analysis.postPromotion[1].cloudwatch.queries[1]",
+        "Duplicate value",
+    ),
+    # --- Job metrics
+    case(
+        "job-and-url",
+        put(f"{JOB}.url", "http://shop-preview.shop.svc/"),
+        "spec.analysis.postPromotion[2]",
+        METRIC_KIND,
+    ),
+    case(
+        "job-with-threshold",
+        put(f"{JOB}.thresholdRange", {"min": 1}),
+        "spec.analysis.postPromotion[2]",
+        JOB_THRESHOLD,
+    ),
+    case(
+        "job-timeout-7h",
+        put(f"{JOB}.job.timeout", "7h"),
+        "spec.analysis.postPromotion[2].job",
+        JOB_TIMEOUT,
+    ),
+    case(
+        "job-backoffLimit-11",
+        put(f"{JOB}.job.backoffLimit", 11),
+        "spec.analysis.postPromotion[2].job.backoffLimit",
+        "less than or equal to 10",
+    ),
+    case(
+        "job-restartPolicy-Always",
+        put(f"{JOB}.job.template.spec.restartPolicy", "Always"),
+        "spec.analysis.postPromotion[2].job.template.spec.restartPolicy",
+        'Unsupported value: "Always"',
+    ),
+    case(
+        "job-pod-joins-the-app-s-services",
+        put(f"{JOB}.job.template.metadata.labels", {"bluegreen.dev/color": "green"}),
+        "spec.analysis.postPromotion[2].job.template.metadata",
+        RESERVED_LABELS,
+    ),
+    case(
+        "job-without-containers",
+        put(f"{JOB}.job.template.spec.containers", []),
+        "spec.analysis.postPromotion[2].job.template.spec.containers",
+        "should have at least 1 items",
     ),
     # --- ingress, monitoring, image
     case(
@@ -585,6 +759,12 @@ EDGES = [
     pytest.param(put(f"{PRE}.thresholdRange", {"min": 0.5, "max": 0.5}), id="threshold-min-eq-max"),
     pytest.param(put(f"{PRE}.interval", "1m30s"), id="interval-1m30s"),
     pytest.param(drop("spec.strategy.canary"), id="no-canary-no-ingress-needed"),
+    pytest.param(put(f"{CW}.cloudwatch.lookback", "24h"), id="cloudwatch-lookback-24h"),
+    pytest.param(put(f"{CW}.cloudwatch.lookback", "1m"), id="cloudwatch-lookback-1m"),
+    pytest.param(put(f"{CW}.cloudwatch.queries[0].metricStat.period", 5), id="period-5"),
+    pytest.param(drop(f"{CW}.cloudwatch.region"), id="cloudwatch-operator-s-region"),
+    pytest.param(put(f"{JOB}.job.timeout", "6h"), id="job-timeout-6h"),
+    pytest.param(put(f"{JOB}.job.template.spec.restartPolicy", "OnFailure"), id="OnFailure"),
     pytest.param(
         put(
             "spec.template.metadata.labels",

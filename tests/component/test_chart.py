@@ -32,6 +32,8 @@ NAMESPACE = "bluegreen-system"
 EXPECTED_RULES: dict[tuple[str, str], set[str]] = {
     ("bluegreen.dev", "bluegreenapps"): {"list", "watch", "patch"},
     ("bluegreen.dev", "bluegreenapps/status"): {"patch"},
+    ("bluegreen.dev", "analysistemplates"): {"list", "watch"},
+    ("bluegreen.dev", "clusteranalysistemplates"): {"list", "watch"},
     # delete: a Deployment of an earlier operator version is replaced when its colour is
     # released next (its selector cannot change), and <app>-legacy goes once none is left.
     ("apps", "deployments"): {"list", "watch", "get", "create", "patch", "delete"},
@@ -43,6 +45,7 @@ EXPECTED_RULES: dict[tuple[str, str], set[str]] = {
     ("monitoring.coreos.com", "servicemonitors"): {"list", "watch", "get", "create", "patch"},
     ("networking.k8s.io", "ingresses"): {"list", "watch", "get", "create", "patch", "delete"},
     ("gateway.networking.k8s.io", "httproutes"): {"list", "watch", "patch"},
+    ("batch", "jobs"): {"list", "watch", "get", "create", "patch", "delete"},
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
     ("", "namespaces"): {"list", "watch"},
     ("kopf.dev", "clusterkopfpeerings"): {"list", "watch", "patch"},
@@ -51,6 +54,7 @@ EXPECTED_RULES: dict[tuple[str, str], set[str]] = {
 # cluster-scoped reads kopf makes only cluster-wide (CRDs, namespaces: its scanning is off),
 # and with kopf's namespaced peering instead of the cluster-wide one.
 _CLUSTER_ONLY = {
+    ("bluegreen.dev", "clusteranalysistemplates"),
     ("apiextensions.k8s.io", "customresourcedefinitions"),
     ("", "namespaces"),
     ("kopf.dev", "clusterkopfpeerings"),
@@ -125,10 +129,12 @@ def test_default_render_has_every_object() -> None:
             "Service",
             "PodDisruptionBudget",
             "NetworkPolicy",
+            "ClusterAnalysisTemplate",
         ]
     )
+    cluster_scoped = ("ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering")
     for doc in docs:
-        if doc["kind"] not in ("ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering"):
+        if doc["kind"] not in (*cluster_scoped, "ClusterAnalysisTemplate"):
             assert doc["metadata"]["namespace"] == NAMESPACE, doc["kind"]
 
 
@@ -201,6 +207,25 @@ def test_pods_are_locked_down() -> None:
     assert f"{sc['runAsUser']}:{sc['runAsGroup']}" == user
 
 
+def test_the_ingress_guard_allows_nothing_by_default_and_takes_lists() -> None:
+    def env(*sets: str) -> dict[str, str]:
+        (container,) = one(render(*sets), "Deployment")["spec"]["template"]["spec"]["containers"]
+        return {e["name"]: e.get("value") for e in container["env"]}
+
+    default = env()
+    assert default["BLUEGREEN_INGRESS_ALLOWED_CLASSES"] == ""
+    assert default["BLUEGREEN_INGRESS_ALLOWED_ANNOTATIONS"] == ""
+    assert default["BLUEGREEN_INGRESS_ALLOWED_HOSTS"] == "*"
+    given = env(
+        "ingressGuard.allowedClasses={nginx,internal}",
+        "ingressGuard.allowedAnnotations={nginx.ingress.kubernetes.io/proxy-*}",
+        "ingressGuard.allowedHosts={*.apps.example.com,shop.example.com}",
+    )
+    assert given["BLUEGREEN_INGRESS_ALLOWED_CLASSES"] == "nginx,internal"
+    assert given["BLUEGREEN_INGRESS_ALLOWED_ANNOTATIONS"] == "nginx.ingress.kubernetes.io/proxy-*"
+    assert given["BLUEGREEN_INGRESS_ALLOWED_HOSTS"] == "*.apps.example.com,shop.example.com"
+
+
 def test_image_digest_pins_the_image() -> None:
     digest = "sha256:" + "a" * 64
     deploy = one(render(f"image.digest={digest}", "image.repository=r.example/op"), "Deployment")
@@ -230,6 +255,8 @@ def test_every_apps_service_monitor_labels_reach_the_operator() -> None:
         "extraArgs={--standalone}",
         "extraArgs={--namespace=shop}",
         "unknownKey=1",
+        "ingressGuard.allowedClasses={nginx\\,public}",  # one class per item
+        "ingressGuard.allowedSnippets=true",
         "watchNamespaces={Shop}",
         "watchNamespaces={shop-*}",
         "watchNamespaces={shop,shop}",
@@ -332,6 +359,7 @@ def test_namespaced_install_has_roles_and_nothing_cluster_scoped() -> None:
     kinds = sorted(d["kind"] for d in docs)
     assert not {"ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering"} & set(kinds), kinds
     assert kinds.count("Role") == kinds.count("RoleBinding") == kinds.count("KopfPeering") == 2
+    assert kinds.count("AnalysisTemplate") == 2 and "ClusterAnalysisTemplate" not in kinds
     # Everything is namespaced: nothing of the release reaches beyond the listed namespaces.
     assert all(d["metadata"].get("namespace") for d in docs), [d["kind"] for d in docs]
     sa = one(docs, "ServiceAccount")["metadata"]["name"]
@@ -383,6 +411,10 @@ def test_roles_cover_every_kind_of_the_gateway_and_the_watches() -> None:
         needed = {"patch"} if kind in ("BlueGreenApp", "HTTPRoute") else {"get", "create", "patch"}
         assert needed <= verbs, f"{kind}: {verbs}"
     for watched in (*cache.WATCHED, cache.PEERINGS):
+        if watched.cluster_scoped:
+            # A Role cannot grant a cluster-scoped kind: the operator takes it as absent.
+            assert watched.forbidden_is_absent, watched.name
+            continue
         verbs = got.get(_group_resource(watched.path("shop")), set())
         assert {"list", "watch"} <= verbs, f"{watched.name}: {verbs}"
 

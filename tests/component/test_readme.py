@@ -159,7 +159,11 @@ def test_the_readme_chart_table_names_values_with_their_defaults() -> None:
 
 def test_the_credentials_example_and_table_are_chart_values() -> None:
     text = docs.section(README.read_text(), "#### Prometheus credentials")
-    (example,) = [b for b in docs.blocks(README, "yaml") if "# charts/bluegreen-operator" in b]
+    (example,) = [
+        b
+        for b in docs.blocks(README, "yaml")
+        if "# charts/bluegreen-operator" in b and "prometheusAuth:" in b
+    ]
     values = yaml.safe_load(example)
 
     def walk(node: Any, prefix: str) -> None:

@@ -1,31 +1,24 @@
 """The ECR adapter (bluegreen.adapters.registry.EcrResolver) with the real boto3 client against moto's
-real server mode on loopback; faults come from loopback stand-ins: a proxy in front of moto
-that answers the first requests with an AWS error, a socket that never answers, a closed
-port, and an environment without credentials.
+real server mode on loopback; faults come from loopback stand-ins (tests/support/aws.py): a
+proxy in front of moto that answers the first requests with an AWS error, a socket that
+never answers, a closed port, and an environment without credentials.
 
 Requests are counted by the proxy, as HTTP requests on the wire (retries included).
 """
 
 from __future__ import annotations
 
-import contextlib
-import http.client
-import json
-import os
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from bluegreen.adapters.registry import MAX_ATTEMPTS, EcrResolver
 from bluegreen.core.images import Resolution, ResolutionOutcome
+from tests.support.aws import FaultProxy, isolated_aws_env, silent_server
 from tests.support.moto import ACCOUNT, REGION, create_repository, push_image, run_moto_server
 from tests.support.process import LOOPBACK, free_port
 
@@ -46,119 +39,9 @@ class FakeClock:
         self.now += seconds
 
 
-class FaultProxy:
-    """A loopback HTTP proxy in front of `upstream` that counts every request and answers the
-    first `fail_first` of them itself: HTTP `status` with an AWS JSON error body."""
-
-    def __init__(
-        self,
-        upstream: str,
-        fail_first: int = 0,
-        error_type: str = "ThrottlingException",
-        message: str = "Rate exceeded",
-        status: int = 400,
-    ) -> None:
-        self.upstream = urlsplit(upstream)
-        self.fail_first = fail_first
-        self.error = json.dumps({"__type": error_type, "message": message}).encode()
-        self.status = status
-        self.requests = 0
-        self._lock = threading.Lock()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with proxy._lock:
-                    proxy.requests += 1
-                    fail = proxy.requests <= proxy.fail_first
-                if fail:
-                    self._answer(
-                        proxy.status, [("Content-Type", "application/x-amz-json-1.1")], proxy.error
-                    )
-                else:
-                    self._answer(*proxy._forward(self.command, self.path, dict(self.headers), body))
-
-            def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-                self.send_response(status)
-                for name, value in headers:
-                    if name.lower() not in ("content-length", "transfer-encoding", "connection"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://{LOOPBACK}:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def _forward(
-        self, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
-        connection = http.client.HTTPConnection(
-            self.upstream.hostname or LOOPBACK, self.upstream.port, timeout=10
-        )
-        try:
-            connection.request(method, path, body=body, headers=headers)
-            response = connection.getresponse()
-            return response.status, response.getheaders(), response.read()
-        finally:
-            connection.close()
-
-    def __enter__(self) -> FaultProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-@contextlib.contextmanager
-def silent_server() -> Iterator[str]:
-    """A loopback socket that accepts connections and never answers; yields its URL."""
-    listener = socket.create_server((LOOPBACK, 0))
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(OSError):
-                connection, _ = listener.accept()
-                accepted.append(connection)
-
-    listener.settimeout(0.1)
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{LOOPBACK}:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join()
-        for connection in accepted:
-            connection.close()
-        listener.close()
-
-
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Dummy credentials only: nothing from the developer's ~/.aws, no instance metadata."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    empty = tmp_path / "empty"
-    empty.write_text("")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    isolated_aws_env(monkeypatch, tmp_path)
 
 
 @pytest.fixture(scope="module")

@@ -108,6 +108,13 @@ def _differences(have: Any, want: Any, where: str = "spec") -> list[str]:
     return [] if have == want else [f"{where}: differs"]
 
 
+def install_crds(api_client: client.ApiClient, *, replace: bool = True) -> None:
+    """Every CRD of the operator (crds/): BlueGreenApp and the analysis templates, each as
+    `install_crd` installs it."""
+    for path in sorted((REPO / "crds").glob(f"{GROUP}_*.yaml")):
+        install_crd(api_client, path, replace=replace)
+
+
 def app_manifest(
     name: str,
     image: str = "registry.example/shop:v1",
@@ -133,6 +140,29 @@ def app_manifest(
                             "ports": [{"name": "http", "containerPort": 3000}],
                             "readinessProbe": {"httpGet": {"path": "/health", "port": "http"}},
                         }
+                    ]
+                },
+            },
+        },
+    }
+
+
+def job_check(exit_code: int, name: str = "smoke") -> dict[str, Any]:
+    """A job metric whose Job's one container prints what it checks and exits with
+    `exit_code`. On the local control plane kwok ends its pod with that code (the label
+    `kwok.bluegreen.dev/exit`, tools/kwok-stages.yaml); a real kubelet runs the command."""
+    script = f'echo "checking $PREVIEW_URL ($CANDIDATE_COLOR)"; exit {exit_code}'
+    return {
+        "name": name,
+        "count": 1,
+        "interval": "1s",
+        "job": {
+            "timeout": "1m",
+            "template": {
+                "metadata": {"labels": {"kwok.bluegreen.dev/exit": str(exit_code)}},
+                "spec": {
+                    "containers": [
+                        {"name": "check", "image": "busybox:1.36", "command": ["sh", "-c", script]}
                     ]
                 },
             },

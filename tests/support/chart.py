@@ -3,7 +3,7 @@ ServiceAccount.
 
     release = install_chart(cluster, api_client, str(CHART), ns, peering="bg-" + ns)
     kubeconfig = service_account_kubeconfig(api_client, cluster, release, tmp / "kubeconfig")
-    done = release_as_service_account(kubeconfig, api_client, log_dir)   # v1 -> v2, Healthy
+    done = release_as_service_account(kubeconfig, api_client, log_dir)   # v1 -> v2 (-> v3)
     uninstall_chart(cluster, api_client, release)
 
 kwok plays the kubelet, so the chart's pods become Ready but no container runs: the
@@ -23,11 +23,12 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from tests.support.apps import GROUP, PLURAL, VERSION, Apps, app_manifest
+from tests.support.apps import GROUP, PLURAL, VERSION, Apps, app_manifest, job_check
 from tests.support.cluster import REPO, Cluster
 from tests.support.operator import OperatorProcess
-from tests.support.rbac import token_kubeconfig
+from tests.support.rbac import denials, token_kubeconfig
 from tests.support.tools import helm
+from tests.support.waiting import wait_for
 
 CHART = REPO / "charts" / "bluegreen-operator"
 
@@ -89,11 +90,13 @@ def install_chart(
     name: str = "bluegreen-operator",
 ) -> Release:
     """`helm install` of `chart` (a folder, a .tgz or an oci:// reference) with --wait; the
-    ClusterKopfPeering is named `peering` (cluster-scoped: one per test, never the default's
-    name). `options` are more helm arguments (--set ..., --version ..., --plain-http)."""
+    ClusterKopfPeering is named `peering`, the error-ratio ClusterAnalysisTemplate
+    `error-ratio-<namespace>` (cluster-scoped: one per test, never the default's name).
+    `options` are more helm arguments (--set ..., --version ..., --plain-http)."""
     helm(
         *("install", name, chart, "--namespace", namespace),
         *("--set", f"replicaCount={replicas}", "--set", f"peering.name={peering}"),
+        *("--set", f"analysisTemplates.errorRatio.name=error-ratio-{namespace}"),
         *options,
         *("--wait", "--timeout", "3m"),
         kubeconfig=cluster.kubeconfig,
@@ -133,14 +136,17 @@ def release_as_service_account(
     sa_kubeconfig: Path, api_client: client.ApiClient, log_dir: Path, prefix: str = "rbac"
 ) -> dict[str, Any]:
     """An operator process with the ServiceAccount's token runs a release v1 -> v2 of an
-    app in a namespace of its own; returns the app's status once Healthy on green. Fails if
-    the operator's log shows a 403, or if it posted no Event of its own."""
+    app in a namespace of its own, whose analysis runs a Job, and returns the app's status
+    once Healthy on green; then a release v3, whose analysis window deletes v2's Job. Fails
+    if the operator's log shows a 403, or if it posted no Event of its own."""
     ns = new_namespace(api_client, prefix)
     op = OperatorProcess(sa_kubeconfig, log_dir, namespaces=ns)
     try:
         op.start()
         apps = Apps(api_client, ns)
-        apps.create(app_manifest("shop"))
+        body = app_manifest("shop")
+        body["spec"]["analysis"] = {"prePromotion": [job_check(0)]}
+        apps.create(body)
         first = apps.wait_phase("shop", "Healthy")
         apps.set_image("shop", "registry.example/shop:v2")
         done = apps.wait_release_done("shop", 2)
@@ -153,10 +159,19 @@ def release_as_service_account(
             "events.k8s.io", "v1", ns, "events"
         )["items"]
         assert any(e.get("reportingController") == "bluegreen.dev/operator" for e in events)
+        # Jobs: applied (create, patch), watched (their end), deleted (the next window).
+        (job,) = done["analysis"]["jobs"]
+        batch = client.BatchV1Api(api_client)
+        assert batch.read_namespaced_job(job, ns).status.succeeded == 1
+        apps.set_image("shop", "registry.example/shop:v3")
+        assert apps.wait_release_done("shop", 3)["phase"] == "Healthy"
+        wait_for(
+            f"Job {job} to be deleted",
+            lambda: job not in {j.metadata.name for j in batch.list_namespaced_job(ns).items},
+        )
     finally:
         delete_namespace(api_client, ns)  # while the operator runs: it removes its finalizer
         op.stop()
     log = op.log_path.read_text(errors="replace")
-    for sign in ("403", "Forbidden", "forbidden", "Not enough permissions"):
-        assert sign not in log, f"{sign!r} in the operator's log:\n{op.tail()}"
+    assert denials(log) == [], f"refused by RBAC, in the operator's log:\n{op.tail()}"
     return done

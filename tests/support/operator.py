@@ -26,6 +26,14 @@ ANALYSIS_POLICY = {
     "BLUEGREEN_ANALYSIS_WEB_ALLOWED": f"{TEST_HOST},*.svc,*.svc.cluster.local",
 }
 
+INGRESS_POLICY = {
+    "BLUEGREEN_INGRESS_ALLOWED_CLASSES": "nginx",
+    "BLUEGREEN_INGRESS_ALLOWED_ANNOTATIONS": "nginx.ingress.kubernetes.io/proxy-next-upstream",
+}
+"""What the tests' apps put into their Ingresses (the data path's class, and no retries:
+tests/support/datapath.py), allowed as an administrator would; tests of the Ingress guard
+start operators with other settings."""
+
 
 def for_operator(url: str) -> str:
     """A loopback URL as the tests' operators are allowed to reach it (by name)."""
@@ -88,6 +96,7 @@ class OperatorProcess:
             "BLUEGREEN_METRICS_PORT": str(self.metrics_port),
             "PYTHONUNBUFFERED": "1",
             **ANALYSIS_POLICY,
+            **INGRESS_POLICY,
             **self.extra_env,
         }
         self._process.start(

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,13 @@ def can_i(kubeconfig: Path, *args: str) -> bool:
     answer = result.stdout.strip()
     assert answer in ("yes", "no"), result.stdout + result.stderr
     return answer == "yes"
+
+
+_DENIAL = re.compile(r"(?<![\d,.:])403(?!\d)|[Ff]orbidden|Not enough permissions")
+"""A refusal by RBAC in an operator's log: HTTP 403 (not the digits of a log timestamp's
+milliseconds, `...:06,403`), Forbidden, or kopf's own wording."""
+
+
+def denials(log: str) -> list[str]:
+    """The lines of `log` that show the API server refusing the operator something."""
+    return [line for line in log.splitlines() if _DENIAL.search(line)]

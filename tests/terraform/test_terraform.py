@@ -394,7 +394,8 @@ def test_operator_policy_is_exactly_read_only_ecr_on_our_repositories(cfg: Confi
     assert "aws_ecr_repository.this" in resources
 
     # Nothing else reaches the operator role: the ECR policy always, the Amazon Managed
-    # Prometheus query policy only when asked for (count), no inline policies.
+    # Prometheus query and CloudWatch read policies only when asked for (count), no inline
+    # policies.
     attachments = {
         expr(b["policy_arn"]): b
         for b in cfg.of_type("aws_iam_role_policy_attachment").values()
@@ -403,6 +404,7 @@ def test_operator_policy_is_exactly_read_only_ecr_on_our_repositories(cfg: Confi
     assert set(attachments) == {
         "aws_iam_policy.operator_ecr_read.arn",
         "aws_iam_policy.operator_amp_query[0].arn",
+        "aws_iam_policy.operator_cloudwatch_read[0].arn",
     }
     assert "count" not in attachments["aws_iam_policy.operator_ecr_read.arn"]
     assert expr(cfg.resource("aws_iam_policy.operator_ecr_read")["policy"]) == (
@@ -602,6 +604,38 @@ def test_operator_release_turns_on_its_service_monitor_alerts_and_dashboards(
 
 
 @needs_tofu
+def test_operator_cloudwatch_read_is_off_by_default_and_only_get_metric_data(
+    cfg: Config, tmp_path: Path
+) -> None:
+    # CloudWatch metrics in analysis: GetMetricData (which takes no resource ARNs) and no
+    # other CloudWatch action, only when the variable asks for it.
+    variable = cfg.variables["operator_cloudwatch_metrics"]
+    assert (expr(variable["type"]), variable["default"]) == ("bool", False)
+    document = cfg.data["aws_iam_policy_document.operator_cloudwatch_read"]
+    (statement,) = statements(document)
+    assert statement.get("effect", "Allow") == "Allow"
+    assert statement["actions"] == ["cloudwatch:GetMetricData"]
+    assert statement["resources"] == ["*"]
+    assert "not_actions" not in statement and "not_resources" not in statement
+
+    conditional = {
+        "data.aws_iam_policy_document.operator_cloudwatch_read": document,
+        "aws_iam_policy.operator_cloudwatch_read": cfg.resource(
+            "aws_iam_policy.operator_cloudwatch_read"
+        ),
+        "aws_iam_role_policy_attachment.operator_cloudwatch_read": cfg.resource(
+            "aws_iam_role_policy_attachment.operator_cloudwatch_read"
+        ),
+    }
+    counts = "{" + ", ".join(f'"{a}" = {expr(b["count"])}' for a, b in conditional.items()) + "}"
+    assert set(tofu_eval(tmp_path, counts, {}).values()) == {0}
+    assert set(tofu_eval(tmp_path, counts, {"operator_cloudwatch_metrics": "true"}).values()) == {1}
+    attachment = conditional["aws_iam_role_policy_attachment.operator_cloudwatch_read"]
+    assert expr(attachment["role"]) == "aws_iam_role.operator.name"
+    assert expr(attachment["policy_arn"]) == "aws_iam_policy.operator_cloudwatch_read[0].arn"
+
+
+@needs_tofu
 @needs_helm
 def test_operator_egress_reaches_the_platform_prometheus_only(cfg: Config, tmp_path: Path) -> None:
     # Analysis queries the kube-prometheus-stack Prometheus in the monitoring namespace;
@@ -697,6 +731,7 @@ def test_other_releases_depend_on_the_node_group(cfg: Config) -> None:
         "helm_release.ingress_nginx",
         "aws_iam_role_policy_attachment.operator_ecr_read",
         "aws_iam_role_policy_attachment.operator_amp_query",
+        "aws_iam_role_policy_attachment.operator_cloudwatch_read",
     }
 
 

@@ -975,5 +975,9 @@ def test_ingress_nginx_is_optional_and_off_by_default(cfg: Config, tmp_path: Pat
         ("helm_release.ingress_nginx", "helm_release.ingress_nginx[0]"),
         ("kubernetes_namespace_v1.ingress_nginx", "kubernetes_namespace_v1.ingress_nginx[0]"),
     }
-    # Still the "nginx" class BlueGreenApp.spec.ingress.className names.
+    # Still the "nginx" class BlueGreenApp.spec.ingress.className names, and the operator's
+    # Ingress guard lets apps name it when ingress-nginx is on.
     assert 'name    = "nginx"' in values or 'name = "nginx"' in values
+    operator_values = expr(cfg.resource("helm_release.operator")["values"])
+    guard = '[yamlencode({ingressGuard = {allowedClasses = ["nginx"]}})]'
+    assert f"var.ingress_nginx_enabled ? {guard} : []" in operator_values, operator_values

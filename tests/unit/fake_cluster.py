@@ -224,6 +224,19 @@ class FakeCluster:
         self.calls.append(Call("service_monitors_supported"))
         return self.service_monitors
 
+    def http_routes_supported(self) -> bool:
+        return False
+
+    def analysis_jobs(self, namespace: str, app: str) -> list[dict[str, Any]]:
+        self._ns(namespace)
+        self.calls.append(Call("analysis_jobs", "Job", app))
+        return [
+            copy.deepcopy(o)
+            for key, o in sorted(self.objects.items())
+            if key.startswith("Job/")
+            and any(r.get("name") == app for r in o["metadata"].get("ownerReferences") or [])
+        ]
+
     # ------------------------------------------------------------------ the port: writes
 
     def _wrote(self) -> None:
@@ -291,6 +304,18 @@ class FakeCluster:
         self.events.append((type_, reason, message))
 
     # ------------------------------------------------------------------ the controllers
+
+    def finish_jobs(self, result: str, reason: str = "") -> list[str]:
+        """The Job controller: every Job without a result gets `result` (Complete or
+        Failed) now. Returns their names."""
+        done = []
+        for key, job in sorted(self.objects.items()):
+            if not key.startswith("Job/") or (job.get("status") or {}).get("conditions"):
+                continue
+            condition = {"type": result, "status": "True", "reason": reason, "message": ""}
+            job["status"] = {"conditions": [condition]}
+            done.append(job["metadata"]["name"])
+        return done
 
     def simulate(self, *, endpoints: bool = True) -> None:
         """One round of the Deployment controller and kubelet, then (unless told not to)

@@ -9,6 +9,8 @@ from bluegreen.adapters.cache import (
     APPS,
     DEPLOYMENTS,
     ENDPOINT_SLICES,
+    INGRESSES,
+    JOBS,
     PODS,
     SERVICES,
     WATCHED,
@@ -184,6 +186,102 @@ def test_passes_wait_for_the_first_list_of_every_kind() -> None:
     assert cache.synced()
     assert not CachedReader(cache).service_monitors_supported()
     assert not CachedReader(cache).http_routes_supported()
+
+
+def test_a_namespaced_install_reads_nothing_cluster_scoped() -> None:
+    """Its Roles cannot grant a cluster-scoped kind: ClusterAnalysisTemplates are absent
+    from the start, never listed, and the cache is synced without them."""
+    cache = ObjectCache()
+    cache.watch_namespaces(["shop", "blog"])
+    reader = CachedReader(cache)
+    assert not reader.analysis_templates_readable(cluster=True)
+    for kind in WATCHED:
+        if kind.cluster_scoped:
+            continue
+        for ns in ("shop", "blog"):
+            assert not cache.synced()
+            cache.replace_all(kind.name, [], ns)
+    assert cache.synced()
+    assert reader.analysis_templates_readable(cluster=False)
+    assert [k.name for k in WATCHED if k.cluster_scoped] == ["ClusterAnalysisTemplate"]
+
+
+def analysis_job(name: str, rv: int, app: str = "shop", finished: str | None = None) -> Any:
+    conditions = [{"type": "SuccessCriteriaMet", "status": "True", "lastProbeTime": "x"}]
+    if finished is not None:
+        conditions.append(
+            {
+                "type": finished,
+                "status": "True",
+                "reason": "R",
+                "message": "M",
+                "lastProbeTime": "x",
+            }
+        )
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "resourceVersion": str(rv),
+            "creationTimestamp": "2030-01-01T12:00:00Z",
+            "labels": {**naming.owned_labels(app), naming.LABEL_ROLE: naming.ROLE_ANALYSIS},
+            "ownerReferences": [{"kind": "BlueGreenApp", "name": app, "uid": "u1"}],
+        },
+        "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "x" * 500}]}}},
+        "status": {"conditions": conditions, "active": 0, "uncountedTerminatedPods": {}},
+    }
+
+
+def test_analysis_jobs_are_watched_by_their_labels_found_by_app_and_wake_it() -> None:
+    changes = Changes()
+    cache = synced_cache(changes)
+    reader = CachedReader(cache)
+    assert JOBS in WATCHED
+    assert (
+        JOBS.selector
+        == "app.kubernetes.io/managed-by=bluegreen-operator,bluegreen.dev/role=analysis"
+    )
+    cache.upsert(JOBS.name, analysis_job("shop-smoke-1", 1))
+    cache.upsert(JOBS.name, analysis_job("cart-smoke-1", 2, app="cart"))
+    changes.seen.clear()
+    cache.upsert(JOBS.name, analysis_job("shop-smoke-1", 3, finished="Complete"))
+    assert changes.seen == [(NS, "shop", "Job")]  # a finished Job wakes its app
+    (job,) = reader.analysis_jobs(NS, "shop")
+    assert "spec" not in job  # trimmed: the template is the spec's, not the cache's
+    assert job["metadata"]["creationTimestamp"] == "2030-01-01T12:00:00Z"
+    assert job["status"] == {
+        "conditions": [{"type": "Complete", "status": "True", "reason": "R", "message": "M"}]
+    }
+    assert [j["metadata"]["name"] for j in reader.analysis_jobs(NS, "cart")] == ["cart-smoke-1"]
+    cache.remove(JOBS.name, analysis_job("shop-smoke-1", 4))
+    assert reader.analysis_jobs(NS, "shop") == []
+
+
+def test_an_ingress_keeps_the_annotation_keys_the_operator_applied() -> None:
+    raw = {
+        "metadata": {
+            "name": "shop",
+            "namespace": NS,
+            "resourceVersion": "3",
+            "annotations": {"mine": "1", "theirs": "2"},
+            "managedFields": [
+                {
+                    "manager": naming.MANAGER,
+                    "operation": "Apply",
+                    "fieldsV1": {"f:metadata": {"f:annotations": {".": {}, "f:mine": {}}}},
+                },
+                {
+                    "manager": "kubectl-annotate",
+                    "operation": "Update",
+                    "fieldsV1": {"f:metadata": {"f:annotations": {"f:theirs": {}}}},
+                },
+            ],
+        },
+        "spec": {"rules": []},
+    }
+    meta = INGRESSES.trim(raw)["metadata"]
+    assert meta["annotations"] == {"mine": "1", "theirs": "2"}
+    assert meta["ownAnnotations"] == ["mine"]
 
 
 def test_a_watched_slice_says_when_it_arrived_a_listed_one_when_it_was_written() -> None:

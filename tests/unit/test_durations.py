@@ -32,6 +32,30 @@ def test_parses_go_durations(text: str, seconds: float) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        # Below a nanosecond Go (and CEL, and so the CRD) drops the digits: exactly 1h.
+        ("3600.0000000001s", 3600.0),
+        ("1h0m0.0000000001s", 3600.0),
+        ("0.0000000001h", 360e-9),
+        ("0.0000000000001h", 0.0),  # 0.36 ns
+        ("1.000000001s", 1.000000001),
+        ("0.999999999s", 0.999999999),
+        ("3599999999999ns", 3599.999999999),
+        ("9223372036854775807ns", 9223372036.854775807),
+    ],
+)
+def test_reads_to_the_nanosecond_as_go_does(text: str, seconds: float) -> None:
+    assert durations.parse(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["9223372036854775808ns", "99999999999999999999h", "2562048h"])
+def test_refuses_what_overflows_go(text: str) -> None:
+    with pytest.raises(ValueError, match="Go's limit"):
+        durations.parse(text)
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "",

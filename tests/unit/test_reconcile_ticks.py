@@ -17,6 +17,7 @@ import pytest
 
 from bluegreen.api import BlueGreenAppStatus
 from bluegreen.core import naming
+from bluegreen.core.ports import NoticeSink
 from bluegreen.runtime import reconcile
 from tests.unit.factories import (
     NAME,
@@ -82,6 +83,8 @@ class Harness:
     ticks: list[Tick] = field(default_factory=list)
     flips: list[tuple[float, str, str]] = field(default_factory=list)  # (at, from, to)
     check_status: bool = True
+    defaults: reconcile.AppDefaults = field(default_factory=reconcile.AppDefaults)
+    notices: NoticeSink | None = None
 
     @classmethod
     def new(cls, **spec: Any) -> Harness:
@@ -98,7 +101,14 @@ class Harness:
         t = self.now()
         try:
             out = reconcile.reconcile(
-                NAMESPACE, NAME, self.cluster, self.cluster, self.clock, events=self.cluster
+                NAMESPACE,
+                NAME,
+                self.cluster,
+                self.cluster,
+                self.clock,
+                events=self.cluster,
+                defaults=self.defaults,
+                notices=self.notices,
             )
         except Crash:
             self.ticks.append(

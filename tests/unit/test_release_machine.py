@@ -114,13 +114,17 @@ ALLOWED: dict[Phase, set[Phase]] = {
         Phase.DEGRADED,
     },
     Phase.PAUSED: {
+        # Back to Analyzing: the pre-promotion window passed after an inconclusive one, or
+        # the analysis templates it waited for resolve.
+        Phase.ANALYZING,
         Phase.OBSERVING,
         Phase.ROLLING_BACK,
         Phase.DEPLOYING,
         Phase.HEALTHY,
         Phase.DEGRADED,
     },
-    Phase.OBSERVING: {Phase.HEALTHY, Phase.ROLLING_BACK},
+    # Paused after the switch: post-promotion analysis that cannot say, or cannot start.
+    Phase.OBSERVING: {Phase.HEALTHY, Phase.ROLLING_BACK, Phase.PAUSED},
     # A rollback caused by a newer template goes on with it at once.
     Phase.ROLLING_BACK: {Phase.DEGRADED, Phase.DEPLOYING, Phase.HEALTHY},
     Phase.DEGRADED: {Phase.DEPLOYING, Phase.HEALTHY, Phase.PENDING},

@@ -208,3 +208,28 @@ def test_a_hot_loop_is_held_to_the_app_s_budget_of_passes() -> None:
     # 5 at once, then about 10 a second for a second: never the hundreds a loop would take.
     assert 5 <= len(calls) <= 17, len(calls)
     assert throttled
+
+
+def test_when_the_api_server_answers_again_failed_passes_retry_at_once() -> None:
+    calls: list[frozenset[str]] = []
+
+    def failing(key: AppKey, reasons: frozenset[str]) -> Next:
+        calls.append(reasons)
+        if len(calls) == 1:
+            raise RuntimeError("API server unavailable")
+        return Next()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(2) as pool:
+            # A long backoff: without the recovery the retry would wait 60 s.
+            s = Scheduler(loop, pool, failing, on_error=lambda key, err: 60.0)
+            s.wake(KEY, "app")
+            await settle(0.1)
+            s.retry_failed()
+            await settle(0.1)
+            s.retry_failed()  # nothing waits out a backoff now: no further pass
+            await settle(0.1)
+
+    asyncio.run(main())
+    assert calls == [frozenset({"app"}), frozenset({"recovered"})]

@@ -52,3 +52,30 @@ def test_the_apps_own_service_monitor_labels_win_over_the_defaults() -> None:
     got = with_defaults(app, defaults).spec.monitoring.service_monitor.labels
     assert got == {"release": "monitoring", "team": "shop"}
     assert with_defaults(app, AppDefaults()) is app
+
+
+def test_notification_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().notifications_allowed == ("hooks.slack.com", "*.svc", "*.svc.cluster.local")
+    monkeypatch.setenv("BLUEGREEN_NOTIFICATIONS_FILE", "/etc/bluegreen/notifications/n.yaml")
+    monkeypatch.setenv("BLUEGREEN_NOTIFICATIONS_ALLOWED", " chat.example.com , *.svc ")
+    monkeypatch.setenv("BLUEGREEN_NOTIFICATIONS_ATTEMPTS", "6")
+    s = Settings()
+    assert s.notifications_file == "/etc/bluegreen/notifications/n.yaml"
+    assert s.notifications_allowed == ("chat.example.com", "*.svc")
+    assert s.notifications_attempts == 6
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BLUEGREEN_NOTIFICATIONS_ATTEMPTS", "0"),
+        ("BLUEGREEN_NOTIFICATIONS_TIMEOUT_SECONDS", "0"),
+        ("BLUEGREEN_NOTIFICATIONS_QUEUE_SIZE", "0"),
+    ],
+)
+def test_notification_settings_that_make_no_sense_are_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        Settings()

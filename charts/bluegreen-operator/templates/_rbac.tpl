@@ -59,4 +59,14 @@ operator's), the operator reads it to say whose it is, and leaves it alone.
 - apiGroups: ["gateway.networking.k8s.io"]
   resources: ["httproutes"]
   verbs: ["list", "watch", "patch"]
+# The AnalysisTemplates apps name (analysis.prePromotionAnalysis and the like): read from
+# the operator's watch cache, never written.
+- apiGroups: ["bluegreen.dev"]
+  resources: ["analysistemplates"]
+  verbs: ["list", "watch"]
+# Analysis Jobs (job metrics): watched (a finished Job wakes its app), applied once per
+# measurement, deleted with their pods when the next analysis window opens.
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["list", "watch", "get", "create", "patch", "delete"]
 {{- end }}

@@ -24,238 +24,52 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
 
-from bluegreen.api import GROUP, PLURAL, VERSION
-from bluegreen.core import naming
-from bluegreen.core.ports import SEEN_AT, WRITTEN_AT
+from bluegreen.adapters.kinds import (
+    ANALYSIS_TEMPLATES,
+    APPS,
+    CLUSTER_ANALYSIS_TEMPLATES,
+    CLUSTER_PEERINGS,
+    DEPLOYMENTS,
+    ENDPOINT_SLICES,
+    HTTP_ROUTES,
+    INGRESSES,
+    JOBS,
+    KINDS,
+    PEERINGS,
+    PODS,
+    SERVICE_MONITORS,
+    SERVICES,
+    WATCHED,
+    Kind,
+    Obj,
+)
+from bluegreen.core.ports import SEEN_AT
 
-Obj = dict[str, Any]
+__all__ = [
+    "ANALYSIS_TEMPLATES",
+    "APPS",
+    "CLUSTER_ANALYSIS_TEMPLATES",
+    "CLUSTER_PEERINGS",
+    "DEPLOYMENTS",
+    "ENDPOINT_SLICES",
+    "HTTP_ROUTES",
+    "INGRESSES",
+    "KINDS",
+    "PEERINGS",
+    "PODS",
+    "SERVICES",
+    "SERVICE_MONITORS",
+    "WATCHED",
+    "CachedReader",
+    "Kind",
+    "ObjectCache",
+    "newer",
+]
+
 Key = tuple[str, str]  # (namespace, name)
 OnChange = Callable[[str, str | None, str, str], None]
 """Called with (namespace, app name or None, kind, object name) after an object changed."""
-
-
-@dataclass(frozen=True)
-class Kind:
-    """A kind the operator watches: where it lives in the API, which objects are its, what
-    to keep of each, and which app an object belongs to."""
-
-    name: str
-    api: str  # "/apis/apps/v1" or "/api/v1"
-    plural: str
-    selector: str
-    trim: Callable[[Obj], Obj]
-    app_of: Callable[[Obj], str | None]
-    index_of: Callable[[Obj], str | None] = lambda _: None
-    optional: bool = False
-    """A kind whose API may not be served (a CRD not installed): absent, not an error."""
-
-    def path(self, namespace: str | None = None) -> str:
-        where = f"/namespaces/{namespace}" if namespace else ""
-        return f"{self.api}{where}/{self.plural}"
-
-
-# ----------------------------------------------------------------------------- trimming
-
-
-def _meta(obj: Obj, *, annotations: bool = False) -> Obj:
-    m = obj.get("metadata") or {}
-    out: Obj = {
-        "name": m.get("name"),
-        "namespace": m.get("namespace"),
-        "resourceVersion": m.get("resourceVersion", ""),
-        "labels": dict(m.get("labels") or {}),
-        "ownerReferences": [
-            {"uid": o.get("uid"), "kind": o.get("kind"), "name": o.get("name")}
-            for o in m.get("ownerReferences") or []
-        ],
-    }
-    for key in ("generation", "deletionTimestamp", "uid"):
-        if key in m:
-            out[key] = m[key]
-    managers = sorted({str(f.get("manager")) for f in m.get("managedFields") or []})
-    if managers:
-        out["managers"] = managers  # who else writes it, for a conflict's message
-    if annotations:
-        out["annotations"] = dict(m.get("annotations") or {})
-    return out
-
-
-def _trim_deployment(obj: Obj) -> Obj:
-    spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    template = spec.get("template") or {}
-    return {
-        "metadata": _meta(obj),
-        "spec": {
-            "replicas": spec.get("replicas", 1),
-            "selector": spec.get("selector") or {},
-            "template": {"metadata": {"labels": (template.get("metadata") or {}).get("labels")}},
-        },
-        "status": {
-            k: status[k]
-            for k in ("observedGeneration", "replicas", "updatedReplicas", "readyReplicas")
-            if k in status
-        },
-    }
-
-
-def _trim_service(obj: Obj) -> Obj:
-    spec = obj.get("spec") or {}
-    return {
-        "metadata": _meta(obj),
-        "spec": {k: spec[k] for k in ("selector", "ports", "clusterIP") if k in spec},
-    }
-
-
-def _trim_pod(obj: Obj) -> Obj:
-    conditions = (obj.get("status") or {}).get("conditions") or []
-    return {
-        "metadata": _meta(obj),
-        "status": {"conditions": [c for c in conditions if c.get("type") == "Ready"]},
-    }
-
-
-def _trim_slice(obj: Obj) -> Obj:
-    written = [
-        str(f["time"])
-        for f in (obj.get("metadata") or {}).get("managedFields") or []
-        if f.get("time")
-    ]
-    return {
-        "metadata": _meta(obj),
-        # The API server's time of the last write (to the second): when this version was made,
-        # for a view that was not watched as it changed (after a restart).
-        WRITTEN_AT: max(written, default=None),
-        "endpoints": [
-            {
-                "targetRef": {"name": (e.get("targetRef") or {}).get("name")},
-                "conditions": {"ready": (e.get("conditions") or {}).get("ready")},
-            }
-            for e in obj.get("endpoints") or []
-        ],
-    }
-
-
-def _trim_with_spec(obj: Obj) -> Obj:
-    return {"metadata": _meta(obj, annotations=True), "spec": obj.get("spec") or {}}
-
-
-def _owner_app(obj: Obj) -> str | None:
-    """The BlueGreenApp that owns `obj` (its controller ownerReference)."""
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("kind") == "BlueGreenApp":
-            return str(ref.get("name"))
-    return None
-
-
-def _label(*names: str) -> Callable[[Obj], str | None]:
-    """The value of the first of `names` the object's labels have."""
-
-    def read(obj: Obj) -> str | None:
-        labels = (obj.get("metadata") or {}).get("labels") or {}
-        value = next((labels[n] for n in names if n in labels), None)
-        return str(value) if value is not None else None
-
-    return read
-
-
-_APP_OF_LABELS = _label(naming.LABEL_APP, naming.LABEL_NAME)
-"""The app of a pod (or of an EndpointSlice, by its Service's labels): `bluegreen.dev/app`;
-objects an earlier operator version made carry only `app.kubernetes.io/name`, and its
-pods keep running until their colour's next release (docs/upgrade.md)."""
-
-
-_OWNED = f"{naming.LABEL_MANAGED_BY}={naming.MANAGER}"
-
-DEPLOYMENTS = Kind(
-    "Deployment", "/apis/apps/v1", "deployments", _OWNED, _trim_deployment, _owner_app
-)
-SERVICES = Kind("Service", "/api/v1", "services", _OWNED, _trim_service, _owner_app)
-PODS = Kind(
-    "Pod",
-    "/api/v1",
-    "pods",
-    naming.LABEL_COLOR,  # every pod of every app carries its colour
-    _trim_pod,
-    _APP_OF_LABELS,
-    index_of=_APP_OF_LABELS,
-)
-ENDPOINT_SLICES = Kind(
-    "EndpointSlice",
-    "/apis/discovery.k8s.io/v1",
-    "endpointslices",
-    _OWNED,  # the EndpointSlice controller copies the Service's labels
-    _trim_slice,
-    _APP_OF_LABELS,
-    index_of=_label("kubernetes.io/service-name"),
-)
-INGRESSES = Kind(
-    "Ingress", "/apis/networking.k8s.io/v1", "ingresses", _OWNED, _trim_with_spec, _owner_app
-)
-SERVICE_MONITORS = Kind(
-    "ServiceMonitor",
-    "/apis/monitoring.coreos.com/v1",
-    "servicemonitors",
-    _OWNED,
-    _trim_with_spec,
-    _owner_app,
-    optional=True,
-)
-
-
-def _trim_route(obj: Obj) -> Obj:
-    rules = (obj.get("spec") or {}).get("rules") or []
-    return {
-        "metadata": _meta(obj),
-        "spec": {
-            "rules": [{"name": r.get("name"), "backendRefs": r.get("backendRefs")} for r in rules]
-        },
-    }
-
-
-HTTP_ROUTES = Kind(
-    "HTTPRoute",
-    "/apis/gateway.networking.k8s.io/v1",
-    "httproutes",
-    "",  # the user's routes: not labelled by the operator (few, and trimmed to their rules)
-    _trim_route,
-    lambda _: None,
-    optional=True,
-)
-"""The HTTPRoutes apps route through (spec.trafficRouting.gatewayAPI): owned by their
-authors, so they carry no label of the operator's; a change wakes the apps that name it."""
-
-APPS = Kind("BlueGreenApp", f"/apis/{GROUP}/{VERSION}", PLURAL, "", lambda o: o, _label(""))
-"""Apps are not watched here (kopf watches them); the cache keeps their latest bodies."""
-
-
-def _trim_peering(obj: Obj) -> Obj:
-    return {"metadata": _meta(obj), "status": dict(obj.get("status") or {})}
-
-
-def _nobody(_: Obj) -> str | None:
-    return None
-
-
-CLUSTER_PEERINGS = Kind(
-    "ClusterKopfPeering",
-    "/apis/kopf.dev/v1",
-    "clusterkopfpeerings",
-    "",
-    _trim_peering,
-    _nobody,
-    optional=True,
-)
-PEERINGS = Kind(
-    "KopfPeering", "/apis/kopf.dev/v1", "kopfpeerings", "", _trim_peering, _nobody, optional=True
-)
-"""kopf's peering records (who else runs): read to know whether this replica is active.
-Optional: without kopf's peering CRDs kopf runs standalone, and so does the operator."""
-
-WATCHED = (DEPLOYMENTS, SERVICES, PODS, ENDPOINT_SLICES, INGRESSES, SERVICE_MONITORS, HTTP_ROUTES)
-KINDS = {k.name: k for k in (*WATCHED, APPS, CLUSTER_PEERINGS, PEERINGS)}
 
 
 # ----------------------------------------------------------------------------- the cache
@@ -294,10 +108,16 @@ class ObjectCache:
         self._served: dict[str, bool] = {}
 
     def watch_namespaces(self, namespaces: Iterable[str]) -> None:
-        """The watches are per namespace (a namespaced install): each is listed apart."""
+        """The watches are per namespace (a namespaced install): each is listed apart. Such
+        an install reads nothing cluster-scoped: those kinds are absent, never listed."""
         listed = list(namespaces)
         if listed:
-            self._expected = {(k.name, ns) for k in WATCHED for ns in listed}
+            self._expected = {
+                (k.name, ns) for k in WATCHED if not k.cluster_scoped for ns in listed
+            }
+            for kind in WATCHED:
+                if kind.cluster_scoped:
+                    self.not_served(kind.name)
 
     # ------------------------------------------------------------------ reads
 
@@ -453,3 +273,10 @@ class CachedReader:
 
     def http_routes_supported(self) -> bool:
         return self.cache.served(HTTP_ROUTES.name)
+
+    def analysis_templates_readable(self, cluster: bool) -> bool:
+        kind = CLUSTER_ANALYSIS_TEMPLATES if cluster else ANALYSIS_TEMPLATES
+        return self.cache.served(kind.name)
+
+    def analysis_jobs(self, namespace: str, app: str) -> list[Obj]:
+        return self.cache.indexed(JOBS.name, namespace, app)

@@ -25,6 +25,8 @@ from urllib.parse import SplitResult, urlsplit
 
 DEFAULT_RULES = ("*.svc", "*.svc.cluster.local")
 """In-cluster Service names only, unless the administrator says more."""
+NOTIFICATION_RULES = ("hooks.slack.com", *DEFAULT_RULES)
+"""Slack's incoming webhooks and in-cluster receivers, unless the administrator says more."""
 
 _ALWAYS_REFUSED = (
     ipaddress.ip_network("169.254.169.254/32"),  # cloud instance metadata
@@ -38,6 +40,9 @@ class EndpointPolicy:
     """Allowed `analysis.prometheus.address`es."""
     web: tuple[str, ...] = DEFAULT_RULES
     """Allowed web-check `url`s."""
+    notifications: tuple[str, ...] = NOTIFICATION_RULES
+    """Allowed notification endpoint URLs (the administrator's own, checked all the same:
+    a URL read from a mounted file is someone's input too)."""
 
     def check_prometheus(self, address: str) -> str | None:
         """None when allowed, else why not (the rule that refused it)."""
@@ -45,6 +50,9 @@ class EndpointPolicy:
 
     def check_web(self, url: str) -> str | None:
         return _check("web check URL", url, self.web)
+
+    def check_notification(self, url: str) -> str | None:
+        return _check("notification URL", url, self.notifications)
 
 
 def _check(what: str, url: str, rules: tuple[str, ...]) -> str | None:

@@ -24,6 +24,7 @@ from urllib3.exceptions import HTTPError
 
 from bluegreen.adapters.cache import ObjectCache
 from bluegreen.api import GROUP, PLURAL, VERSION, timestamps
+from bluegreen.api.text import EVENT_NOTE_BYTES, clip_bytes
 from bluegreen.core import naming
 from bluegreen.core.errors import ConflictError, RejectedError, TransientError
 from bluegreen.core.plan import RouteBackends
@@ -34,6 +35,7 @@ _PATHS = {
     "ServiceMonitor": "/apis/monitoring.coreos.com/v1/namespaces/{ns}/servicemonitors",
     "Ingress": "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses",
     "HTTPRoute": "/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/httproutes",
+    "Job": "/apis/batch/v1/namespaces/{ns}/jobs",
     "BlueGreenApp": f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}/{PLURAL}",
 }
 
@@ -262,7 +264,7 @@ class KubernetesGateway:
             "action": reason,
             "reason": reason,
             "type": type_,
-            "note": message[:1024],
+            "note": clip_bytes(message, EVENT_NOTE_BYTES),
             "regarding": {
                 "apiVersion": f"{GROUP}/{VERSION}",
                 "kind": "BlueGreenApp",

@@ -5,7 +5,8 @@ list to the cache, then watches from the list's resourceVersion with bookmarks, 
 on from the last resourceVersion it saw when the server ends the stream. When the server
 says that version is gone (410), it lists again; the cache reports what changed in between
 as if it had been events. An optional kind whose API is not served (a CRD not installed) is
-empty and is asked for again every `rediscover_seconds`.
+empty and is asked for again every `rediscover_seconds`; so is a kind the operator may
+not list when its `Kind` says so (the analysis templates: RBAC that predates them).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 WATCH_SECONDS = 300
 """How long the server keeps one watch open before the watcher opens the next."""
 PAGE = 500
+MAX_RETRY_SECONDS = 5.0
+"""A failed watch tries again after 1, 2, 4, then every 5 s: one request per kind, and the
+apps see the API server within 5 s of its return."""
 
 
 class _GoneError(Exception):
@@ -47,8 +51,11 @@ class Watcher:
     namespace: str | None = None
     on_request: Callable[[], None] | None = None
     rediscover_seconds: float = 30.0
+    on_recovered: Callable[[], None] | None = None
+    """Called when a list succeeds after a failure: the API server answers again."""
     lists: int = field(default=0, init=False)
     watches: int = field(default=0, init=False)
+    _told_forbidden: bool = field(default=False, init=False, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     _thread: threading.Thread = field(init=False, repr=False)
 
@@ -64,10 +71,14 @@ class Watcher:
 
     def _run(self) -> None:
         delay = 1.0
+        failed = False
         while not self._stop.is_set():
             try:
                 version = self._list()
                 delay = 1.0
+                if failed and self.on_recovered is not None:
+                    self.on_recovered()
+                failed = False
                 while not self._stop.is_set():
                     version = self._watch(version)
             except _GoneError:
@@ -77,8 +88,9 @@ class Watcher:
                 self._stop.wait(self.rediscover_seconds)
             except Exception as err:  # noqa: BLE001 - a watch must outlive any failure
                 log.warning("watching %s failed, again in %.0fs: %s", self.kind.plural, delay, err)
+                failed = True
                 self._stop.wait(delay)
-                delay = min(delay * 2, 30.0)
+                delay = min(delay * 2, MAX_RETRY_SECONDS)
 
     # ------------------------------------------------------------------ HTTP
 
@@ -102,7 +114,20 @@ class Watcher:
         except client.ApiException as err:
             if err.status == 404 and self.kind.optional:
                 raise _NotServedError from err
+            if err.status == 403 and self.kind.forbidden_is_absent:
+                self._forbidden()
+                raise _NotServedError from err
             raise
+
+    def _forbidden(self) -> None:
+        """Said once per watcher (it asks again every `rediscover_seconds`)."""
+        if not self._told_forbidden:
+            self._told_forbidden = True
+            log.warning(
+                "listing %s is forbidden (HTTP 403): taken as absent until the operator's "
+                "role allows list and watch",
+                self.kind.plural,
+            )
 
     def _list(self) -> str:
         items: list[dict[str, Any]] = []
@@ -110,6 +135,9 @@ class Watcher:
         while True:
             resp = self._open(query, read_timeout=60)
             if resp.status == 404 and self.kind.optional:
+                raise _NotServedError
+            if resp.status == 403 and self.kind.forbidden_is_absent:
+                self._forbidden()
                 raise _NotServedError
             document = json.loads(resp.read())
             if resp.status != 200:

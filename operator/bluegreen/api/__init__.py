@@ -17,10 +17,12 @@ from bluegreen.api.v1alpha1 import (
     Measurement,
     MeasurementVerdict,
     Metric,
+    NotificationEvent,
     Phase,
     Release,
     ReleaseResult,
     ScaleDown,
+    Subscription,
     Verdict,
 )
 
@@ -41,9 +43,11 @@ __all__ = [
     "Measurement",
     "MeasurementVerdict",
     "Metric",
+    "NotificationEvent",
     "Phase",
     "Release",
     "ReleaseResult",
     "ScaleDown",
+    "Subscription",
     "Verdict",
 ]

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from bluegreen.api import GROUP, KIND, VERSION
+from bluegreen.api.v1alpha1 import CLUSTER_TEMPLATE_KIND, TEMPLATE_KIND
 
 Schema = dict[str, Any]
 
@@ -23,8 +24,18 @@ page says a field accepts is what `kubectl apply` accepts. Every duration is a G
 """
 
 
-def render(root: Schema) -> str:
-    """The whole reference, from the CRD's openAPIV3Schema."""
+TEMPLATES = f"""# {TEMPLATE_KIND} and {CLUSTER_TEMPLATE_KIND} ({GROUP}/{VERSION})
+
+Analysis metrics with args, named by apps in `analysis.prePromotionAnalysis`,
+`analysis.postPromotionAnalysis` and a canary step's `analysis` (see
+[analysis-templates.md](analysis-templates.md)). An {TEMPLATE_KIND} lives in the namespace
+of the apps that use it; a {CLUSTER_TEMPLATE_KIND} is cluster-scoped. Both have this spec.
+"""
+
+
+def render(root: Schema, templates: Schema | None = None) -> str:
+    """The whole reference, from the CRDs' openAPIV3Schemas: the BlueGreenApp's, then the
+    analysis templates' (one spec for both kinds)."""
     out = [INTRO]
     rules = root.get("x-kubernetes-validations") or []
     if rules:
@@ -33,6 +44,9 @@ def render(root: Schema) -> str:
     seen: dict[str, str] = {}
     for top in ("spec", "status"):
         _section(out, top, root["properties"][top], seen)
+    if templates is not None:
+        out.append(TEMPLATES)
+        _section(out, "AnalysisTemplate.spec", templates["properties"]["spec"], {})
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -70,6 +84,8 @@ def _section(out: list[str], path: str, schema: Schema, seen: dict[str, str]) ->
 def _type(schema: Schema) -> str:
     if schema.get("x-kubernetes-int-or-string"):
         return "integer or string"
+    if "type" not in schema and schema.get("x-kubernetes-preserve-unknown-fields"):
+        return "number or string"
     kind = str(schema.get("type", "object"))
     if kind == "array":
         return f"list of {_type(schema.get('items') or {})}"

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import re
 
-_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
+_UNIT_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
 }
+MAX_NS = 2**63 - 1
+"""Go holds a duration in an int64 of nanoseconds: about 292 years."""
 _PART = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|ms|s|m|h)"
 PATTERN = rf"^({_PART})+$"
 """The syntax as a JSON Schema pattern (the CRD uses it for a clear first message)."""
@@ -31,13 +33,27 @@ PROMETHEUS_PATTERN = r"^([0-9]+(ms|s|m|h|d|w|y))+$"
 
 
 def parse(text: str) -> float:
-    """`1m30s` -> 90.0 seconds. ValueError, saying what is expected, for anything else."""
+    """`1m30s` -> 90.0 seconds. ValueError, saying what is expected, for anything else.
+
+    Exactly as Go's time.ParseDuration (and so CEL's `duration()`, which the CRD's rules
+    use) reads it: whole nanoseconds, digits below a nanosecond dropped, at most int64
+    nanoseconds. `3600.0000000001s` is 1h here as it is for the API server; a float sum
+    would make it a little more, and refuse what the CRD admitted."""
     if not isinstance(text, str) or not _WHOLE.fullmatch(text):
         raise ValueError(
             f"invalid duration {text!r}: expected a Go duration such as 15s, 1m30s, 1.5m "
             "or 500ms (units ns, us, ms, s, m, h)"
         )
-    return sum(float(number) * _UNITS[unit] for number, unit in _PARTS.findall(text))
+    total = 0
+    for number, unit in _PARTS.findall(text):
+        whole, _, fraction = number.partition(".")
+        scale = _UNIT_NS[unit]
+        total += int(whole or "0") * scale
+        if fraction:
+            total += int(fraction) * scale // 10 ** len(fraction)
+    if total > MAX_NS:
+        raise ValueError(f"invalid duration {text!r}: longer than Go's limit of about 292 years")
+    return total / 1e9
 
 
 def prometheus(seconds: float) -> str:

@@ -22,6 +22,9 @@ class ConditionType(enum.StrEnum):
     """Every image runs by digest (spec.image.resolveDigest)."""
     SERVICE_MONITOR_READY = "ServiceMonitorReady"
     """The app's ServiceMonitor exists (the Prometheus Operator CRD is served)."""
+    INGRESS_ADMITTED = "IngressAdmitted"
+    """The operator's Ingress guard admits spec.ingress (its class, annotation keys and
+    host), so the Ingress is written; False: it is not, and the message says why."""
     TRAFFIC_ROUTED = "TrafficRouted"
     """The HTTPRoute rule of spec.trafficRouting.gatewayAPI can be written (routes to the
     app's Services only)."""
@@ -32,6 +35,9 @@ class ConditionType(enum.StrEnum):
     """kstatus: a release is in flight or waits (Pending to RollingBack, Paused)."""
     STALLED = "Stalled"
     """kstatus: the last release failed and will not go on by itself (Degraded)."""
+    NOTIFICATIONS_READY = "NotificationsReady"
+    """Every endpoint spec.notifications names is one the operator's administrator
+    configured (present only when the app subscribes to notifications)."""
 
 
 class Reason(enum.StrEnum):
@@ -75,10 +81,27 @@ class Reason(enum.StrEnum):
     """Paused: a person promotes (autoPromotion: false)."""
     ANALYSIS_ENDPOINT_REFUSED = "AnalysisEndpointRefused"
     """Paused: the operator's policy refuses a metric's Prometheus address or URL."""
+    ANALYSIS_TEMPLATE_NOT_FOUND = "AnalysisTemplateNotFound"
+    """Paused: an AnalysisTemplate or ClusterAnalysisTemplate the app names does not exist
+    (or the operator cannot read that kind); creating it lets the release go on."""
+    ANALYSIS_ARG_MISSING = "AnalysisArgMissing"
+    """Paused: a template's arg has no default and the app gives no value."""
+    ANALYSIS_ARG_INVALID = "AnalysisArgInvalid"
+    """Paused: the app gives an arg no template declares, or a Number arg (or a bound)
+    that is not a number."""
+    ANALYSIS_TEMPLATE_INVALID = "AnalysisTemplateInvalid"
+    """Paused: a template's metrics do not resolve into valid metrics (an undeclared
+    {{args.x}}, a name also used by another metric of the window, a query metric without
+    analysis.prometheus, too many or too large metrics)."""
     NOT_PAUSED = "NotPaused"
     PINNED = "Pinned"
     APPLIED = "Applied"
     CRD_NOT_INSTALLED = "CRDNotInstalled"
+    ADMITTED = "Admitted"
+    """IngressAdmitted: spec.ingress is within the operator's Ingress guard."""
+    INGRESS_REFUSED = "IngressRefused"
+    """IngressAdmitted, Ready, Event: spec.ingress asks for a class, annotation key or host
+    the operator's settings do not allow; no Ingress is written (what exists stays)."""
     ROUTED = "Routed"
     ROUTE_API_NOT_SERVED = "RouteAPINotServed"
     """TrafficRouted: the Gateway API's HTTPRoute is not served (CRDs not installed)."""
@@ -105,9 +128,20 @@ class Reason(enum.StrEnum):
     ANALYSIS_STARTED = "AnalysisStarted"
     ANALYSIS_SUCCEEDED = "AnalysisSucceeded"
     ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"
+    ANALYSIS_JOB_STARTED = "AnalysisJobStarted"
+    """A job metric's measurement started its Job (the Event names it and its logs)."""
     CANARY_STEP = "CanaryStep"
     CANARY_REMOVED = "CanaryRemoved"
     PROMOTION_REQUESTED = "PromotionRequested"
     RETRY_REQUESTED = "RetryRequested"
     REQUEST_REJECTED = "RequestRejected"
     REQUEST_IGNORED = "RequestIgnored"
+    # ---------------------------------------------------------------- notifications
+    NOTIFICATION_FAILED = "NotificationFailed"
+    """Event: a notification was not delivered (every attempt failed, the endpoint refused
+    it, or the queue in front of the endpoints was full)."""
+    ENDPOINTS_CONFIGURED = "EndpointsConfigured"
+    """NotificationsReady: every endpoint the app names is configured."""
+    ENDPOINT_UNKNOWN = "EndpointUnknown"
+    """NotificationsReady: the app names an endpoint the administrator did not configure;
+    nothing is sent to it."""

@@ -10,9 +10,9 @@ Three levels, each with a verdict that can say "I do not know":
     overall(verdicts) -> Verdict of a whole analysis phase (prePromotion or postPromotion)
 
 "No data" is never a pass and never a failure unless the metric says so (`noData`); NaN, an
-unreachable Prometheus and too little traffic (`minRequests`) are inconclusive. Only a
-measured value outside `thresholdRange` fails. (flagger's ErrNoValuesFound, argo-rollouts'
-Inconclusive.)
+unreachable Prometheus (or CloudWatch) and too little traffic (`minRequests`) are
+inconclusive. Only a measured value outside `thresholdRange` fails, or a Job that failed
+(a job metric). (flagger's ErrNoValuesFound, argo-rollouts' Inconclusive.)
 
 Window rules (`metric_verdict`), for a metric with `count` and `failureLimit`:
 
@@ -107,10 +107,11 @@ def with_guard(result: QueryResult, guard: QueryResult) -> QueryResult:
 
 
 def threshold_range(metric: Metric) -> ThresholdRange | None:
-    """The metric's range; a web check defaults to WEB_DEFAULT_RANGE (min 1: answered 2xx)."""
+    """The metric's range; a web check defaults to WEB_DEFAULT_RANGE (min 1: answered 2xx),
+    and so does a job metric (1: its Job completed, 0: it failed)."""
     if metric.threshold_range is not None:
         return metric.threshold_range
-    return WEB_DEFAULT_RANGE if metric.url is not None else None
+    return WEB_DEFAULT_RANGE if metric.url is not None or metric.job is not None else None
 
 
 def evaluate_sample(metric: Metric, result: QueryResult) -> SampleJudgement:
@@ -130,6 +131,8 @@ def evaluate_sample(metric: Metric, result: QueryResult) -> SampleJudgement:
     if result.error is not None:
         verdict = MeasurementVerdict.ERROR if result.invalid else MeasurementVerdict.INCONCLUSIVE
         return SampleJudgement(verdict, None, _join(result.detail, result.error))
+    if metric.job is not None:
+        return _job_outcome(result)
     bounds = threshold_range(metric)
     if bounds is None:
         return SampleJudgement(
@@ -186,6 +189,16 @@ def _below_min_requests(minimum: float, requests: float | None) -> str | None:
     if requests < minimum:
         return f"{_fmt(requests)} requests < minRequests {_fmt(minimum)}"
     return None
+
+
+def _job_outcome(result: QueryResult) -> SampleJudgement:
+    """A finished Job: 1 (Complete) is Successful, 0 (Failed) is Failed; its detail names the
+    Job and how to read its logs."""
+    if len(result.values) != 1 or result.values[0] not in (0.0, 1.0):
+        return SampleJudgement(MeasurementVerdict.ERROR, None, "a Job gives 1 or 0")
+    value = result.values[0]
+    verdict = MeasurementVerdict.SUCCESSFUL if value == 1.0 else MeasurementVerdict.FAILED
+    return SampleJudgement(verdict, value, result.detail)
 
 
 def _no_data(policy: NoDataPolicy, detail: str) -> SampleJudgement:

@@ -11,7 +11,10 @@ LABEL_NAME = "app.kubernetes.io/name"  # never selected on; the template may set
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_COLOR = f"{GROUP}/color"
 LABEL_REVISION = f"{GROUP}/revision"
-LABEL_ROLE = f"{GROUP}/role"  # active | preview | metrics, on Services
+LABEL_ROLE = f"{GROUP}/role"  # active | preview | metrics on Services; analysis on Jobs
+LABEL_ANALYSIS_WINDOW = f"{GROUP}/analysis-window"  # the window an analysis Job measures
+LABEL_METRIC = f"{GROUP}/metric"  # the job metric an analysis Job measures
+ROLE_ANALYSIS = "analysis"
 
 ANNOTATION_IMAGE = f"{GROUP}/image"  # the image as the user wrote it (tag), on Deployments
 ANNOTATION_TEMPLATE = f"{GROUP}/template"

@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bluegreen.core.analysis import QueryResult
+from bluegreen.core.cloudwatch import CloudWatchRequest
 from bluegreen.core.images import Resolution
+from bluegreen.core.notify import Notice
 from bluegreen.core.plan import RouteBackends
 
 SEEN_AT = "seenAt"
@@ -25,7 +27,8 @@ class ClusterReader(Protocol):
     def app(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        """kind: Deployment | Service | ServiceMonitor | Ingress. None when absent."""
+        """kind: Deployment | Service | ServiceMonitor | Ingress | HTTPRoute | Job |
+        AnalysisTemplate | ClusterAnalysisTemplate (namespace ""). None when absent."""
 
     def pods(self, namespace: str, app: str) -> list[dict[str, Any]]:
         """Every pod of both colours of `app`."""
@@ -36,6 +39,14 @@ class ClusterReader(Protocol):
     def service_monitors_supported(self) -> bool: ...
 
     def http_routes_supported(self) -> bool: ...
+
+    def analysis_templates_readable(self, cluster: bool) -> bool:
+        """Whether the operator can read AnalysisTemplates (ClusterAnalysisTemplates with
+        `cluster`): their CRD is served, and it may list them."""
+
+    def analysis_jobs(self, namespace: str, app: str) -> list[dict[str, Any]]:
+        """The analysis Jobs `app` owns (job metrics), in any window."""
+        ...
 
 
 class ClusterGateway(Protocol):
@@ -82,6 +93,12 @@ class MetricsSource(Protocol):
         """A web check: value 1.0 when GET `url` answers 2xx, 0.0 for any other status."""
         ...
 
+    def cloudwatch(self, request: CloudWatchRequest) -> QueryResult:
+        """Amazon CloudWatch GetMetricData with the operator's own AWS credentials (the
+        default chain: IRSA in EKS), every page of it, judged by
+        `bluegreen.core.cloudwatch.judge_results`."""
+        ...
+
     def refusal(self, prometheus: str | None, url: str | None) -> str | None:
         """Why the operator will not send a request to this Prometheus address or web-check
         URL (the administrator's endpoint policy), or None when it may."""
@@ -93,3 +110,10 @@ class ImageResolver(Protocol):
     failures: those are UNAVAILABLE (temporary) or NOT_FOUND (definite) resolutions."""
 
     def resolve(self, image: str) -> Resolution: ...
+
+
+class NoticeSink(Protocol):
+    """Where a pass's notifications go: queued at once, sent by threads of their own, never
+    in the way of a release (adapters/notify.py)."""
+
+    def send(self, endpoint: str, notice: Notice) -> None: ...

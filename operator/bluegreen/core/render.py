@@ -270,7 +270,6 @@ def _ingress(app: BlueGreenApp, name: str, service: str, annotations: dict[str, 
     spec = app.spec.ingress
     assert spec is not None
     body: dict[str, Any] = {
-        "ingressClassName": spec.class_name,
         "rules": [
             {
                 "host": spec.host,
@@ -286,6 +285,8 @@ def _ingress(app: BlueGreenApp, name: str, service: str, annotations: dict[str, 
             }
         ],
     }
+    if spec.class_name is not None:
+        body["ingressClassName"] = spec.class_name
     if spec.tls_secret_name:
         body["tls"] = [{"hosts": [spec.host], "secretName": spec.tls_secret_name}]
     return {

@@ -13,6 +13,8 @@ from typing import Any
 from bluegreen.api import Color
 from bluegreen.core.analysis import QueryResult
 from bluegreen.core.images import Resolution
+from bluegreen.core.ingress_guard import IngressPolicy
+from bluegreen.core.templates import Templates
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class IngressState:
     name: str
     annotations: Mapping[str, str]
     spec: Mapping[str, Any]
+    own_annotations: frozenset[str] = frozenset()
+    """The annotation keys the operator's applies set (others may add their own)."""
 
     @property
     def weight(self) -> int | None:
@@ -105,6 +109,21 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class JobState:
+    """An analysis Job the app owns (a job metric's measurement)."""
+
+    name: str
+    window: str | None
+    """The analysis window that started it (its `bluegreen.dev/analysis-window` label)."""
+    metric: str | None
+    created_at: datetime | None
+    finished: str | None = None
+    """"Complete" or "Failed" once the Job controller says so (its terminal condition)."""
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class Observed:
     now: datetime
     deployments: Mapping[Color, DeploymentState] = field(default_factory=dict)
@@ -127,11 +146,17 @@ class Observed:
     """False when the Gateway API's HTTPRoute is not served (its CRDs are not installed)."""
     images: Mapping[str, Resolution] = field(default_factory=dict)
     """Digest resolutions of the template's images (spec.image.resolveDigest), by image."""
+    ingress_policy: IngressPolicy = field(default_factory=IngressPolicy)
+    """The administrator's Ingress guard (operator settings): what spec.ingress may ask."""
     refused: Mapping[str, str] = field(default_factory=dict)
     """Metrics whose endpoint the administrator's policy refuses, by `<phase>/<metric>`
     (as `samples`), with the rule that refused it: their windows never open."""
     samples: Mapping[str, QueryResult] = field(default_factory=dict)
     """Analysis samples taken in this pass, keyed by `<phase>/<metric name>`."""
+    templates: Templates = field(default_factory=Templates)
+    """The AnalysisTemplates and ClusterAnalysisTemplates the app names, as found."""
+    jobs: Mapping[str, JobState] = field(default_factory=dict)
+    """The app's analysis Jobs (job metrics), by name."""
 
     def ready_pods(self, color: Color, revision: str | None = None) -> set[str]:
         return {

@@ -45,6 +45,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from bluegreen.api import durations
+from bluegreen.kubectl import format as fmt
 from bluegreen.kubectl import lint
 from bluegreen.kubectl.cluster import CliError, connect
 from bluegreen.kubectl.commands import COMMANDS, PROMETHEUS_ENV, prometheus_address
@@ -297,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         namespace = args.namespace or default_namespace
         return COMMANDS[args.command](cluster, namespace, args)
     except CliError as err:
-        print(err.message, file=sys.stderr)
+        print(fmt.terminal(err.message), file=sys.stderr)
         return err.code
     except KeyboardInterrupt:
         return 130

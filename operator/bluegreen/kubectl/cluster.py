@@ -222,7 +222,8 @@ class Cluster:
             if err.code != EXIT_NOT_FOUND:
                 raise
             if not quiet:
-                print(f"warning: {err.message.removeprefix('error: ')}", file=sys.stderr)
+                warning = f"warning: {err.message.removeprefix('error: ')}"
+                print(fmt.terminal(warning), file=sys.stderr)
             return []
 
     def _events(self, app: Mapping[str, Any]) -> list[dict[str, Any]]:

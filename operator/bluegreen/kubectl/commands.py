@@ -38,8 +38,14 @@ PROMETHEUS_ENV = "BLUEGREEN_PROMETHEUS_URL"
 
 
 def _print(text: str) -> None:
+    """Standard output; nothing reaches the terminal unescaped (`format.terminal`)."""
     if text:
-        print(text)
+        print(fmt.terminal(text))
+
+
+def _warn(text: str) -> None:
+    """Standard error, the same way."""
+    print(fmt.terminal(text), file=sys.stderr)
 
 
 def _now() -> datetime:
@@ -63,7 +69,7 @@ def cmd_status(cluster: Cluster, namespace: str, args: argparse.Namespace) -> in
         _print(fmt.dump({"apiVersion": "v1", "kind": "List", "items": items}, args.output))
         return EXIT_OK
     if not apps:
-        print(fmt.no_apps_text(scope), file=sys.stderr)
+        _warn(fmt.no_apps_text(scope))
         return EXIT_OK
     _print(
         fmt.status_table(
@@ -149,7 +155,7 @@ def cmd_request(cluster: Cluster, namespace: str, args: argparse.Namespace) -> i
     else:
         _print(requests_text.request_result_text(request, current, outcome))
         if note:
-            print(f"{'error' if code == EXIT_TIMEOUT else 'note'}: {note}", file=sys.stderr)
+            _warn(f"{'error' if code == EXIT_TIMEOUT else 'note'}: {note}")
     return code
 
 
@@ -159,7 +165,7 @@ def cmd_history(cluster: Cluster, namespace: str, args: argparse.Namespace) -> i
     if args.output in ("json", "yaml"):
         _print(fmt.dump(history, args.output))
     elif not history:
-        print(f'No releases in the history of {fmt.KIND_TEXT} "{args.name}".', file=sys.stderr)
+        _warn(f'No releases in the history of {fmt.KIND_TEXT} "{args.name}".')
     else:
         _print(fmt.history_table(history))
     return EXIT_OK
@@ -173,7 +179,7 @@ def cmd_timeline(cluster: Cluster, namespace: str, args: argparse.Namespace) -> 
     if args.output in ("json", "yaml"):
         _print(fmt.dump(timeline.timeline_data(release, entries), args.output))
     elif not release:
-        print(f'{fmt.KIND_TEXT} "{args.name}" has not started a release yet.', file=sys.stderr)
+        _warn(f'{fmt.KIND_TEXT} "{args.name}" has not started a release yet.')
     else:
         _print(timeline.timeline_text(release, entries))
     return EXIT_OK
@@ -226,13 +232,12 @@ def cmd_graph(cluster: Cluster, namespace: str, args: argparse.Namespace) -> int
     except OSError as err:
         raise CliError(EXIT_NOT_FOUND, f"error: cannot write {path}: {err}") from err
     if not series:
-        print(
+        _warn(
             f"warning: Prometheus at {address} has no page requests of "
-            f"{namespace}/{args.name} in the last {fmt.human_age(args.since)} ({promql})",
-            file=sys.stderr,
+            f"{namespace}/{args.name} in the last {fmt.human_age(args.since)} ({promql})"
         )
     colours = ", ".join(s.color or "?" for s in series) or "none"
-    print(f"wrote {path}: colours {colours}; {len(marks)} release marks")
+    _print(f"wrote {path}: colours {colours}; {len(marks)} release marks")
     return EXIT_OK
 
 

@@ -1,10 +1,19 @@
-"""What `kubectl bluegreen` prints: pure functions, no I/O.
+r"""What `kubectl bluegreen` prints: pure functions, no I/O.
 
 Every function takes the BlueGreenApp (or its status) as the plain dict the API server
 returned, and `now` when it needs the time, and returns a string or plain data. The
 module reads no clock, no file and no network, so each output can be checked exactly
 (tests/unit/test_cli_format.py); bluegreen.kubectl.commands does the API calls and the
 printing. What requests say and wait for is in `requests`, the timeline in `timeline`.
+
+Nothing an app's author (or anyone who can write an Event) controls reaches the terminal
+as it is: names, messages, annotations and Events may carry escape sequences that clear
+the screen, forge hyperlinks or rewrite what was printed before, and bidi controls that
+show text in another order than it is. `printable` shows every such character as an
+escape (`\x1b`, `\u202e`): each cell of a table and each field is made printable before
+it is measured, `terminal` does the same to whole blocks as they are printed (keeping
+their line breaks), and -o json / yaml escape them in their own syntax (`\u001b`, `\e`),
+so the data stays exact.
 """
 
 from __future__ import annotations
@@ -17,10 +26,17 @@ from typing import Any
 import yaml
 
 from bluegreen.api import Phase, timestamps
+from bluegreen.api.text import printable
 
 NONE = "<none>"  # what kubectl prints for a value that is not set
 KIND_TEXT = "bluegreenapp"
 RESOURCE = "bluegreenapp.bluegreen.dev"
+
+
+def terminal(text: str) -> str:
+    """A block of output as it may reach a terminal: line breaks and tabs kept, every other
+    control character escaped. What `kubectl bluegreen` prints goes through here."""
+    return printable(text, keep="\n\t")
 
 
 def phase_of(app: Mapping[str, Any]) -> str:
@@ -33,13 +49,15 @@ def phase_of(app: Mapping[str, Any]) -> str:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Columns as kubectl aligns them (Go tabwriter: padding 3, minimum width 6); the last
-    column is not padded and no line ends in spaces."""
-    widths = [len(h) for h in headers]
-    for row in rows:
+    column is not padded and no line ends in spaces. Every cell is made printable first: a
+    line break in a message cannot start a forged row."""
+    safe = [[printable(c) for c in row] for row in [headers, *rows]]
+    widths = [len(h) for h in safe[0]]
+    for row in safe[1:]:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], len(cell))
     lines = []
-    for row in [list(headers), *[list(r) for r in rows]]:
+    for row in safe:
         cells = [
             cell if i == len(row) - 1 else cell.ljust(max(widths[i] + 3, 6))
             for i, cell in enumerate(row)
@@ -266,10 +284,12 @@ def short_time(ts: Any) -> str:
 
 
 def dump(data: Any, fmt: str) -> str:
-    """-o json | yaml."""
+    r"""-o json | yaml. Control and bidi characters stay in the data, escaped in the
+    format's own syntax (JSON `\u001b`, YAML `\e`): never raw on the terminal."""
     if fmt == "json":
-        return json.dumps(data, indent=4, sort_keys=False)
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip("\n")
+        return json.dumps(data, indent=4, sort_keys=False, ensure_ascii=True)
+    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=False)
+    return text.rstrip("\n")
 
 
 def without_managed_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -297,8 +317,10 @@ def _conditions(st: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def fields_text(pairs: Sequence[tuple[str, str]]) -> str:
-    width = max(len(k) for k, _ in pairs) + 2
-    return "\n".join(f"{(k + ':').ljust(width)}{v}".rstrip() for k, v in pairs)
+    """`Key:   value` lines, aligned; keys and values made printable (one line each)."""
+    safe = [(printable(k), printable(v)) for k, v in pairs]
+    width = max(len(k) for k, _ in safe) + 2
+    return "\n".join(f"{(k + ':').ljust(width)}{v}".rstrip() for k, v in safe)
 
 
 def _indent(text: str, by: str = "  ") -> str:

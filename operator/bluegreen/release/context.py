@@ -23,6 +23,7 @@ from bluegreen.api import (
 )
 from bluegreen.api import timestamps as ts
 from bluegreen.api.reasons import Reason
+from bluegreen.api.text import readable
 from bluegreen.core import naming, render
 from bluegreen.core.plan import Action, Event, Plan
 from bluegreen.core.world import Observed
@@ -76,12 +77,14 @@ class Pass:
         return ts.format(self.now)
 
     def update(self, **changes: Any) -> None:
-        self.status = self.status.model_copy(update=changes)
+        """Change fields of the status; a message is made `readable` (escaped, clipped)."""
+        self.status = self.status.model_copy(update=_readable_message(changes))
 
     def update_release(self, **changes: Any) -> None:
-        self.update(release=self.release.model_copy(update=changes))
+        self.update(release=self.release.model_copy(update=_readable_message(changes)))
 
     def event(self, reason: Reason, message: str, *, warning: bool = False) -> None:
+        message = readable(message)
         self.events.append(Event("Warning" if warning else "Normal", reason.value, message))
 
     def enter(
@@ -115,6 +118,11 @@ class Pass:
             events=tuple(self.events),
             requeue_after=self.requeue,
         )
+
+
+def _readable_message(changes: dict[str, Any]) -> dict[str, Any]:
+    message = changes.get("message")
+    return {**changes, "message": readable(message)} if isinstance(message, str) else changes
 
 
 def begin(app: BlueGreenApp, observed: Observed) -> Pass:

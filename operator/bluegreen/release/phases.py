@@ -9,7 +9,7 @@ from bluegreen.api import Color, Phase, ReleaseResult, ScaleDown, Verdict
 from bluegreen.api import timestamps as ts
 from bluegreen.api.reasons import Reason
 from bluegreen.core import naming
-from bluegreen.release import canary, gates, routes
+from bluegreen.release import canary, gates, ingress, routes
 from bluegreen.release.context import (
     Pass,
     converged,
@@ -103,9 +103,11 @@ def analyzing(p: Pass) -> None:
         routed = routes.find_rule(p)
         if routed is not None and not routed.ok:
             return  # the route cannot split traffic: wait (TrafficRouted says why)
+        if ingress.canary_blocked(p):
+            return  # the canary Ingress may not be written: wait (IngressAdmitted says why)
         if not canary.steps_passed(p):
             return
-    elif gates.analysis_metrics(p.app, "pre") and not gates.passed(
+    elif gates.has_checks(p.app, "pre") and not gates.passed(
         p, "pre", Reason.PRE_PROMOTION_ANALYSIS_FAILED
     ):
         return
@@ -197,7 +199,7 @@ def observing(p: Pass) -> None:
         return
     if _superseded_after_switch(p):
         return
-    if gates.analysis_metrics(p.app, "post") and not gates.passed(
+    if gates.has_checks(p.app, "post") and not gates.passed(
         p, "post", Reason.POST_PROMOTION_ANALYSIS_FAILED
     ):
         return

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 from bluegreen.api import IN_FLIGHT_PHASES, Condition, Phase, Verdict
 from bluegreen.api.reasons import ConditionType, Reason
+from bluegreen.api.text import readable
 from bluegreen.api.v1alpha1 import ResolveDigest
 from bluegreen.core import naming
+from bluegreen.release import ingress
 from bluegreen.release.context import Pass, pod_selector
 
 
@@ -38,7 +40,7 @@ def condition(
         type=wanted.type.value,
         status=status,
         reason=wanted.reason,
-        message=wanted.message,
+        message=readable(wanted.message),
         last_transition_time=now
         if prev is None or prev.status != status
         else prev.last_transition_time,
@@ -64,7 +66,9 @@ def derive(p: Pass, extra: Sequence[Wanted] = ()) -> None:
     selector = naming.label_selector(pod_selector(p, active)) if active else ""
     p.update(
         pinned_images=dict(p.pins),
-        message=st.message if st.phase in (Phase.DEGRADED, Phase.PAUSED) else "",
+        message=st.message
+        if st.phase in (Phase.DEGRADED, Phase.PAUSED)
+        else (ingress.refusal(p) or ""),
         observed_generation=p.app.metadata.generation,
         replicas=len(p.observed.ready_pods(active)) if active is not None else 0,
         selector=selector,
@@ -85,7 +89,21 @@ def _wanted(p: Pass) -> list[Wanted]:
         wanted.append(_image_pinned(p))
     if p.spec.monitoring.service_monitor.enabled:
         wanted.append(_service_monitor(p))
+    if p.spec.ingress is not None:
+        wanted.append(_ingress_admitted(p))
     return wanted
+
+
+def _ingress_admitted(p: Pass) -> Wanted:
+    refused = ingress.refusal(p)
+    if refused is not None:
+        return Wanted(ConditionType.INGRESS_ADMITTED, False, Reason.INGRESS_REFUSED, refused)
+    return Wanted(
+        ConditionType.INGRESS_ADMITTED,
+        True,
+        Reason.ADMITTED,
+        "spec.ingress is within the operator's Ingress guard",
+    )
 
 
 def _available(p: Pass) -> Wanted:
@@ -118,16 +136,29 @@ def _degraded(p: Pass) -> Wanted:
     st = p.status
     if st.phase is not Phase.DEGRADED:
         return Wanted(ConditionType.DEGRADED, False, Reason.AS_EXPECTED)
-    reason = (st.release.reason or Reason.RELEASE_FAILED) if st.release else Reason.RELEASE_FAILED
-    return Wanted(ConditionType.DEGRADED, True, reason, st.message)
+    return Wanted(ConditionType.DEGRADED, True, degraded_reason(p), st.message)
+
+
+def degraded_reason(p: Pass) -> str:
+    """Why the app is Degraded: the reason its release of the revision the spec asks for
+    ended with; or, when the spec asks for a revision that failed before and is refused
+    (the last release being another one), RevisionFailedBefore."""
+    release = p.status.release
+    if release is not None and release.revision == p.target and release.reason:
+        return release.reason
+    if p.target in p.status.failed_revisions:
+        return Reason.REVISION_FAILED_BEFORE
+    return (release.reason if release else "") or Reason.RELEASE_FAILED
 
 
 def _paused(p: Pass) -> Wanted:
-    """Why the release waits: the endpoint policy, analysis that could not say, or a
-    person's promotion."""
+    """Why the release waits: analysis templates that do not resolve, the endpoint policy,
+    analysis that could not say, or a person's promotion."""
     if p.status.phase is not Phase.PAUSED:
         return Wanted(ConditionType.PAUSED, False, Reason.NOT_PAUSED)
     run = p.status.analysis
+    if run is not None and run.unresolved is not None:
+        return Wanted(ConditionType.PAUSED, True, run.unresolved.reason, run.unresolved.message)
     if run is not None and run.refused is not None:
         return Wanted(
             ConditionType.PAUSED, True, Reason.ANALYSIS_ENDPOINT_REFUSED, p.status.message
@@ -147,8 +178,12 @@ def _kstatus(p: Pass) -> list[Wanted]:
     `kubectl wait --for=condition=Ready`): Current when Healthy, InProgress while a release
     is in flight or paused, Failed when Degraded."""
     phase = p.status.phase
-    reason = p.status.release.reason if p.status.release else ""
-    if phase is Phase.HEALTHY:
+    reason = degraded_reason(p) if phase is Phase.DEGRADED else ""
+    refused = ingress.refusal(p)
+    if phase is Phase.HEALTHY and refused is not None:
+        # Not at rest on its spec: the Ingress it asks for is not written.
+        ready = Wanted(ConditionType.READY, False, Reason.INGRESS_REFUSED, refused)
+    elif phase is Phase.HEALTHY:
         ready = Wanted(ConditionType.READY, True, Reason.RELEASED, _serving(p))
     else:
         ready = Wanted(ConditionType.READY, False, phase.value, p.status.message)

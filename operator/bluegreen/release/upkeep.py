@@ -11,7 +11,7 @@ from bluegreen.api import timestamps as ts
 from bluegreen.api.reasons import Reason
 from bluegreen.core import naming, render
 from bluegreen.core.plan import Apply, Delete
-from bluegreen.release import canary, routes, status
+from bluegreen.release import ingress, jobs, routes, status
 from bluegreen.release.context import Pass, legacy, pod_selector
 from bluegreen.release.workloads import ensure_scale, ensure_service
 
@@ -27,9 +27,11 @@ def upkeep(p: Pass) -> None:
     if p.observed.deployments:
         ensure_service(p, render.metrics_service(p.app))
     if active is not None:
-        canary.ensure_ingresses(p)
+        ingress.ensure_ingresses(p)
+    ingress.tell_when_refused(p)
     _ensure_service_monitor(p)
     _scale_down_when_due(p)
+    jobs.prune(p)
     routed = routes.ensure_route(p) if active is not None else None
     if routed is not None:
         _tell_when_routing_breaks(p, routed)

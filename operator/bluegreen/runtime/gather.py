@@ -11,12 +11,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from bluegreen.api import BlueGreenApp, Color
 from bluegreen.api import timestamps as ts
-from bluegreen.api.v1alpha1 import ResolveDigest
-from bluegreen.core import naming, render
+from bluegreen.api.v1alpha1 import AnalysisTemplateSpec, ResolveDigest
+from bluegreen.core import naming, render, templates
 from bluegreen.core.analysis import QueryResult, render_query
 from bluegreen.core.images import Resolution, local_resolution
+from bluegreen.core.ingress_guard import IngressPolicy
 from bluegreen.core.ports import (
     SEEN_AT,
     WRITTEN_AT,
@@ -26,11 +29,13 @@ from bluegreen.core.ports import (
     MetricsSource,
 )
 from bluegreen.core.sampling import sample_metric
+from bluegreen.core.templates import TemplateKey, Templates, TemplateState
 from bluegreen.core.world import (
     Backend,
     DeploymentState,
     Endpoint,
     IngressState,
+    JobState,
     Observed,
     PodState,
     RouteRule,
@@ -47,8 +52,10 @@ def gather(
     *,
     metrics: MetricsSource | None = None,
     resolver: ImageResolver | None = None,
+    ingress_policy: IngressPolicy | None = None,
 ) -> Observed:
-    """Read everything the decision needs, once, read-only."""
+    """Read everything the decision needs, once, read-only. `ingress_policy` is the
+    operator's Ingress guard (default: its secure defaults)."""
     ns, name = app.metadata.namespace, app.metadata.name
     now = clock.now()
     deployments: dict[Color, DeploymentState] = {}
@@ -90,8 +97,10 @@ def gather(
         if sm_supported:
             service_monitor = reader.get("ServiceMonitor", ns, naming.service_monitor(name))
     route, routes_served = _route(app, reader)
-    refused = _refused(app, metrics)
+    found = _templates(app, reader)
+    refused = _refused(app, metrics, found)
     samples = _sample(app, now, metrics, refused)
+    jobs = _jobs(reader.analysis_jobs(ns, name), app.metadata.uid) if _has_jobs(app) else {}
     return Observed(
         now=now,
         samples=samples,
@@ -109,6 +118,9 @@ def gather(
         route=route,
         routes_served=routes_served,
         refused=refused,
+        templates=found,
+        jobs=jobs,
+        ingress_policy=ingress_policy or IngressPolicy(),
     )
 
 
@@ -135,7 +147,27 @@ def _resolve_images(app: BlueGreenApp, resolver: ImageResolver | None) -> dict[s
     return out
 
 
-def _refused(app: BlueGreenApp, metrics: MetricsSource | None) -> dict[str, str]:
+def _templates(app: BlueGreenApp, reader: ClusterReader) -> Templates:
+    """The analysis templates the app names, parsed (or why they do not parse)."""
+    if app.status.release is None:
+        return Templates()
+    wanted = templates.keys(gates.template_analyses(app))
+    found: dict[TemplateKey, TemplateState] = {}
+    for cluster, name in sorted(wanted):
+        obj = reader.get(
+            templates.kind_of(cluster), "" if cluster else app.metadata.namespace, name
+        )
+        if obj is not None:
+            found[(cluster, name)] = _template_state(cluster, name, obj)
+    unreadable = frozenset(
+        cluster
+        for cluster in {c for c, _ in wanted}
+        if not reader.analysis_templates_readable(cluster)
+    )
+    return Templates(found=found, unreadable=unreadable)
+
+
+def _refused(app: BlueGreenApp, metrics: MetricsSource | None, found: Templates) -> dict[str, str]:
     """The metrics whose endpoint the policy refuses, with the rule (see Observed.refused).
     URLs are checked as they will be asked: placeholders filled in for the candidate."""
     release = app.status.release
@@ -147,7 +179,7 @@ def _refused(app: BlueGreenApp, metrics: MetricsSource | None) -> dict[str, str]
         return {}
     address = _prometheus_address(app)
     out = {}
-    for phase, metric in gates.every_metric(app):
+    for phase, metric in gates.every_metric(app, found):
         url = None
         if metric.url is not None:
             url = render_query(
@@ -190,8 +222,45 @@ def _sample(
                 name=app.metadata.name,
                 color=release.color.value,
                 revision=release.revision,
+                now=now,
             )
         out[gates.sample_key(phase, metric)] = result
+    return out
+
+
+def _has_jobs(app: BlueGreenApp) -> bool:
+    """Whether the app has (or had) job metrics: only then its Jobs are read."""
+    return any(m.job is not None for _, m in gates.every_metric(app)) or bool(
+        app.status.analysis and app.status.analysis.jobs
+    )
+
+
+def _jobs(objects: list[dict[str, Any]], uid: str) -> dict[str, JobState]:
+    out = {}
+    for obj in objects:
+        if not _owned_by(obj, uid):
+            continue
+        meta = obj.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        created = meta.get("creationTimestamp")
+        finished = next(
+            (
+                c
+                for c in (obj.get("status") or {}).get("conditions") or []
+                if c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+            ),
+            None,
+        )
+        name = str(meta.get("name") or "")
+        out[name] = JobState(
+            name=name,
+            window=labels.get(naming.LABEL_ANALYSIS_WINDOW),
+            metric=labels.get(naming.LABEL_METRIC),
+            created_at=ts.parse(created) if created else None,
+            finished=str(finished["type"]) if finished else None,
+            reason=str((finished or {}).get("reason") or ""),
+            message=str((finished or {}).get("message") or ""),
+        )
     return out
 
 
@@ -275,6 +344,17 @@ def _endpoints(slices: list[dict[str, Any]]) -> tuple[Endpoint, ...]:
     return tuple(out)
 
 
+def _template_state(cluster: bool, name: str, obj: dict[str, Any]) -> TemplateState:
+    rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+    try:
+        spec = AnalysisTemplateSpec.model_validate(obj.get("spec") or {})
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        return TemplateState(cluster, name, rv, error=f"spec.{loc}: {first['msg']}")
+    return TemplateState(cluster, name, rv, spec=spec)
+
+
 def _route_state(obj: dict[str, Any]) -> RouteState:
     rules = []
     for rule in (obj.get("spec") or {}).get("rules") or []:
@@ -302,4 +382,5 @@ def _ingress_state(obj: dict[str, Any]) -> IngressState:
         name=obj["metadata"]["name"],
         annotations=dict(obj["metadata"].get("annotations") or {}),
         spec=spec,
+        own_annotations=frozenset(obj["metadata"].get("ownAnnotations") or ()),
     )

@@ -20,6 +20,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from bluegreen.adapters.notifyconfig import NotificationConfigError
 from bluegreen.adapters.promauth import AuthConfigError
 from bluegreen.api import GROUP, PLURAL, VERSION
 from bluegreen.runtime import telemetry
@@ -85,6 +86,8 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: Logger, 
         runtime = Runtime(cfg, asyncio.get_running_loop(), peering)
     except AuthConfigError as err:
         raise kopf.PermanentError(f"invalid Prometheus credentials settings: {err}") from err
+    except NotificationConfigError as err:
+        raise kopf.PermanentError(f"invalid notification settings: {err}") from err
     runtime.start()
     memo.runtime = runtime
     if cfg.metrics_port:

@@ -19,19 +19,30 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from bluegreen.adapters.cache import APPS, HTTP_ROUTES, WATCHED, CachedReader, ObjectCache
+from bluegreen.adapters.cache import (
+    ANALYSIS_TEMPLATES,
+    APPS,
+    CLUSTER_ANALYSIS_TEMPLATES,
+    HTTP_ROUTES,
+    WATCHED,
+    CachedReader,
+    ObjectCache,
+)
 from bluegreen.adapters.clock import SystemClock
+from bluegreen.adapters.cloudwatch import CloudWatchProvider
 from bluegreen.adapters.endpoints import EndpointPolicy
 from bluegreen.adapters.k8s import KubernetesGateway, load_api_client
 from bluegreen.adapters.promauth import Profile, load_profiles
 from bluegreen.adapters.promcreds import PrometheusCredentials
 from bluegreen.adapters.prometheus import HttpMetricsSource
 from bluegreen.adapters.registry import EcrResolver
+from bluegreen.adapters.sources import AnalysisSources
 from bluegreen.adapters.watch import Watcher
 from bluegreen.api import GROUP, BlueGreenAppStatus
-from bluegreen.core import naming
+from bluegreen.core import naming, templates
 from bluegreen.core.errors import TransientError
-from bluegreen.runtime import reconcile, telemetry
+from bluegreen.core.ingress_guard import IngressPolicy
+from bluegreen.runtime import notifications, reconcile, telemetry
 from bluegreen.runtime.events import EventQueue
 from bluegreen.runtime.peering import Peering
 from bluegreen.runtime.scheduler import AppKey, Next, Scheduler
@@ -84,10 +95,20 @@ class Runtime:
         watched = [*WATCHED] if peering.standalone else [*WATCHED, self.peering.kind]
         namespaces: list[str | None] = list(settings.watch_namespaces) or [None]
         self.cache.watch_namespaces(settings.watch_namespaces)
+        # A namespaced install watches its namespaces only: no cluster-scoped kind (the
+        # cache takes those as absent).
         self.watchers = [
-            Watcher(api, kind, self.cache, namespace=ns, on_request=telemetry.API_REQUESTS.inc)
+            Watcher(
+                api,
+                kind,
+                self.cache,
+                namespace=ns,
+                on_request=telemetry.API_REQUESTS.inc,
+                on_recovered=self._api_recovered,
+            )
             for kind in watched
-            for ns in namespaces
+            if not (kind.cluster_scoped and settings.watch_namespaces)
+            for ns in ([None] if kind.cluster_scoped else namespaces)
         ]
         self.scheduler = Scheduler(
             loop,
@@ -100,26 +121,41 @@ class Runtime:
             rate=settings.pass_rate,
             on_throttled=telemetry.PASSES_THROTTLED.inc,
         )
-        self.metrics = HttpMetricsSource(
-            timeout=settings.analysis_timeout_seconds,
-            policy=EndpointPolicy(
-                prometheus=settings.analysis_prometheus_allowed,
-                web=settings.analysis_web_allowed,
-            ),
-            credentials=credentials,
+        policy = EndpointPolicy(
+            prometheus=settings.analysis_prometheus_allowed,
+            web=settings.analysis_web_allowed,
+            notifications=settings.notifications_allowed,
         )
+        self.metrics = AnalysisSources(
+            HttpMetricsSource(
+                timeout=settings.analysis_timeout_seconds, policy=policy, credentials=credentials
+            ),
+            CloudWatchProvider(
+                timeout_seconds=settings.analysis_timeout_seconds,
+                endpoint_url=settings.cloudwatch_endpoint_url,
+                max_attempts=settings.cloudwatch_max_attempts,
+            ),
+        )
+        self.notifier, routing = notifications.build(settings, policy, self.events)
         self.defaults = reconcile.AppDefaults(
-            service_monitor_labels=dict(settings.service_monitor_labels)
+            service_monitor_labels=dict(settings.service_monitor_labels),
+            notifications=routing,
         )
         self.images = EcrResolver(
             ttl_seconds=settings.image_cache_seconds,
             timeout_seconds=settings.registry_timeout_seconds,
+        )
+        self.ingress_policy = IngressPolicy(
+            classes=settings.ingress_allowed_classes,
+            annotations=settings.ingress_allowed_annotations,
+            hosts=settings.ingress_allowed_hosts,
         )
         self.clock = SystemClock()
         self.failures: dict[AppKey, int] = {}
 
     def start(self) -> None:
         self.events.start()
+        self.notifier.start()
         for watcher in self.watchers:
             watcher.start()
         threading.Thread(target=self._resume_when_synced, name="sync", daemon=True).start()
@@ -127,6 +163,7 @@ class Runtime:
     def stop(self) -> None:
         for watcher in self.watchers:
             watcher.stop()
+        self.notifier.stop(notifications.STOP_SECONDS)  # its failures are Events: first
         self.events.stop()
 
     def _resume_when_synced(self) -> None:
@@ -156,7 +193,10 @@ class Runtime:
 
     def object_changed(self, namespace: str, app: str | None, kind: str, name: str) -> None:
         """Something of an app changed (a watch thread): look at the app again. An HTTPRoute
-        belongs to its author; the apps that route through it are woken."""
+        or an analysis template belongs to its author; the apps that name it are woken."""
+        if kind in (ANALYSIS_TEMPLATES.name, CLUSTER_ANALYSIS_TEMPLATES.name):
+            self._wake_users_of(kind == CLUSTER_ANALYSIS_TEMPLATES.name, namespace, name)
+            return
         if kind == HTTP_ROUTES.name:
             for body in self.cache.all(APPS.name):
                 meta = body.get("metadata") or {}
@@ -166,6 +206,16 @@ class Runtime:
             return
         if app and self.cache.get(APPS.name, namespace, app) is not None:
             self.scheduler.wake((namespace, app), "object")
+
+    def _wake_users_of(self, cluster: bool, namespace: str, name: str) -> None:
+        """A template was created, changed or deleted: wake the apps that name it (of its
+        namespace, or of any namespace for a ClusterAnalysisTemplate)."""
+        for body in self.cache.all(APPS.name):
+            meta = body.get("metadata") or {}
+            if not cluster and meta.get("namespace") != namespace:
+                continue
+            if (cluster, name) in templates.referenced(body.get("spec") or {}):
+                self.scheduler.wake((str(meta.get("namespace")), str(meta.get("name"))), "object")
 
     # ------------------------------------------------------------------ passes
 
@@ -182,7 +232,9 @@ class Runtime:
                 events=self.events,
                 metrics=self.metrics,
                 resolver=self.images,
+                ingress_policy=self.ingress_policy,
                 defaults=self.defaults,
+                notices=self.notifier,
             )
         self.failures.pop(key, None)
         if not result.exists:
@@ -192,6 +244,10 @@ class Runtime:
             telemetry.observe_pass(key[0], key[1], result.previous, result.plan.status)
             _log_transition(key, result.previous, result.plan.status)
         return Next(after=result.requeue_after)
+
+    def _api_recovered(self) -> None:
+        """A watch listed again after failing (the API server was down or refused)."""
+        self.scheduler.retry_failed()
 
     def failed(self, key: AppKey, err: BaseException) -> float:
         """A pass raised: retry it with a growing delay."""

@@ -7,9 +7,11 @@ This module knows nothing of kopf; it talks to the cluster only through the gate
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,8 +19,10 @@ from pydantic import ValidationError
 from bluegreen import release
 from bluegreen.api import BlueGreenApp, BlueGreenAppStatus, timestamps
 from bluegreen.api.reasons import ConditionType, Reason
+from bluegreen.api.text import readable
 from bluegreen.core import naming
 from bluegreen.core.errors import ConflictError, InvalidSpecError, RejectedError
+from bluegreen.core.ingress_guard import IngressPolicy
 from bluegreen.core.plan import Apply, ClearRequest, Delete, Event, Plan, RouteBackends, Scale
 from bluegreen.core.ports import (
     Clock,
@@ -27,7 +31,9 @@ from bluegreen.core.ports import (
     EventSink,
     ImageResolver,
     MetricsSource,
+    NoticeSink,
 )
+from bluegreen.release import notices as notifications
 from bluegreen.release.status import Wanted, condition, set_condition
 from bluegreen.runtime.gather import gather
 
@@ -42,6 +48,8 @@ class AppDefaults:
     """What the operator's administrator sets for every app; an app's own spec wins."""
 
     service_monitor_labels: Mapping[str, str] = field(default_factory=dict)
+    notifications: notifications.Routing = field(default_factory=notifications.Routing)
+    """The notification endpoints' names and every app's subscriptions."""
 
 
 def with_defaults(app: BlueGreenApp, defaults: AppDefaults) -> BlueGreenApp:
@@ -99,7 +107,9 @@ def reconcile(
     events: EventSink | None = None,
     metrics: MetricsSource | None = None,
     resolver: ImageResolver | None = None,
+    ingress_policy: IngressPolicy | None = None,
     defaults: AppDefaults = AppDefaults(),
+    notices: NoticeSink | None = None,
 ) -> PassResult:
     """One full pass for one app: load, gather, decide, apply, write status, post events.
     The caller runs one pass per app at a time."""
@@ -112,26 +122,31 @@ def reconcile(
         written = _write_invalid(body, str(err), gateway, clock)
         return PassResult(plan=None, status_written=written, requeue_after=None)
     app = with_defaults(app, defaults)
-    observed = gather(app, reader, clock, metrics=metrics, resolver=resolver)
+    observed = gather(
+        app, reader, clock, metrics=metrics, resolver=resolver, ingress_policy=ingress_policy
+    )
     plan = release.plan(app, observed)
     status = plan.status
     try:
         execute(app, plan, gateway)
     except RejectedError as err:
         status = _refused(
-            app.status, status, Reason.OBJECT_REJECTED, str(err), app=app, clock=clock
+            app.status, status, Reason.OBJECT_REJECTED, readable(str(err)), app=app, clock=clock
         )
         plan = Plan(actions=plan.actions, status=status, events=plan.events, requeue_after=None)
     except ConflictError as err:
         # Not written, and not retried on every event: a person deletes the object or
         # lets the app adopt it; the app looks again now and then meanwhile.
-        status = _refused(
-            app.status, status, Reason.OBJECT_CONFLICT, str(err), app=app, clock=clock
-        )
-        told = _tell_once(app.status, Reason.OBJECT_CONFLICT, str(err), plan.events)
+        message = readable(str(err))
+        status = _refused(app.status, status, Reason.OBJECT_CONFLICT, message, app=app, clock=clock)
+        told = _tell_once(app.status, Reason.OBJECT_CONFLICT, message, plan.events)
         plan = Plan(plan.actions, status, told, requeue_after=CONFLICT_RECHECK_SECONDS)
+    status = notifications.with_readiness(app, status, defaults.notifications, observed.now)
+    plan = dataclasses.replace(plan, status=status)
     written = _write_status(app, app.status, status, gateway)
     _post(body, plan, events)
+    if written:
+        _notify(app, status, observed.now, defaults.notifications, notices)
     return PassResult(
         plan=plan, status_written=written, requeue_after=plan.requeue_after, previous=app.status
     )
@@ -152,6 +167,26 @@ def _post(body: dict[str, Any], plan: Plan, events: EventSink | None) -> None:
                 meta.get("name"),
                 err,
             )
+
+
+def _notify(
+    app: BlueGreenApp,
+    status: BlueGreenAppStatus,
+    now: datetime,
+    routing: notifications.Routing,
+    sink: NoticeSink | None,
+) -> None:
+    """The notifications of this pass's transition (app.status -> status), once written."""
+    if sink is None:
+        return
+    try:
+        found = notifications.notices(app, app.status, status, now)
+        for endpoint, notice in notifications.deliveries(app, found, routing):
+            sink.send(endpoint, notice)
+    except Exception:  # notifications are best effort, never fatal
+        log.exception(
+            "could not queue notifications for %s/%s", app.metadata.namespace, app.metadata.name
+        )
 
 
 # ---------------------------------------------------------------------------- status
@@ -227,6 +262,7 @@ def _write_invalid(
     body: dict[str, Any], message: str, gateway: ClusterGateway, clock: Clock
 ) -> bool:
     """The spec does not parse into the model: a Degraded condition says why (once)."""
+    message = readable(message)
     meta = body["metadata"]
     current = BlueGreenAppStatus.model_validate(_known_status(body.get("status")))
     prev = next((c for c in current.conditions if c.type == ConditionType.DEGRADED), None)

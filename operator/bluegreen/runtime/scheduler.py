@@ -103,6 +103,12 @@ class Scheduler:
     def forget(self, key: AppKey) -> None:
         self._loop.call_soon_threadsafe(self._forget, key)
 
+    def retry_failed(self) -> None:
+        """The API server answers again (a watch listed after failing): the apps waiting out
+        a failed pass's backoff get their pass now, not when the grown delay ends. Any
+        thread."""
+        self._loop.call_soon_threadsafe(self._retry_failed)
+
     def known(self) -> list[AppKey]:
         return list(self._apps)
 
@@ -128,6 +134,13 @@ class Scheduler:
         held, self._held = self._held, set()
         for key in held:
             self._wake(key, "resume", 0.0)
+
+    def _retry_failed(self) -> None:
+        now = self._loop.time()
+        for key, app in list(self._apps.items()):
+            if app.backoff_until > now:
+                app.backoff_until = 0.0
+                self._wake(key, "recovered", 0.0)
 
     def _forget(self, key: AppKey) -> None:
         app = self._apps.pop(key, None)

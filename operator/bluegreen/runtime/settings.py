@@ -5,10 +5,11 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Any
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bluegreen.adapters.endpoints import DEFAULT_RULES
+from bluegreen.adapters.endpoints import DEFAULT_RULES, NOTIFICATION_RULES
+from bluegreen.core.ingress_guard import IngressPolicy
 
 Rules = Annotated[tuple[str, ...], NoDecode]
 
@@ -48,6 +49,23 @@ class Settings(BaseSettings):
     Loopback, link-local and metadata addresses are refused whatever this says."""
     analysis_web_allowed: Rules = DEFAULT_RULES
     """Hosts apps' web checks may reach (a metric's `url`), the same way."""
+    cloudwatch_endpoint_url: str | None = None
+    """Where CloudWatch GetMetricData goes (a VPC endpoint, or a stand-in in tests); unset:
+    the region's public endpoint. Set by the administrator only: apps name a region."""
+    cloudwatch_max_attempts: int = 3
+    """HTTP requests per GetMetricData page at most (throttling is retried with backoff)."""
+    ingress_allowed_classes: Rules = IngressPolicy.classes
+    """IngressClasses apps may name in spec.ingress.className (comma-separated; `*`: any).
+    Empty (the default): apps leave className unset and get the cluster's default class."""
+    ingress_allowed_annotations: Rules = IngressPolicy.annotations
+    """Annotation keys apps may set in spec.ingress.annotations: exact keys or patterns with
+    `*` (`nginx.ingress.kubernetes.io/proxy-*`), comma-separated. Empty (the default): none.
+    Snippet keys and the keys of known ingress-nginx CVEs only by their exact name."""
+    ingress_allowed_hosts: Rules = IngressPolicy.hosts
+    """Hosts apps may route (spec.ingress.host): names, `*.example.com` (any name under
+    it), `{namespace}` for the app's namespace (`*.{namespace}.apps.example.com`);
+    default `*`: any."""
+
     prometheus_auth_addresses: Rules = ()
     """The Prometheus addresses the credentials below are for, and no others: URL prefixes
     (`https://prometheus.monitoring.svc:9090`) or hosts (`*.monitoring.svc`),
@@ -66,6 +84,23 @@ class Settings(BaseSettings):
     prometheus_auth_file: str | None = None
     """A YAML or JSON file of more credential profiles (addresses, bearerTokenFile, caFile,
     sigv4, headers), for several Prometheus servers or headers such as X-Scope-OrgID."""
+
+    notifications_file: str | None = None
+    """A YAML or JSON file of notification endpoints (Slack or JSON webhooks, by name) and
+    of every app's subscriptions; apps name the endpoints in spec.notifications. See the
+    README, "Notifications"."""
+    notifications_allowed: Rules = NOTIFICATION_RULES
+    """Where notification endpoint URLs may point: URLs or host patterns, comma-separated,
+    as for analysis (`hooks.slack.com,*.svc`). Loopback, link-local and metadata addresses
+    are refused whatever this says."""
+    notifications_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+    """How long one delivery may wait to connect, and then for the answer."""
+    notifications_attempts: Annotated[int, Field(ge=1, le=10)] = 4
+    """Attempts of one delivery; between them the wait doubles, from the one below."""
+    notifications_retry_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0
+    """The wait after the first failed attempt (then 2x, 4x, ..., at most a minute)."""
+    notifications_queue_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    """Notifications waiting to be sent, at most; more are dropped (and counted)."""
 
     service_monitor_labels: Annotated[dict[str, str], NoDecode] = {}
     """Labels every app's ServiceMonitor carries unless the app sets the same key
@@ -97,7 +132,11 @@ class Settings(BaseSettings):
         "analysis_prometheus_allowed",
         "analysis_web_allowed",
         "watch_namespaces",
+        "ingress_allowed_classes",
+        "ingress_allowed_annotations",
+        "ingress_allowed_hosts",
         "prometheus_auth_addresses",
+        "notifications_allowed",
         mode="before",
     )
     @classmethod

@@ -125,6 +125,25 @@ RELEASE_DURATION = _metric(
     (*APP, "result"),
     buckets=_DURATION_BUCKETS,
 )
+NOTIFICATIONS_SENT = _metric(
+    Counter,
+    "bluegreen_notifications_sent_total",
+    "Notifications delivered (answered 2xx), by endpoint and event.",
+    ("endpoint", "event"),
+)
+NOTIFICATIONS_FAILED = _metric(
+    Counter,
+    "bluegreen_notifications_failed_total",
+    "Notifications given up after their last attempt (or refused by the endpoint policy, "
+    "or left when the operator stopped), by endpoint and event.",
+    ("endpoint", "event"),
+)
+NOTIFICATIONS_DROPPED = _metric(
+    Counter,
+    "bluegreen_notifications_dropped_total",
+    "Notifications never sent because the notification queue was full, by endpoint.",
+    ("endpoint",),
+)
 
 _info_labels: dict[tuple[str, str], tuple[str, ...]] = {}
 _lock = threading.Lock()

@@ -39,13 +39,30 @@ TARGET_PORT = (
 )
 # Service.spec.ports[].targetPort by name is an IANA service name (as a container port's name).
 PORT_NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+MAX_TEMPLATE_DEPTH = 64
+"""Levels of objects and lists a pod template may nest. A real one needs about 12
+(affinity terms are the deepest); the CRD keeps the template's unknown fields, which JSON
+Schema and CEL cannot bound, so the model does: a template nested hundreds deep cannot be
+copied, hashed or sent on."""
+TEMPLATE_DEPTH = f"template nests deeper than {MAX_TEMPLATE_DEPTH} levels"
 CANARY_WEIGHTS = "canary step weights must be strictly increasing"
 CANARY_NEEDS_INGRESS = "strategy.canary needs spec.ingress or spec.trafficRouting.gatewayAPI"
 STEP_QUERY_NEEDS_PROMETHEUS = "query metrics of canary steps need analysis.prometheus.address"
 THRESHOLD_EMPTY = "thresholdRange needs min, max or both"
 THRESHOLD_ORDER = "thresholdRange.min must not exceed max"
-METRIC_KIND = "a metric needs exactly one of query (Prometheus) or url (web check)"
+METRIC_KIND = (
+    "a metric needs exactly one of query (Prometheus), url (web check), cloudwatch "
+    "(Amazon CloudWatch) or job (a Kubernetes Job)"
+)
 METRIC_THRESHOLD = "a query metric needs thresholdRange"
+CLOUDWATCH_THRESHOLD = "a cloudwatch metric needs thresholdRange"
+JOB_THRESHOLD = "a job metric takes no thresholdRange: it passes when its Job completes"
+GUARD_KIND = "minRequestsQuery and minRequests guard query metrics only (PromQL)"
+CLOUDWATCH_QUERY_KIND = "a CloudWatch query needs exactly one of expression or metricStat"
+CLOUDWATCH_RETURN = "at least one CloudWatch query must return data (returnData: true, the default)"
+CLOUDWATCH_PERIOD = "metricStat.period must be 1, 5, 10, 30 or a multiple of 60 seconds"
+CLOUDWATCH_LOOKBACK = "cloudwatch.lookback must be at least 1m and at most 24h"
+JOB_TIMEOUT = "job.timeout must be at least 1s and at most 6h"
 METRIC_FAILURE_LIMIT = "failureLimit must be lower than count"
 MIN_INTERVAL_SECONDS = 1
 METRIC_INTERVAL = f"interval must be at least {MIN_INTERVAL_SECONDS}s and at most 1h"

@@ -1,4 +1,5 @@
-"""Analysis: metrics (Prometheus queries and web checks), their thresholds and windows."""
+"""Analysis: metrics (Prometheus queries, web checks, CloudWatch and Jobs), their thresholds
+and windows."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from pydantic import Field, field_validator, model_validator
 from bluegreen.api import durations
 from bluegreen.api.v1alpha1.base import (
     ANALYSIS_PROMETHEUS,
+    CLOUDWATCH_THRESHOLD,
+    GUARD_KIND,
+    JOB_THRESHOLD,
     LIST_MAP,
     METRIC_FAILURE_LIMIT,
     METRIC_INTERVAL,
@@ -22,6 +26,8 @@ from bluegreen.api.v1alpha1.base import (
     Model,
     cel,
 )
+from bluegreen.api.v1alpha1.providers import CloudWatchMetric, JobMetric
+from bluegreen.api.v1alpha1.refs import TemplateAnalysis
 
 
 class ThresholdRange(Model):
@@ -50,8 +56,19 @@ class NoDataPolicy(enum.StrEnum):
 
 class Metric(Model):
     model_config = cel(
-        ("has(self.query) != has(self.url)", METRIC_KIND),
+        (
+            "[has(self.query), has(self.url), has(self.cloudwatch), has(self.job)]"
+            ".filter(x, x).size() == 1",
+            METRIC_KIND,
+        ),
         ("!has(self.query) || has(self.thresholdRange)", METRIC_THRESHOLD),
+        ("!has(self.cloudwatch) || has(self.thresholdRange)", CLOUDWATCH_THRESHOLD),
+        ("!has(self.job) || !has(self.thresholdRange)", JOB_THRESHOLD),
+        (
+            "!(has(self.cloudwatch) || has(self.job)) || "
+            "(!has(self.minRequestsQuery) && !has(self.minRequests))",
+            GUARD_KIND,
+        ),
         ("self.failureLimit < self.count", METRIC_FAILURE_LIMIT),
         ("has(self.minRequestsQuery) == has(self.minRequests)", METRIC_MIN_REQUESTS),
         (
@@ -81,6 +98,16 @@ class Metric(Model):
             description="web check: an http(s) URL that must answer 2xx.",
         ),
     ] = None
+    cloudwatch: CloudWatchMetric | None = Field(
+        default=None,
+        description="Amazon CloudWatch GetMetricData: every datapoint the queries return over "
+        "the lookback window must be inside thresholdRange.",
+    )
+    job: JobMetric | None = Field(
+        default=None,
+        description="A Kubernetes Job run against the preview Service: each measurement is "
+        "one Job, Successful when it completes, Failed when it fails or times out.",
+    )
     threshold_range: ThresholdRange | None = Field(
         default=None,
         description="The range a value must be in (min and max inclusive); a web check "
@@ -116,10 +143,18 @@ class Metric(Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Metric:
-        if (self.query is None) == (self.url is None):
+        sources = (self.query, self.url, self.cloudwatch, self.job)
+        if sum(source is not None for source in sources) != 1:
             raise ValueError(METRIC_KIND)
         if self.query is not None and self.threshold_range is None:
             raise ValueError(METRIC_THRESHOLD)
+        if self.cloudwatch is not None and self.threshold_range is None:
+            raise ValueError(CLOUDWATCH_THRESHOLD)
+        if self.job is not None and self.threshold_range is not None:
+            raise ValueError(JOB_THRESHOLD)
+        guarded = self.min_requests_query is not None or self.min_requests is not None
+        if (self.cloudwatch is not None or self.job is not None) and guarded:
+            raise ValueError(GUARD_KIND)
         if self.failure_limit >= self.count:
             raise ValueError(METRIC_FAILURE_LIMIT)
         if (self.min_requests_query is None) != (self.min_requests is None):
@@ -150,6 +185,15 @@ class Analysis(Model):
     )
     post_promotion: Annotated[list[Metric], Field(max_length=20, json_schema_extra=LIST_MAP)] = (
         Field(default_factory=list)
+    )
+    pre_promotion_analysis: TemplateAnalysis | None = Field(
+        default=None,
+        description="Metrics from AnalysisTemplates, judged with prePromotion (and by "
+        "canary steps without checks of their own).",
+    )
+    post_promotion_analysis: TemplateAnalysis | None = Field(
+        default=None,
+        description="Metrics from AnalysisTemplates, judged with postPromotion.",
     )
 
     @field_validator("pre_promotion", "post_promotion")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import enum
 import itertools
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from bluegreen.api import durations
 from bluegreen.api.v1alpha1.base import (
@@ -17,102 +17,15 @@ from bluegreen.api.v1alpha1.base import (
     INGRESS_HOST,
     LIST_MAP,
     PORT_NAME_PATTERN,
-    RESERVED_LABELS,
     STEP_QUERY_NEEDS_PROMETHEUS,
     TARGET_PORT,
     Model,
     cel,
 )
 from bluegreen.api.v1alpha1.metrics import Analysis, Metric
-
-
-def _pod_template_schema(schema: dict[str, Any]) -> None:
-    """The CRD checks the outline of a pod template; the Deployment API checks the rest."""
-    schema.clear()
-    schema.update(
-        {
-            "type": "object",
-            "description": "A PodTemplateSpec, exactly as in a Deployment.",
-            "required": ["spec"],
-            "properties": {
-                "metadata": {
-                    "type": "object",
-                    "properties": {
-                        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                        "annotations": {
-                            "type": "object",
-                            "additionalProperties": {"type": "string"},
-                        },
-                    },
-                    "x-kubernetes-validations": [
-                        {
-                            "rule": "!has(self.labels) || "
-                            "self.labels.all(k, !k.startsWith('bluegreen.dev/'))",
-                            "message": RESERVED_LABELS,
-                        }
-                    ],
-                },
-                "spec": {
-                    "type": "object",
-                    "required": ["containers"],
-                    "x-kubernetes-preserve-unknown-fields": True,
-                    "properties": {
-                        "containers": {
-                            "type": "array",
-                            "minItems": 1,
-                            "maxItems": 64,
-                            "items": {
-                                "type": "object",
-                                "required": ["name", "image"],
-                                "x-kubernetes-preserve-unknown-fields": True,
-                                "properties": {
-                                    "name": {"type": "string", "minLength": 1, "maxLength": 63},
-                                    "image": {"type": "string", "minLength": 1, "maxLength": 4096},
-                                },
-                            },
-                        }
-                    },
-                },
-            },
-        }
-    )
-
-
-class PodTemplate(BaseModel):
-    """A PodTemplateSpec, exactly as in a Deployment. Kept as data: the API server
-    validates it when the Deployment is applied, and the CRD checks its outline."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_pod_template_schema)
-
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    spec: dict[str, Any]
-
-    @field_validator("metadata")
-    @classmethod
-    def _labels(cls, metadata: dict[str, Any]) -> dict[str, Any]:
-        for key in ("labels", "annotations"):
-            values = metadata.get(key, {})
-            if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
-                raise ValueError(f"template.metadata.{key} must map names to strings")
-        labels = metadata.get("labels", {})
-        if any(k.startswith("bluegreen.dev/") for k in labels):
-            raise ValueError(RESERVED_LABELS)
-        return metadata
-
-    @field_validator("spec")
-    @classmethod
-    def _has_containers(cls, spec: dict[str, Any]) -> dict[str, Any]:
-        containers = spec.get("containers")
-        if not isinstance(containers, list) or not 1 <= len(containers) <= 64:
-            raise ValueError("template.spec.containers must list 1 to 64 containers")
-        for c in containers:
-            if not isinstance(c, dict):
-                raise ValueError("template.spec.containers must be objects")
-            for field, limit in (("name", 63), ("image", 4096)):
-                value = c.get(field)
-                if not isinstance(value, str) or not 1 <= len(value) <= limit:
-                    raise ValueError(f"every container needs a {field} (1-{limit} characters)")
-        return spec
+from bluegreen.api.v1alpha1.notifications import NOTIFICATIONS_LIST, Subscription, unique_endpoints
+from bluegreen.api.v1alpha1.pods import PodTemplate
+from bluegreen.api.v1alpha1.refs import TemplateAnalysis
 
 
 class ServiceSpec(Model):
@@ -162,9 +75,14 @@ class CanaryStep(Model):
         Field(
             max_length=20,
             json_schema_extra=LIST_MAP,
-            description="Checks of this step; default: analysis.prePromotion.",
+            description="Checks of this step; default (without metrics and analysis): "
+            "analysis.prePromotion and prePromotionAnalysis.",
         ),
     ] = None
+    analysis: TemplateAnalysis | None = Field(
+        default=None,
+        description="Checks of this step from AnalysisTemplates, judged with its metrics.",
+    )
 
 
 class Canary(Model):
@@ -262,10 +180,22 @@ class IngressSpec(Model):
     )
 
     host: Annotated[str, Field(min_length=1, max_length=253)]
-    class_name: Annotated[str, Field(min_length=1, max_length=253)] = "nginx"
+    class_name: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=253,
+            description="The IngressClass; unset: the cluster's default IngressClass. The "
+            "operator writes only classes its administrator allows (docs/security.md).",
+        ),
+    ] = None
     path: Annotated[str, Field(pattern=r"^/")] = "/"
     tls_secret_name: Annotated[str | None, Field(min_length=1, max_length=253)] = None
-    annotations: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Annotations of the Ingress. The operator writes only keys its "
+        "administrator allows (docs/security.md); the canary keys are its own.",
+    )
 
     @field_validator("host")
     @classmethod
@@ -357,6 +287,20 @@ class BlueGreenAppSpec(Model):
     image: ImagePolicy = Field(
         default_factory=ImagePolicy, description="Image digests: run every release by digest."
     )
+    notifications: Annotated[
+        list[Subscription],
+        Field(
+            max_length=10,
+            json_schema_extra=NOTIFICATIONS_LIST,
+            description="Release events to send to the notification endpoints the "
+            "operator's administrator configured, by name.",
+        ),
+    ] = Field(default_factory=list)
+
+    @field_validator("notifications")
+    @classmethod
+    def _one_subscription_per_endpoint(cls, subs: list[Subscription]) -> list[Subscription]:
+        return unique_endpoints(subs)
 
     @model_validator(mode="after")
     def _canary_needs_ingress(self) -> BlueGreenAppSpec:

@@ -11,6 +11,10 @@ from pydantic import Field, field_validator
 
 from bluegreen.api import timestamps
 from bluegreen.api.v1alpha1.base import Color, Model, Phase
+from bluegreen.api.v1alpha1.metrics import Metric
+
+MAX_TEMPLATE_METRICS = 20
+"""Metrics from templates one analysis window may hold (they are kept in status)."""
 
 
 class Condition(Model):
@@ -148,6 +152,16 @@ class Verdict(enum.StrEnum):
     little traffic, Prometheus unreachable): it is taken again, or a person decides."""
 
 
+class UnresolvedAnalysis(Model):
+    """Why a window's templates cannot be resolved: the window does not open, the
+    release waits in Paused (never a pass, never a rollback) until they can be."""
+
+    reason: str
+    """AnalysisTemplateNotFound, AnalysisArgMissing, AnalysisArgInvalid or
+    AnalysisTemplateInvalid (`bluegreen.api.reasons`)."""
+    message: str
+
+
 class AnalysisRun(Model):
     """One analysis window (pre- or post-promotion) of the current release, kept in status
     so a restarted operator goes on with the same window and counters."""
@@ -165,6 +179,17 @@ class AnalysisRun(Model):
     """The operator's endpoint policy refuses an address of this window's metrics (the rule
     that refused it): no sample is taken, the release waits in Paused until it is allowed."""
     measurements: list[Measurement] = Field(default_factory=list)
+    template_metrics: Annotated[list[Metric], Field(max_length=MAX_TEMPLATE_METRICS)] = Field(
+        default_factory=list
+    )
+    """The metrics of the window's templates, args filled in, as they were when the
+    window opened: a template edited meanwhile changes the next window, not this one."""
+    templates: Annotated[list[str], Field(max_length=10)] = Field(default_factory=list)
+    """Where template_metrics came from: `<Kind>/<name>@<resourceVersion>`."""
+    unresolved: UnresolvedAnalysis | None = None
+    jobs: list[str] = Field(default_factory=list)
+    """The analysis Jobs this window started (job metrics), oldest first: read one with
+    `kubectl logs job/<name>`. They are kept until the next window opens."""
 
 
 class BlueGreenAppStatus(Model):
