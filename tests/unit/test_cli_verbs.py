@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bluegreen.api import BlueGreenApp, Color
+from bluegreen.api.v1alpha1.base import METRIC_KIND
 from bluegreen.core import naming, render
 from bluegreen.core.revision import revision
 from bluegreen.kubectl import lint, live, templates
@@ -257,8 +258,7 @@ def test_lint_problems() -> None:
     assert lint.problems(manifest()) == []
     metric = {"name": "m", "query": "up", "url": "http://x", "thresholdRange": {"max": 1}}
     assert lint.problems(manifest(analysis={"prePromotion": [metric]})) == [
-        "spec.analysis.prePromotion[0]: Invalid value: "
-        "a metric needs exactly one of query (Prometheus) or url (web check)"
+        f"spec.analysis.prePromotion[0]: Invalid value: {METRIC_KIND}"
     ]
     upper = lint.problems({**manifest(), "metadata": {"name": "Shop"}})
     assert upper[0].startswith('metadata.name: Invalid value: "Shop": a lowercase RFC 1123')
@@ -269,3 +269,20 @@ def test_lint_problems() -> None:
     assert lint.problems({**manifest(), "spec": {}}) == ["spec.template: Required value"]
     assert lint.problems(manifest(bogus=1)) == ['unknown field "spec.bogus"']
     assert lint.field_path(["spec", "a", 0, "function-after[x]", "b"]) == "spec.a[0].b"
+
+
+def test_watch_and_lint_print_no_control_character(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cells = ("12:00:00", "Degraded", "blue", "r1", "r2", "2/2", "bad\x1b[2J\nFORGED ROW")
+    out = live.line(cells)
+    assert "\x1b" not in out and "\n" not in out
+    assert out.endswith("bad\\x1b[2J\\nFORGED ROW")
+    body = manifest()
+    body["metadata"]["name"] = "shop\x1b]0;title\x07"
+    path = tmp_path / "app.yaml"
+    path.write_text(json.dumps(body))
+    assert lint.cmd_lint(build_parser().parse_args(["lint", str(path)])) == 1
+    printed = capsys.readouterr().out
+    assert "\x1b" not in printed and "\x07" not in printed
+    assert 'bluegreenapp "shop\\x1b]0;title\\x07": metadata.name' in printed

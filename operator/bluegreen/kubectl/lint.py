@@ -24,9 +24,10 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from bluegreen.api import GROUP, KIND, BlueGreenAppSpec, crdgen
+from bluegreen.api.text import printable
 from bluegreen.api.v1alpha1 import MAX_NAME_LENGTH
 from bluegreen.kubectl.cluster import EXIT_NOT_FOUND, EXIT_OK
-from bluegreen.kubectl.format import dump
+from bluegreen.kubectl.format import dump, terminal
 
 NAME_PATTERN = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 # Every object's name, checked by the API server before the CRD's own rules.
@@ -161,13 +162,13 @@ def cmd_lint(args: argparse.Namespace) -> int:
         try:
             docs = list(documents(path))
         except (OSError, yaml.YAMLError) as err:
-            print(f"{where}: error: {err}", file=sys.stderr)
+            print(terminal(f"{where}: error: {err}"), file=sys.stderr)
             code = EXIT_NOT_FOUND
             continue
         for index, doc in docs:
             if not is_app(doc):
                 continue
-            name = (doc.get("metadata") or {}).get("name") or f"document {index}"
+            name = printable(str((doc.get("metadata") or {}).get("name") or f"document {index}"))
             found = problems(doc)
             results.append({"file": where, "name": name, "valid": not found, "problems": found})
             if found:
@@ -177,10 +178,10 @@ def cmd_lint(args: argparse.Namespace) -> int:
     else:
         for r in results:
             if r["valid"]:
-                print(f'{r["file"]}: {KIND.lower()} "{r["name"]}" is valid')
+                print(terminal(f'{r["file"]}: {KIND.lower()} "{r["name"]}" is valid'))
             for problem in r["problems"]:
-                print(f'{r["file"]}: {KIND.lower()} "{r["name"]}": {problem}')
+                print(terminal(f'{r["file"]}: {KIND.lower()} "{r["name"]}": {problem}'))
     if not results and code == EXIT_OK:
-        print(f"error: no {KIND} in {', '.join(args.files)}", file=sys.stderr)
+        print(terminal(f"error: no {KIND} in {', '.join(args.files)}"), file=sys.stderr)
         return EXIT_NOT_FOUND
     return code

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bluegreen.api import Phase
+from bluegreen.api.text import printable
 from bluegreen.core.naming import ANNOTATION_REQUEST
 from bluegreen.kubectl import format as fmt
 from bluegreen.kubectl.cluster import EXIT_NOT_FOUND, EXIT_OK, EXIT_TIMEOUT, Cluster
@@ -55,6 +56,7 @@ WIDTHS = (8, 11, 6, 10, 10, 6)
 
 def line(cells: tuple[str, ...]) -> str:
     """TIME PHASE ACTIVE STABLE CANDIDATE READY MESSAGE, in fixed columns."""
+    cells = tuple(printable(c) for c in cells)  # no control character, no line break
     head = "  ".join(c.ljust(w) for c, w in zip(cells, WIDTHS, strict=False))
     return f"{head}  {cells[-1]}".rstrip()
 
@@ -73,9 +75,9 @@ def cmd_watch(cluster: Cluster, namespace: str, args: argparse.Namespace) -> int
         last = values
         if as_json:
             record = {"time": datetime.now(UTC).isoformat(), "status": fmt.status_of(obj)}
-            print(json.dumps(record, sort_keys=True), flush=True)
+            print(json.dumps(record, sort_keys=True), flush=True)  # JSON escapes controls
         else:
-            print(line((f"{datetime.now(UTC):%H:%M:%S}", *values)), flush=True)
+            print(fmt.terminal(line((f"{datetime.now(UTC):%H:%M:%S}", *values))), flush=True)
 
     if not as_json:
         print(line(HEADERS), flush=True)
@@ -91,7 +93,7 @@ def cmd_watch(cluster: Cluster, namespace: str, args: argparse.Namespace) -> int
                 show(fresh)
                 break
             if kind == "DELETED":
-                print(f'{fmt.KIND_TEXT} "{args.name}" was deleted', flush=True)
+                print(fmt.terminal(f'{fmt.KIND_TEXT} "{args.name}" was deleted'), flush=True)
                 return EXIT_NOT_FOUND
             version = str(obj["metadata"].get("resourceVersion") or version)
             show(obj)

@@ -36,8 +36,13 @@ POLL_SECONDS = 0.5
 
 
 def _print(text: str) -> None:
+    """Standard output, escaped for the terminal (`format.terminal`)."""
     if text:
-        print(text, flush=True)
+        print(fmt.terminal(text), flush=True)
+
+
+def _err(text: str) -> None:
+    print(fmt.terminal(text), file=sys.stderr, flush=True)
 
 
 def _report(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
@@ -84,7 +89,7 @@ def _release_result(
         line += f": {st['message']}"
     _report(args, result, line)
     if phase is None:
-        print(f"error: the release did not come to rest within {args.timeout:g}s", file=sys.stderr)
+        _err(f"error: the release did not come to rest within {args.timeout:g}s")
     return code
 
 
@@ -156,7 +161,7 @@ def cmd_undo(cluster: Cluster, namespace: str, args: argparse.Namespace) -> int:
         result["outcome"] = "Requested"
         _report(args, result, f"{fmt.RESOURCE}/{args.name} undo to revision {target}: {how}")
         return EXIT_OK
-    print(f"undo to revision {target}: {how}", file=sys.stderr)
+    _err(f"undo to revision {target}: {how}")
     generation = int(fmt.as_dict(patched.get("metadata")).get("generation") or 0)
     app, phase = _wait_release(cluster, namespace, args.name, generation, args.timeout)
     return _release_result(args, result, app, phase)
@@ -193,7 +198,7 @@ def cmd_set_image(cluster: Cluster, namespace: str, args: argparse.Namespace) ->
         result["outcome"] = "Requested"
         _report(args, result, text)
         return EXIT_OK
-    print(text, file=sys.stderr)
+    _err(text)
     generation = int(fmt.as_dict(patched.get("metadata")).get("generation") or 0)
     app, phase = _wait_release(cluster, namespace, args.name, generation, args.timeout)
     return _release_result(args, result, app, phase)
@@ -244,6 +249,6 @@ def cmd_restart(cluster: Cluster, namespace: str, args: argparse.Namespace) -> i
         if time.monotonic() >= deadline:
             result["outcome"] = "timed out"
             _report(args, result, f"{fmt.RESOURCE}/{args.name} restart of {active}: timed out")
-            print(f"error: the restart did not finish within {args.timeout:g}s", file=sys.stderr)
+            _err(f"error: the restart did not finish within {args.timeout:g}s")
             return EXIT_TIMEOUT
         time.sleep(POLL_SECONDS)
