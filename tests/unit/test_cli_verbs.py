@@ -134,6 +134,14 @@ def test_a_deployment_without_a_kept_template_or_with_a_forged_one() -> None:
     assert templates.kept_template(forged) is None  # not the revision the colour runs
 
 
+def test_a_template_too_large_to_keep_is_not_kept() -> None:
+    big = copy.deepcopy(TEMPLATE)
+    big["spec"]["containers"][0]["env"] = [{"name": "BLOB", "value": "x" * 140_000}]
+    annotations = render.deployment(app(big), Color.BLUE, 2)["metadata"]["annotations"]
+    assert naming.ANNOTATION_TEMPLATE not in annotations  # the Deployment stays applicable
+    assert naming.ANNOTATION_IMAGE in annotations
+
+
 def test_previous_revision_and_match() -> None:
     status = {
         "stableRevision": "r3",

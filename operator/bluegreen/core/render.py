@@ -39,6 +39,19 @@ def template_json(app: BlueGreenApp) -> str:
     return json.dumps(template_dict(app), sort_keys=True, separators=(",", ":"))
 
 
+TEMPLATE_ANNOTATION_LIMIT = 128 * 1024
+"""The API server refuses an object whose annotations total more than 256 KiB: a template
+larger than this is not kept (undo cannot go back to it; the release is unaffected)."""
+
+
+def _deployment_annotations(app: BlueGreenApp) -> dict[str, str]:
+    out = {naming.ANNOTATION_IMAGE: primary_image(app)}
+    kept = template_json(app)
+    if len(kept.encode()) <= TEMPLATE_ANNOTATION_LIMIT:
+        out[naming.ANNOTATION_TEMPLATE] = kept
+    return out
+
+
 def images(app: BlueGreenApp) -> list[str]:
     """Every image the template runs, in order, once each."""
     seen: dict[str, None] = {}
@@ -120,10 +133,7 @@ def deployment(
         "kind": "Deployment",
         "metadata": {
             **_meta(app, naming.deployment(name, color), {naming.LABEL_COLOR: color.value}),
-            "annotations": {
-                naming.ANNOTATION_IMAGE: primary_image(app),
-                naming.ANNOTATION_TEMPLATE: template_json(app),
-            },
+            "annotations": _deployment_annotations(app),
         },
         "spec": {
             "replicas": replicas,
