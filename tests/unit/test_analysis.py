@@ -26,7 +26,7 @@ from bluegreen.core.analysis import (
     render_query,
     with_guard,
 )
-from bluegreen.release.gates import summary
+from bluegreen.release.summaries import summary
 
 T0 = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 NAN = math.nan

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.alias_generators import to_camel
 
 from bluegreen.adapters.endpoints import EndpointPolicy
+from bluegreen.adapters.promauth import Header
 from bluegreen.api import Subscription
 from bluegreen.api.v1alpha1.notifications import ENDPOINT_NAME_PATTERN
 
@@ -79,13 +80,6 @@ class _EndpointEntry(_Strict):
 class _File(_Strict):
     endpoints: list[_EndpointEntry] = Field(default_factory=list)
     subscriptions: list[Subscription] = Field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Header:
-    name: str
-    value: str | None = None
-    file: str | None = None
 
 
 @dataclass(frozen=True)

@@ -110,36 +110,44 @@ def model_schema(model: type[Any]) -> Schema:
     return _structural(_inline(raw, defs))  # type: ignore[no-any-return]
 
 
+def _object_schema(description: str, **properties: Schema) -> Schema:
+    """An object's schema: apiVersion, kind, metadata, and the given spec (and status)."""
+    return {
+        "type": "object",
+        "description": description,
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            **properties,
+        },
+    }
+
+
 def crd() -> dict[str, Any]:
     spec_schema = model_schema(api.BlueGreenAppSpec)
     spec_schema["required"] = sorted(set(spec_schema.get("required", [])) | {"template"})
     status_schema = model_schema(api.BlueGreenAppStatus)
     status_schema.pop("required", None)
     status_schema["x-kubernetes-preserve-unknown-fields"] = True
-    root: Schema = {
-        "type": "object",
-        "description": "A BlueGreenApp: one application released blue-green by the operator.",
-        "required": ["spec"],
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": spec_schema,
-            "status": status_schema,
+    root: Schema = _object_schema(
+        "A BlueGreenApp: one application released blue-green by the operator.",
+        spec=spec_schema,
+        status=status_schema,
+    )
+    root["x-kubernetes-validations"] = [
+        {
+            "rule": f"size(self.metadata.name) <= {api.MAX_NAME_LENGTH}",
+            "message": f"metadata.name must be at most {api.MAX_NAME_LENGTH} characters: "
+            "the operator derives Service names such as <name>-preview from it",
         },
-        "x-kubernetes-validations": [
-            {
-                "rule": f"size(self.metadata.name) <= {api.MAX_NAME_LENGTH}",
-                "message": f"metadata.name must be at most {api.MAX_NAME_LENGTH} characters: "
-                "the operator derives Service names such as <name>-preview from it",
-            },
-            {
-                "rule": "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
-                "message": "metadata.name must be a DNS-1035 label (lowercase letters, digits "
-                "and '-', starting with a letter): it names the app's Services",
-            },
-        ],
-    }
+        {
+            "rule": "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+            "message": "metadata.name must be a DNS-1035 label (lowercase letters, digits "
+            "and '-', starting with a letter): it names the app's Services",
+        },
+    ]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -210,17 +218,9 @@ def template_crd(*, cluster: bool) -> dict[str, Any]:
     singular = api.CLUSTER_TEMPLATE_SINGULAR if cluster else api.TEMPLATE_SINGULAR
     spec_schema = model_schema(api.AnalysisTemplateSpec)
     scope = "cluster-wide, for every namespace" if cluster else "for the apps of its namespace"
-    root: Schema = {
-        "type": "object",
-        "description": f"An {kind}: analysis metrics with args, written once {scope}.",
-        "required": ["spec"],
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": spec_schema,
-        },
-    }
+    root = _object_schema(
+        f"An {kind}: analysis metrics with args, written once {scope}.", spec=spec_schema
+    )
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

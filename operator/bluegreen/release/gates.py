@@ -9,7 +9,7 @@ pauses and takes the window again, SUCCESS opens the gate.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from bluegreen.api import (
@@ -33,6 +33,7 @@ from bluegreen.release import jobs, timing
 from bluegreen.release import templates as windows
 from bluegreen.release.context import Pass
 from bluegreen.release.lifecycle import begin_rollback
+from bluegreen.release.summaries import summary
 
 
 def _source(
@@ -364,42 +365,3 @@ def pause_inconclusive(p: Pass) -> None:
     p.update(phase=Phase.PAUSED, message=message)
     p.event(Reason.ANALYSIS_INCONCLUSIVE, message, warning=True)
     p.follow_up()
-
-
-_UNSURE = (MeasurementVerdict.INCONCLUSIVE, MeasurementVerdict.ERROR)
-
-
-def _telling(taken: Sequence[Measurement], verdict: Verdict) -> Measurement | None:
-    """The measurement that explains the metric's verdict: the latest failed one when it
-    failed, the latest inconclusive one when it is inconclusive, else the latest."""
-    wanted = {Verdict.FAILURE: (MeasurementVerdict.FAILED,), Verdict.INCONCLUSIVE: _UNSURE}
-    for kinds in (wanted.get(verdict, ()), (MeasurementVerdict.FAILED,)):
-        found = next((m for m in reversed(taken) if m.verdict in kinds), None)
-        if found is not None:
-            return found
-    return taken[-1] if taken else None
-
-
-def summary(
-    metrics: Sequence[Metric],
-    measurements: Sequence[Measurement],
-    verdicts: Mapping[str, Verdict],
-    now: datetime,
-) -> str:
-    """One line per metric: its verdict, how many measurements, and the latest value."""
-    parts = []
-    for metric in metrics:
-        taken = analysis.window(metric, measurements, now)
-        failed = sum(m.verdict is MeasurementVerdict.FAILED for m in taken)
-        unsure = sum(m.verdict in _UNSURE for m in taken)
-        last = _telling(taken, verdicts[metric.name])
-        detail = last.message if last is not None and last.message else ""
-        if last is not None and last.value is not None and not detail:
-            detail = f"value {last.value:g}"
-        counts = f"{len(taken)}/{metric.count} taken, {failed} failed"
-        if unsure:
-            counts += f", {unsure} inconclusive"
-        parts.append(
-            f"{metric.name} {verdicts[metric.name].value} ({counts}{'; ' + detail if detail else ''})"
-        )
-    return "; ".join(parts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -128,6 +128,18 @@ IN_FLIGHT_PHASES = frozenset(
 
 
 # ----------------------------------------------------------------------------- spec
+
+
+_Named = TypeVar("_Named")
+
+
+def unique_names(items: list[_Named], message: str) -> list[_Named]:
+    """`items` when their `name`s differ (the CRD's list-map key: the API server answers
+    "Duplicate value"), else ValueError(message)."""
+    names = [getattr(i, "name", None) for i in items]
+    if len(set(names)) != len(names):
+        raise ValueError(message)
+    return items
 
 
 def cel(*rules: tuple[str, str]) -> ConfigDict:

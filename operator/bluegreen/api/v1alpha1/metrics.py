@@ -25,6 +25,7 @@ from bluegreen.api.v1alpha1.base import (
     THRESHOLD_ORDER,
     Model,
     cel,
+    unique_names,
 )
 from bluegreen.api.v1alpha1.providers import CloudWatchMetric, JobMetric
 from bluegreen.api.v1alpha1.refs import TemplateAnalysis
@@ -199,11 +200,9 @@ class Analysis(Model):
     @field_validator("pre_promotion", "post_promotion")
     @classmethod
     def _unique_names(cls, metrics: list[Metric]) -> list[Metric]:
-        # The CRD's list-map key: the API server answers "Duplicate value".
-        names = [m.name for m in metrics]
-        if len(set(names)) != len(names):
-            raise ValueError("metric names must be unique within prePromotion and postPromotion")
-        return metrics
+        return unique_names(
+            metrics, "metric names must be unique within prePromotion and postPromotion"
+        )
 
     @model_validator(mode="after")
     def _prometheus(self) -> Analysis:

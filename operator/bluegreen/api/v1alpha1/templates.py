@@ -35,6 +35,7 @@ from bluegreen.api.v1alpha1.base import (
     VERSION,
     Model,
     cel,
+    unique_names,
 )
 from bluegreen.api.v1alpha1.metrics import Metric
 from bluegreen.api.v1alpha1.refs import ARG_NAME_PATTERN, MAX_ARG_VALUE
@@ -192,10 +193,7 @@ class AnalysisTemplateSpec(Model):
     @field_validator("args", "metrics")
     @classmethod
     def _unique_names(cls, items: list[Any]) -> list[Any]:
-        names = [i.name for i in items]
-        if len(set(names)) != len(names):
-            raise ValueError("arg and metric names must be unique")
-        return items
+        return unique_names(items, "arg and metric names must be unique")
 
 
 class _TemplateMeta(BaseModel):
