@@ -48,6 +48,7 @@ from tests.support.dashboards import (
     load_rules,
     panel_targets,
     substitute,
+    textbox_defaults,
     variable_query,
     variables,
 )
@@ -230,6 +231,7 @@ def _grafana_values(run: Run) -> dict[str, str]:
         "__rate_interval": "4s",
         "__interval": "1s",
         "__range": f"{elapsed}s",
+        **textbox_defaults(load_dashboards()),
     }
 
 

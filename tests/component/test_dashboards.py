@@ -46,6 +46,9 @@ VALUES = {
     "__rate_interval": "1m",
     "__range": "1h",
     "__interval": "15s",
+    "requests": "http_requests_total",
+    "latency": "http_request_duration_seconds",
+    "route": "/",
 }
 
 
@@ -141,14 +144,21 @@ def test_release_dashboard_has_what_a_release_needs(
     release = dashboards["release.json"]
     exprs = [t["expr"] for _, t in panel_targets(release)]
     crossover = (
-        'sum by (color) (rate(http_requests_total{namespace="$namespace",app="$app",route="/"}'
+        'sum by (color) (rate(${requests}{namespace="$namespace",app="$app",route=~"$route"}'
         "[$__rate_interval]))"
     )
     assert crossover in exprs
-    assert any(
-        "histogram_quantile(0.95" in e and "http_request_duration_seconds_bucket" in e
-        for e in exprs
-    )
+    assert any("histogram_quantile(0.95" in e and "${latency}_bucket" in e for e in exprs)
+    # The app's own metric names are variables, defaulting to the demo app's.
+    found = variables(release)
+    for name, default in (
+        ("requests", "http_requests_total"),
+        ("latency", "http_request_duration_seconds"),
+        ("route", "/"),
+    ):
+        assert found[name]["type"] == "textbox"
+        assert found[name]["query"] == default == found[name]["current"]["value"]
+    assert not any("http_request" in e for e in exprs), "a metric name is hard-wired"
     assert any('status=~"5.."' in e for e in exprs)
     assert any(e.startswith("bluegreen_app_active_color") for e in exprs)
     types = {p["type"] for p in panels(release)}

@@ -97,6 +97,17 @@ def used_variables(text: str) -> set[str]:
     return {a or b for a, b in _VARIABLE.findall(text)}
 
 
+def textbox_defaults(dashboards: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """The values Grafana starts the dashboards' text variables with (the app's metric
+    names: the demo app's by default)."""
+    return {
+        v["name"]: str(v["query"])
+        for d in dashboards.values()
+        for v in variables(d).values()
+        if v["type"] == "textbox"
+    }
+
+
 def substitute(text: str, values: Mapping[str, str]) -> str:
     """What Grafana sends: $name and ${name} replaced by the values; every one must be known."""
 

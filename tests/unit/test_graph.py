@@ -218,3 +218,34 @@ def test_graph_parser() -> None:
     with pytest.raises(SystemExit) as err:
         cli.build_parser().parse_args(["graph", "shop", "--since", "soon"])
     assert err.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("metric", "route", "expected"),
+    [
+        (
+            "http_requests_total",
+            "/",
+            'sum by (color) (rate(http_requests_total{namespace="web",app="shop",route="/"}[1m]))',
+        ),
+        (
+            "requests_served_total",
+            "/api/.*",
+            'sum by (color) (rate(requests_served_total{namespace="web",app="shop",'
+            'route=~"/api/.*"}[1m]))',
+        ),
+        (
+            "nginx:requests",
+            "",
+            'sum by (color) (rate(nginx:requests{namespace="web",app="shop"}[1m]))',
+        ),
+    ],
+)
+def test_rate_query_of_an_apps_own_counter(metric: str, route: str, expected: str) -> None:
+    assert graph.rate_query("web", "shop", "1m", metric=metric, route=route) == expected
+
+
+@pytest.mark.parametrize("metric", ["", "http requests", 'x{a="b"}', "1st", "a\x1b[2J"])
+def test_a_metric_that_is_not_a_name_is_refused(metric: str) -> None:
+    with pytest.raises(graph.GraphError, match="not a Prometheus metric name"):
+        graph.rate_query("web", "shop", "1m", metric=metric)

@@ -46,7 +46,7 @@ from typing import Any, NoReturn
 
 from bluegreen.api import durations
 from bluegreen.kubectl import format as fmt
-from bluegreen.kubectl import lint
+from bluegreen.kubectl import graph, lint
 from bluegreen.kubectl.cluster import CliError, connect
 from bluegreen.kubectl.commands import COMMANDS, PROMETHEUS_ENV, prometheus_address
 
@@ -211,6 +211,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DURATION",
         help="resolution of the graph (default: the range / 600, at least 1s)",
+    )
+    p.add_argument(
+        "--requests-metric",
+        default=graph.REQUESTS_METRIC,
+        metavar="NAME",
+        help=f"the app's request counter (default {graph.REQUESTS_METRIC}); the operator's "
+        "ServiceMonitor adds its namespace, app and color labels",
+    )
+    p.add_argument(
+        "--route",
+        default=graph.PAGE_ROUTE,
+        metavar="REGEX",
+        help=f"the route label of the requests drawn (default {graph.PAGE_ROUTE}: page "
+        "requests; '' for a counter without a route label)",
     )
     return parser
 

@@ -209,7 +209,17 @@ def cmd_graph(cluster: Cluster, namespace: str, args: argparse.Namespace) -> int
     start = end - timedelta(seconds=args.since)
     step = args.step or graph.auto_step(args.since)
     path = args.output or f"{args.name}-switch.png"
-    promql = graph.rate_query(namespace, args.name, durations.prometheus(args.rate_window))
+    try:
+        promql = graph.rate_query(
+            namespace,
+            args.name,
+            durations.prometheus(args.rate_window),
+            metric=args.requests_metric,
+            route=args.route,
+        )
+    except graph.GraphError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     try:
         series = graph.query_range(address, promql, start, end, step, timeout=args.request_timeout)
         active = graph.query_range(

@@ -14,8 +14,10 @@ bluegreen_app_active_color:
 At a switch the line of the old colour falls as the new colour's rises: the crossover,
 measured, next to the moment the operator says it flipped the selector.
 
-The series come from the demo app's `http_requests_total{namespace, app, color, route}`, as
-the operator's ServiceMonitor labels them (route="/": page requests, not probes or scrapes).
+The series come from the app's request counter, the demo app's
+`http_requests_total{namespace, app, color, route}` unless `--requests-metric` and `--route`
+name another, as the operator's ServiceMonitor labels them (route="/": page requests, not
+probes or scrapes).
 
 matplotlib is imported only when a picture is drawn (it is the `graph` extra, not
 in the operator's image): without it, draw_png raises GraphError saying how to get it.
@@ -24,6 +26,7 @@ in the operator's image): without it, draw_png raises GraphError saying how to g
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -88,10 +91,31 @@ def _label_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def rate_query(namespace: str, name: str, window: str) -> str:
-    """Page requests per second each colour of the app served."""
-    selector = f'namespace="{_label_value(namespace)}",app="{_label_value(name)}",route="/"'
-    return f"sum by (color) (rate(http_requests_total{{{selector}}}[{window}]))"
+REQUESTS_METRIC = "http_requests_total"
+"""The demo app's request counter; `--requests-metric` names an app's own."""
+PAGE_ROUTE = "/"
+"""Page requests, not probes or scrapes: the demo app's route label; `--route` (a regex)."""
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+
+
+def rate_query(
+    namespace: str,
+    name: str,
+    window: str,
+    *,
+    metric: str = REQUESTS_METRIC,
+    route: str = PAGE_ROUTE,
+) -> str:
+    """Requests per second each colour of the app served: `metric` (a counter), on the
+    routes matching `route` (a regex; empty: no route label)."""
+    if not _METRIC_NAME.match(metric):
+        raise GraphError(f"{metric!r} is not a Prometheus metric name")
+    selector = f'namespace="{_label_value(namespace)}",app="{_label_value(name)}"'
+    if route == PAGE_ROUTE:
+        selector += ',route="/"'
+    elif route:
+        selector += f',route=~"{_label_value(route)}"'
+    return f"sum by (color) (rate({metric}{{{selector}}}[{window}]))"
 
 
 def active_color_query(namespace: str, name: str) -> str:
