@@ -105,21 +105,12 @@ class Cluster:
     def set_request(self, namespace: str, name: str, request: str) -> dict[str, Any]:
         patch = {"metadata": {"annotations": {ANNOTATION_REQUEST: request}}}
         try:
-            return self._call(
+            return self._patch_app(
                 f'requesting {request} of {fmt.KIND_TEXT} "{name}"',
-                lambda: _as_dict(
-                    self.api.patch_namespaced_custom_object(
-                        GROUP,
-                        VERSION,
-                        namespace,
-                        PLURAL,
-                        name,
-                        patch,
-                        field_manager=FIELD_MANAGER,
-                        _content_type="application/merge-patch+json",
-                        _request_timeout=self.timeout,
-                    )
-                ),
+                namespace,
+                name,
+                patch,
+                "application/merge-patch+json",
             )
         except CliError as err:
             cause = err.__cause__
@@ -136,8 +127,19 @@ class Cluster:
             {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
             {"op": "replace", "path": "/spec/template", "value": dict(template)},
         ]
-        return self._call(
+        return self._patch_app(
             f'changing the template of {fmt.KIND_TEXT} "{name}"',
+            namespace,
+            name,
+            patch,
+            "application/json-patch+json",
+        )
+
+    def _patch_app(
+        self, doing: str, namespace: str, name: str, patch: Any, content_type: str
+    ) -> dict[str, Any]:
+        return self._call(
+            doing,
             lambda: _as_dict(
                 self.api.patch_namespaced_custom_object(
                     GROUP,
@@ -147,7 +149,7 @@ class Cluster:
                     name,
                     patch,
                     field_manager=FIELD_MANAGER,
-                    _content_type="application/json-patch+json",
+                    _content_type=content_type,
                     _request_timeout=self.timeout,
                 )
             ),
