@@ -359,10 +359,15 @@ def test_a_full_queue_is_counted_and_told(rx: Receiver, tmp_path: Path) -> None:
     n, _ = notifications.build(cfg, POLICY, events)
     before = sample("bluegreen_notifications_dropped_total", endpoint="full")
     n.start()
-    for _ in range(5):
+    for _ in range(8):
         n.send("full", notice(NotificationEvent.STARTED))
     dropped = sample("bluegreen_notifications_dropped_total", endpoint="full") - before
-    assert dropped >= 3
+    # The receiver holds every request: what was taken is queued (at most 1) or being
+    # sent (at most one per worker, 2); how many workers picked one up before the
+    # sends is up to the scheduler, so the count is bounded, not exact.
+    queued, sending = n.pending()
+    assert queued <= 1 and sending <= 2
+    assert dropped == 8 - queued - sending
     assert len(events.posted) == dropped
     assert all("queue is full" in e[3] for e in events.posted)
     rx.release()
