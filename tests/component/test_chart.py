@@ -38,7 +38,9 @@ EXPECTED_RULES: dict[tuple[str, str], set[str]] = {
     # released next (its selector cannot change), and <app>-legacy goes once none is left.
     ("apps", "deployments"): {"list", "watch", "get", "create", "patch", "delete"},
     ("", "services"): {"list", "watch", "get", "create", "patch", "delete"},
-    ("", "pods"): {"list", "watch"},
+    # patch: the role metadata (strategy.activeMetadata/previewMetadata) on the pods.
+    ("", "pods"): {"list", "watch", "patch"},
+    ("policy", "poddisruptionbudgets"): {"list", "watch", "get", "create", "patch", "delete"},
     ("discovery.k8s.io", "endpointslices"): {"list", "watch"},
     ("events.k8s.io", "events"): {"create"},
     ("", "events"): {"create"},
@@ -331,7 +333,11 @@ def test_rbac_covers_every_kind_of_the_gateway_and_the_watches() -> None:
     for kind, path in k8s._PATHS.items():
         verbs = got.get(group_resource(path), set())
         # Applied objects are created first; a 409 is read to say whose the object is.
-        needed = {"patch"} if kind in ("BlueGreenApp", "HTTPRoute") else {"get", "create", "patch"}
+        needed = (
+            {"patch"}
+            if kind in ("BlueGreenApp", "HTTPRoute", "Pod")
+            else {"get", "create", "patch"}
+        )
         assert needed <= verbs, f"{kind} {group_resource(path)}: {verbs}"
     for watched in (*cache.WATCHED, cache.CLUSTER_PEERINGS):
         verbs = got.get(group_resource(watched.path()), set())
@@ -408,7 +414,11 @@ def test_roles_cover_every_kind_of_the_gateway_and_the_watches() -> None:
     for kind, path in k8s._PATHS.items():
         verbs = got.get(_group_resource(path), set())
         # Applied objects are created first; a 409 is read to say whose the object is.
-        needed = {"patch"} if kind in ("BlueGreenApp", "HTTPRoute") else {"get", "create", "patch"}
+        needed = (
+            {"patch"}
+            if kind in ("BlueGreenApp", "HTTPRoute", "Pod")
+            else {"get", "create", "patch"}
+        )
         assert needed <= verbs, f"{kind}: {verbs}"
     for watched in (*cache.WATCHED, cache.PEERINGS):
         if watched.cluster_scoped:

@@ -29,10 +29,17 @@ operator's), the operator reads it to say whose it is, and leaves it alone.
 - apiGroups: [""]
   resources: ["services"]
   verbs: ["list", "watch", "get", "create", "patch", "delete"]
-# Readiness of every replica of both colours (pods carrying bluegreen.dev/color).
+# Readiness of every replica of both colours (pods carrying bluegreen.dev/color). patch:
+# the labels and annotations of strategy.activeMetadata/previewMetadata, set on the pods of
+# the colour in that role (metadata only: a pod is never restarted by it).
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["list", "watch"]
+  verbs: ["list", "watch", "patch"]
+# A PodDisruptionBudget per colour (spec.podDisruptionBudget): delete when the field is
+# removed or the colour is scaled to zero.
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["list", "watch", "get", "create", "patch", "delete"]
 # What the Services really route to, read back after every flip.
 - apiGroups: ["discovery.k8s.io"]
   resources: ["endpointslices"]

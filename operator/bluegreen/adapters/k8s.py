@@ -36,6 +36,8 @@ _PATHS = {
     "Ingress": "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses",
     "HTTPRoute": "/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/httproutes",
     "Job": "/apis/batch/v1/namespaces/{ns}/jobs",
+    "Pod": "/api/v1/namespaces/{ns}/pods",
+    "PodDisruptionBudget": "/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets",
     "BlueGreenApp": f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}/{PLURAL}",
 }
 
@@ -242,6 +244,22 @@ class KubernetesGateway:
             raise TransientError(f"HTTPRoute {route} changed meanwhile; reading it again")
         self._ok("HTTPRoute", route, status, body, "routing through")
         self._seen("HTTPRoute", body)
+
+    def patch_pod_metadata(self, namespace: str, pod: str, metadata: dict[str, Any]) -> None:
+        """A merge patch of the pod's metadata under the operator's field manager: its
+        managedFields then say which labels and annotations are the operator's, so they can
+        be taken off again. The pod keeps running (metadata is not its spec)."""
+        status, body = self._request(
+            "PATCH",
+            f"{_PATHS['Pod'].format(ns=namespace)}/{pod}",
+            body={"metadata": metadata},
+            content_type="application/merge-patch+json",
+            query={"fieldManager": naming.MANAGER},
+        )
+        if status == 404:
+            return  # the pod went meanwhile; its replacement is marked when it comes
+        self._ok("Pod", pod, status, body, "marking")
+        self._seen("Pod", body)
 
     def _seen(self, kind: str, body: Any) -> None:
         """A write's answer is the object as stored: the cache takes it at once."""

@@ -75,16 +75,29 @@ def _meta(obj: Obj, *, annotations: bool = False) -> Obj:
     return out
 
 
-def _own_annotations(meta: Obj) -> list[str]:
-    """The annotation keys the operator's own applies set (its managedFields entry), so an
-    annotation taken out of the spec is taken off the object too."""
+def _own_annotations(meta: Obj, part: str = "f:annotations") -> list[str]:
+    """The annotation (or label) keys the operator's own writes set (its managedFields
+    entries), so one taken out of the spec is taken off the object too."""
     keys: set[str] = set()
     for entry in meta.get("managedFields") or []:
         if entry.get("manager") != naming.MANAGER:
             continue
-        fields = ((entry.get("fieldsV1") or {}).get("f:metadata") or {}).get("f:annotations")
+        fields = ((entry.get("fieldsV1") or {}).get("f:metadata") or {}).get(part)
         keys.update(k[2:] for k in fields or {} if k.startswith("f:"))
     return sorted(keys)
+
+
+def _marks(obj: Obj) -> Obj:
+    """The labels and annotations the operator set on a pod (strategy.activeMetadata and
+    previewMetadata), with their values now; nothing else of its annotations is kept."""
+    m = obj.get("metadata") or {}
+    out: Obj = {}
+    for part in ("labels", "annotations"):
+        values = m.get(part) or {}
+        own = {k: values[k] for k in _own_annotations(m, f"f:{part}") if k in values}
+        if own:
+            out[part] = own
+    return out
 
 
 def _trim_deployment(obj: Obj) -> Obj:
@@ -107,17 +120,31 @@ def _trim_deployment(obj: Obj) -> Obj:
 
 def _trim_service(obj: Obj) -> Obj:
     spec = obj.get("spec") or {}
+    meta = _meta(obj, annotations=True)
+    meta["ownLabels"] = _own_annotations(obj.get("metadata") or {}, "f:labels")
     return {
-        "metadata": _meta(obj),
+        "metadata": meta,
         "spec": {k: spec[k] for k in ("selector", "ports", "clusterIP") if k in spec},
     }
 
 
 def _trim_pod(obj: Obj) -> Obj:
     conditions = (obj.get("status") or {}).get("conditions") or []
-    return {
+    out = {
         "metadata": _meta(obj),
         "status": {"conditions": [c for c in conditions if c.get("type") == "Ready"]},
+    }
+    marks = _marks(obj)
+    if marks:
+        out["marks"] = marks
+    return out
+
+
+def _trim_pdb(obj: Obj) -> Obj:
+    spec = obj.get("spec") or {}
+    return {
+        "metadata": _meta(obj),
+        "spec": {k: spec[k] for k in ("selector", "minAvailable", "maxUnavailable") if k in spec},
     }
 
 
@@ -195,6 +222,15 @@ ENDPOINT_SLICES = Kind(
     _APP_OF_LABELS,
     index_of=_label("kubernetes.io/service-name"),
 )
+PDBS = Kind(
+    "PodDisruptionBudget",
+    "/apis/policy/v1",
+    "poddisruptionbudgets",
+    _OWNED,
+    _trim_pdb,
+    _owner_app,
+)
+"""The colours' budgets (spec.podDisruptionBudget)."""
 INGRESSES = Kind(
     "Ingress", "/apis/networking.k8s.io/v1", "ingresses", _OWNED, _trim_with_spec, _owner_app
 )
@@ -324,6 +360,7 @@ WATCHED = (
     SERVICES,
     PODS,
     ENDPOINT_SLICES,
+    PDBS,
     INGRESSES,
     SERVICE_MONITORS,
     HTTP_ROUTES,

@@ -62,7 +62,7 @@ def logs_hint(namespace: str, name: str) -> str:
 def analysis_env(app: BlueGreenApp, run: AnalysisRun, color: Color) -> dict[str, str]:
     """The variables every container of an analysis Job gets (unless it sets them)."""
     ns, name = app.metadata.namespace, app.metadata.name
-    port = app.spec.service.port
+    port = app.spec.service.primary.port
     preview, active = naming.preview_service(name), naming.active_service(name)
     return {
         "PREVIEW_URL": f"http://{preview}.{ns}.svc:{port}",

@@ -20,6 +20,9 @@ ANNOTATION_IMAGE = f"{GROUP}/image"  # the image as the user wrote it (tag), on 
 ANNOTATION_TEMPLATE = f"{GROUP}/template"
 """On each colour's Deployment: the app's pod template as written (JSON) for the revision it
 runs, so `kubectl bluegreen undo` can set it back on the app exactly."""
+ANNOTATION_ANTI_AFFINITY = f"{GROUP}/anti-affinity"
+"""On each colour's Deployment, when the app sets strategy.antiAffinity: the setting (JSON) its
+revision was computed with, so `kubectl bluegreen undo` can check a kept template's revision."""
 ANNOTATION_REQUEST = f"{GROUP}/request"  # promote | abort | retry, set by a person on the app
 ANNOTATION_ADOPT = f"{GROUP}/adopt"
 """On the app, "true": take over existing objects of the names the app owns (a migration

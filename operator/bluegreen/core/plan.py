@@ -47,11 +47,20 @@ class RouteBackends:
 
 
 @dataclass(frozen=True)
+class PatchPod:
+    """Set or remove labels and annotations of one pod (a merge patch of its metadata;
+    None removes a key): the role metadata of its colour, without restarting it."""
+
+    pod: str
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class ClearRequest:
     """Remove the person's request annotation once it has been handled."""
 
 
-Action = Apply | Scale | Delete | RouteBackends | ClearRequest
+Action = Apply | Scale | Delete | RouteBackends | PatchPod | ClearRequest
 
 
 @dataclass(frozen=True)

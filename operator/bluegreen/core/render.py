@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bluegreen.api import BlueGreenApp, Color
-from bluegreen.core import naming
+from bluegreen.core import naming, placement
 from bluegreen.core.revision import image_tag, revision
 
 Manifest = dict[str, Any]
@@ -46,6 +46,9 @@ larger than this is not kept (undo cannot go back to it; the release is unaffect
 
 def _deployment_annotations(app: BlueGreenApp) -> dict[str, str]:
     out = {naming.ANNOTATION_IMAGE: primary_image(app)}
+    anti_affinity = placement.anti_affinity_input(app)
+    if anti_affinity is not None:
+        out[naming.ANNOTATION_ANTI_AFFINITY] = json.dumps(anti_affinity, sort_keys=True)
     kept = template_json(app)
     if len(kept.encode()) <= TEMPLATE_ANNOTATION_LIMIT:
         out[naming.ANNOTATION_TEMPLATE] = kept
@@ -63,8 +66,9 @@ def images(app: BlueGreenApp) -> list[str]:
 
 def target_revision(app: BlueGreenApp, pins: Mapping[str, str] | None = None) -> str:
     """The revision the spec asks for: the template as it will run, digests included,
-    so a tag pushed again with new content is a new revision."""
-    return revision(pinned_template(app, pins))
+    so a tag pushed again with new content is a new revision, and the anti-affinity
+    between the colours, which their pod templates carry."""
+    return revision(pinned_template(app, pins), placement.anti_affinity_input(app))
 
 
 def primary_image(app: BlueGreenApp) -> str:
@@ -120,6 +124,7 @@ def pod_template(
         if naming.ENV_VERSION not in present:
             env.append({"name": naming.ENV_VERSION, "value": version})
         container["env"] = env
+    placement.with_anti_affinity(template["spec"], app, color)
     return template
 
 
@@ -152,14 +157,24 @@ def deployment(
 
 
 def _ports(app: BlueGreenApp) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": "http",
-            "port": app.spec.service.port,
-            "targetPort": app.spec.service.target_port,
-            "protocol": "TCP",
+    out = []
+    for port in app.spec.service.all_ports:
+        rendered: dict[str, Any] = {
+            "name": port.name,
+            "port": port.port,
+            "targetPort": port.target,
+            "protocol": port.protocol.value,
         }
-    ]
+        if port.app_protocol is not None:
+            rendered["appProtocol"] = port.app_protocol
+        out.append(rendered)
+    return out
+
+
+def _metrics_ports(app: BlueGreenApp) -> list[dict[str, Any]]:
+    """The primary port only, named http whatever its name: the ServiceMonitor scrapes it."""
+    primary = app.spec.service.primary
+    return [{"name": "http", "port": primary.port, "targetPort": primary.target, "protocol": "TCP"}]
 
 
 def active_service(
@@ -182,10 +197,13 @@ def preview_service(
 def _colour_service(
     app: BlueGreenApp, name: str, role: str, color: Color, selector: Mapping[str, str] | None
 ) -> Manifest:
+    service = app.spec.service
+    metadata = _meta(app, name, {**service.labels, naming.LABEL_ROLE: role})
+    metadata["annotations"] = dict(service.annotations)
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(app, name, {naming.LABEL_ROLE: role}),
+        "metadata": metadata,
         "spec": {
             "type": "ClusterIP",
             "selector": dict(selector or naming.selector(app.metadata.name, color)),
@@ -221,7 +239,7 @@ def _metrics_service(app: BlueGreenApp, name: str, selector: dict[str, str]) -> 
         "spec": {
             "clusterIP": "None",
             "selector": selector,
-            "ports": _ports(app),
+            "ports": _metrics_ports(app),
             "publishNotReadyAddresses": False,
         },
     }
@@ -279,6 +297,7 @@ def service_monitor(app: BlueGreenApp, legacy: bool = False) -> Manifest:
 def _ingress(app: BlueGreenApp, name: str, service: str, annotations: dict[str, str]) -> Manifest:
     spec = app.spec.ingress
     assert spec is not None
+    port = app.spec.service.primary.name
     body: dict[str, Any] = {
         "rules": [
             {
@@ -288,7 +307,7 @@ def _ingress(app: BlueGreenApp, name: str, service: str, annotations: dict[str, 
                         {
                             "path": spec.path,
                             "pathType": "Prefix",
-                            "backend": {"service": {"name": service, "port": {"name": "http"}}},
+                            "backend": {"service": {"name": service, "port": {"name": port}}},
                         }
                     ]
                 },
@@ -327,6 +346,22 @@ def canary_ingress(app: BlueGreenApp, weight: int) -> Manifest:
         naming.CANARY_WEIGHT: str(weight),
     }
     return _ingress(app, naming.canary_ingress(name), naming.preview_service(name), annotations)
+
+
+def pod_disruption_budget(
+    app: BlueGreenApp, color: Color, selector: Mapping[str, str] | None = None
+) -> Manifest:
+    """The colour's budget (spec.podDisruptionBudget), over the pods `selector` selects (by
+    default `naming.selector`)."""
+    spec = placement.pdb_spec(app, selector or naming.selector(app.metadata.name, color))
+    assert spec is not None
+    name = placement.pdb_name(app.metadata.name, color)
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(app, name, {naming.LABEL_COLOR: color.value}),
+        "spec": spec,
+    }
 
 
 def _prom_label(label: str) -> str:

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 REVISION_LENGTH = 10
 
 
-def revision(template: dict[str, Any]) -> str:
-    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+def revision(template: dict[str, Any], anti_affinity: Mapping[str, Any] | None = None) -> str:
+    """`anti_affinity`: the app's strategy.antiAffinity, which the colours' pod templates
+    carry too (None: unset, and the revision is the template's alone)."""
+    hashed: Mapping[str, Any] = template
+    if anti_affinity is not None:
+        hashed = {"template": template, "antiAffinity": anti_affinity}
+    canonical = json.dumps(hashed, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:REVISION_LENGTH]
 
 

@@ -14,6 +14,7 @@ from bluegreen.api import Color
 from bluegreen.core.analysis import QueryResult
 from bluegreen.core.images import Resolution
 from bluegreen.core.ingress_guard import IngressPolicy
+from bluegreen.core.placement import Marks
 from bluegreen.core.templates import Templates
 
 
@@ -50,6 +51,13 @@ class ServiceState:
     has_owner: bool = True
     labels: Mapping[str, str] = field(default_factory=dict)
     """Compared with the rendered labels, so label drift on an owned Service is repaired."""
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    own_labels: frozenset[str] = frozenset()
+    own_annotations: frozenset[str] = frozenset()
+    """The label and annotation keys the operator's applies set (service.labels and
+    service.annotations taken out of the spec are taken off)."""
+    protocols: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)
+    """(protocol, appProtocol) by port name; a port not listed is TCP without appProtocol."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,17 @@ class PodState:
     revision: str | None
     ready: bool
     deleting: bool = False
+    marks: Marks = field(default_factory=Marks)
+    """The labels and annotations the operator set on it (role metadata)."""
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    """A colour's PodDisruptionBudget."""
+
+    name: str
+    spec: Mapping[str, Any]
+    has_owner: bool = True
 
 
 @dataclass(frozen=True)
@@ -129,6 +148,8 @@ class Observed:
     deployments: Mapping[Color, DeploymentState] = field(default_factory=dict)
     services: Mapping[str, ServiceState] = field(default_factory=dict)
     pods: tuple[PodState, ...] = ()
+    budgets: Mapping[str, BudgetState] = field(default_factory=dict)
+    """The colours' PodDisruptionBudgets, by name."""
     active_endpoints: tuple[Endpoint, ...] = ()
     active_endpoints_since: datetime | None = None
     """When the active Service's EndpointSlices last changed, as far as the operator knows."""

@@ -107,8 +107,11 @@ def kept_template(deployment: Mapping[str, Any]) -> Kept | None:
             image = ran.get(container.get("name"))
             if isinstance(image, str) and pinned_digest(image) and image != container.get("image"):
                 container["image"] = image
+    anti_affinity = _json_object(
+        as_dict(meta.get("annotations")).get(naming.ANNOTATION_ANTI_AFFINITY)
+    )
     for template in (written, running):
-        if revision(template) == rev:
+        if revision(template, anti_affinity) == rev:
             status = as_dict(deployment.get("status"))
             warm = (
                 int(status.get("readyReplicas") or 0) > 0
@@ -116,6 +119,26 @@ def kept_template(deployment: Mapping[str, Any]) -> Kept | None:
             )
             return Kept(str(rev), str(labels.get(naming.LABEL_COLOR, "")), template, warm)
     return None
+
+
+def _json_object(raw: Any) -> dict[str, Any] | None:
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def app_revision(spec: Mapping[str, Any]) -> str:
+    """The revision of the app's template as written (before digests are resolved), with
+    its strategy.antiAffinity as the operator counts it."""
+    anti_affinity = as_dict(spec.get("strategy")).get("antiAffinity")
+    return revision(
+        as_dict(spec.get("template")),
+        {k: v for k, v in anti_affinity.items() if v is not None}
+        if isinstance(anti_affinity, dict)
+        else None,
+    )
 
 
 # ----------------------------------------------------------------------------- set image

@@ -17,7 +17,6 @@ from typing import Any
 
 from bluegreen.api import Color, Phase
 from bluegreen.core import naming
-from bluegreen.core.revision import revision
 from bluegreen.kubectl import format as fmt
 from bluegreen.kubectl import templates
 from bluegreen.kubectl.cluster import (
@@ -124,7 +123,7 @@ def cmd_undo(cluster: Cluster, namespace: str, args: argparse.Namespace) -> int:
             target = found_previous
     except templates.TemplateError as err:
         raise CliError(EXIT_REFUSED, f"error: {err}") from err
-    current = revision(fmt.as_dict(fmt.as_dict(app.get("spec")).get("template")))
+    current = templates.app_revision(fmt.as_dict(app.get("spec")))
     if target == current:
         raise CliError(EXIT_REFUSED, f"error: the app's template is revision {target} already")
     if target in (st.get("failedRevisions") or []) and not args.force:

@@ -108,7 +108,7 @@ def wanted_weight(p: Pass, routed: Routed) -> int:
 
 
 def backends(p: Pass, weight: int) -> tuple[dict[str, Any], ...]:
-    port = p.spec.service.port
+    port = p.spec.service.primary.port
     return (
         _ref(naming.active_service(p.name), port, 100 - weight),
         _ref(naming.preview_service(p.name), port, weight),

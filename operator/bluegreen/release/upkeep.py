@@ -11,7 +11,7 @@ from bluegreen.api import timestamps as ts
 from bluegreen.api.reasons import Reason
 from bluegreen.core import naming, render
 from bluegreen.core.plan import Apply, Delete
-from bluegreen.release import ingress, jobs, routes, status
+from bluegreen.release import ingress, jobs, marks, routes, status
 from bluegreen.release.context import Pass, legacy, pod_selector
 from bluegreen.release.workloads import ensure_scale, ensure_service
 
@@ -31,6 +31,8 @@ def upkeep(p: Pass) -> None:
     ingress.tell_when_refused(p)
     _ensure_service_monitor(p)
     _scale_down_when_due(p)
+    marks.ensure_marks(p)
+    marks.ensure_budgets(p)
     jobs.prune(p)
     routed = routes.ensure_route(p) if active is not None else None
     if routed is not None:

@@ -54,14 +54,24 @@ def ensure_service(p: Pass, manifest: dict[str, Any]) -> None:
 
 
 def service_matches(have: ServiceState, want: dict[str, Any]) -> bool:
-    """Selector, ports, type, owner and labels are as rendered (other labels may be added)."""
+    """Selector, ports, type, owner, labels and annotations are as rendered (others may add
+    their own labels and annotations; the ones the operator set and no longer wants go)."""
     spec = want["spec"]
     ports = tuple((p["name"], int(p["port"]), str(p["targetPort"])) for p in spec.get("ports", []))
+    protocols = all(
+        have.protocols.get(p["name"], ("TCP", None)) == (p["protocol"], p.get("appProtocol"))
+        for p in spec.get("ports", [])
+    )
     labels = want["metadata"].get("labels") or {}
+    annotations = want["metadata"].get("annotations") or {}
     return (
         dict(have.selector) == spec["selector"]
         and have.ports == ports
+        and protocols
         and have.has_owner
         and have.headless == (spec.get("clusterIP") == "None")
         and all(have.labels.get(k) == v for k, v in labels.items())
+        and all(have.annotations.get(k) == v for k, v in annotations.items())
+        and have.own_labels <= labels.keys()
+        and have.own_annotations <= annotations.keys()
     )

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from bluegreen.api import BlueGreenApp, Color
 from bluegreen.api import timestamps as ts
 from bluegreen.api.v1alpha1 import AnalysisTemplateSpec, ResolveDigest
-from bluegreen.core import naming, render, templates
+from bluegreen.core import naming, placement, render, templates
 from bluegreen.core.analysis import QueryResult, render_query
 from bluegreen.core.images import Resolution, local_resolution
 from bluegreen.core.ingress_guard import IngressPolicy
@@ -32,6 +32,7 @@ from bluegreen.core.sampling import sample_metric
 from bluegreen.core.templates import TemplateKey, Templates, TemplateState
 from bluegreen.core.world import (
     Backend,
+    BudgetState,
     DeploymentState,
     Endpoint,
     IngressState,
@@ -74,6 +75,15 @@ def gather(
         if obj is not None:
             services[svc_name] = _service_state(obj, app.metadata.uid)
     pods = tuple(_pod_state(p) for p in reader.pods(ns, name))
+    budgets = {}
+    for color in Color:
+        obj = reader.get("PodDisruptionBudget", ns, placement.pdb_name(name, color))
+        if obj is not None:
+            budgets[obj["metadata"]["name"]] = BudgetState(
+                name=obj["metadata"]["name"],
+                spec=dict(obj.get("spec") or {}),
+                has_owner=_owned_by(obj, app.metadata.uid),
+            )
     active_endpoints: tuple[Endpoint, ...] = ()
     active_since: tuple[datetime | None, bool] = (None, False)
     if naming.active_service(name) in services:
@@ -109,6 +119,7 @@ def gather(
         deployments=deployments,
         services=services,
         pods=pods,
+        budgets=budgets,
         active_endpoints=active_endpoints,
         active_endpoints_since=active_since[0],
         active_endpoints_exact=active_since[1],
@@ -301,6 +312,13 @@ def _service_state(obj: dict[str, Any], uid: str) -> ServiceState:
         headless=spec.get("clusterIP") == "None",
         has_owner=_owned_by(obj, uid),
         labels=dict(obj["metadata"].get("labels") or {}),
+        annotations=dict(obj["metadata"].get("annotations") or {}),
+        own_labels=frozenset(obj["metadata"].get("ownLabels") or ()),
+        own_annotations=frozenset(obj["metadata"].get("ownAnnotations") or ()),
+        protocols={
+            str(p.get("name", "")): (str(p.get("protocol") or "TCP"), p.get("appProtocol"))
+            for p in spec.get("ports", [])
+        },
     )
 
 
@@ -315,6 +333,10 @@ def _pod_state(obj: dict[str, Any]) -> PodState:
         revision=labels.get(naming.LABEL_REVISION),
         ready=ready,
         deleting=bool(obj["metadata"].get("deletionTimestamp")),
+        marks=placement.Marks(
+            dict((obj.get("marks") or {}).get("labels") or {}),
+            dict((obj.get("marks") or {}).get("annotations") or {}),
+        ),
     )
 
 

@@ -23,7 +23,16 @@ from bluegreen.api.text import readable
 from bluegreen.core import naming
 from bluegreen.core.errors import ConflictError, InvalidSpecError, RejectedError
 from bluegreen.core.ingress_guard import IngressPolicy
-from bluegreen.core.plan import Apply, ClearRequest, Delete, Event, Plan, RouteBackends, Scale
+from bluegreen.core.plan import (
+    Apply,
+    ClearRequest,
+    Delete,
+    Event,
+    PatchPod,
+    Plan,
+    RouteBackends,
+    Scale,
+)
 from bluegreen.core.ports import (
     Clock,
     ClusterGateway,
@@ -93,6 +102,8 @@ def execute(app: BlueGreenApp, plan: Plan, gateway: ClusterGateway) -> None:
             gateway.delete(action.kind, ns, action.name)
         elif isinstance(action, RouteBackends):
             gateway.route_backends(ns, action)
+        elif isinstance(action, PatchPod):
+            gateway.patch_pod_metadata(ns, action.pod, action.metadata)
         elif isinstance(action, ClearRequest):
             gateway.remove_app_annotation(ns, app.metadata.name, naming.ANNOTATION_REQUEST)
 

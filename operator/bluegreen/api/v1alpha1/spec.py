@@ -16,7 +16,6 @@ from bluegreen.api.v1alpha1.base import (
     HOST_PATTERN,
     INGRESS_HOST,
     LIST_MAP,
-    PORT_NAME_PATTERN,
     STEP_QUERY_NEEDS_PROMETHEUS,
     TARGET_PORT,
     Model,
@@ -24,45 +23,107 @@ from bluegreen.api.v1alpha1.base import (
 )
 from bluegreen.api.v1alpha1.metrics import Analysis, Metric
 from bluegreen.api.v1alpha1.notifications import NOTIFICATIONS_LIST, Subscription, unique_endpoints
+from bluegreen.api.v1alpha1.placement import (
+    APP_PROTOCOL_PATTERN,
+    POD_METADATA_TEMPLATE,
+    PORTS_CEL,
+    PRIMARY_PORT,
+    SERVICE_PORT_FORMS,
+    AntiAffinity,
+    KeyMap,
+    PodDisruptionBudgetSpec,
+    PodMetadata,
+    ServicePort,
+    check_ports,
+    check_service_keys,
+    primary_port,
+    target_port_ok,
+    target_port_rule,
+)
 from bluegreen.api.v1alpha1.pods import PodTemplate
 from bluegreen.api.v1alpha1.refs import TemplateAnalysis
 
 
 class ServiceSpec(Model):
-    model_config = cel(
-        (
-            "type(self.targetPort) == int ? self.targetPort >= 1 && self.targetPort <= 65535"
-            " : size(self.targetPort) <= 15 && !self.targetPort.contains('--')"
-            " && self.targetPort.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')"
-            " && self.targetPort.matches('[a-z]')",
-            TARGET_PORT,
-        ),
-    )
+    model_config = cel((target_port_rule("targetPort"), TARGET_PORT), *PORTS_CEL)
 
     port: Annotated[
-        int,
-        Field(ge=1, le=65535, description="Port of the active and preview Services (named http)."),
-    ] = 80
+        int | None,
+        Field(
+            ge=1,
+            le=65535,
+            description="Port of the active and preview Services (named http); default 80. "
+            "Or list them in ports.",
+        ),
+    ] = None
     target_port: Annotated[
-        int | str,
-        Field(description="Container port the Services send to: a name or a number."),
-    ] = "http"
+        int | str | None,
+        Field(
+            description="Container port the Services send to: a name or a number; default: http."
+        ),
+    ] = None
+    app_protocol: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=316,
+            pattern=APP_PROTOCOL_PATTERN,
+            description="appProtocol of the http port (h2c, kubernetes.io/ws, ...).",
+        ),
+    ] = None
+    ports: Annotated[
+        list[ServicePort] | None,
+        Field(
+            min_length=1,
+            max_length=16,
+            json_schema_extra=LIST_MAP,
+            description="The Services' ports, instead of port/targetPort. The one named "
+            "http (else the first) is the primary port: Ingress, HTTPRoute, analysis Jobs "
+            "and the metrics Service use it.",
+        ),
+    ] = None
+    labels: KeyMap = Field(
+        default_factory=dict, description="Labels of the active and preview Services."
+    )
+    annotations: KeyMap = Field(
+        default_factory=dict, description="Annotations of the active and preview Services."
+    )
 
     @field_validator("target_port")
     @classmethod
-    def _target_port(cls, value: int | str) -> int | str:
-        if isinstance(value, int):
-            ok = 1 <= value <= 65535
-        else:
-            ok = (
-                len(value) <= 15
-                and "--" not in value
-                and bool(PORT_NAME_PATTERN.fullmatch(value))
-                and any(c.isalpha() for c in value)
-            )
-        if not ok:
+    def _target_port(cls, value: int | str | None) -> int | str | None:
+        if value is not None and not target_port_ok(value):
             raise ValueError(TARGET_PORT)
         return value
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ServiceSpec:
+        single = (self.port, self.target_port, self.app_protocol) != (None, None, None)
+        if self.ports is not None:
+            if single:
+                raise ValueError(SERVICE_PORT_FORMS)
+            check_ports(self.ports)
+        check_service_keys(self.labels, self.annotations)
+        return self
+
+    @property
+    def all_ports(self) -> list[ServicePort]:
+        """The Services' ports, whichever form the spec uses."""
+        if self.ports is not None:
+            return list(self.ports)
+        return [
+            ServicePort(
+                name=PRIMARY_PORT,
+                port=80 if self.port is None else self.port,
+                target_port="http" if self.target_port is None else self.target_port,
+                app_protocol=self.app_protocol,
+            )
+        ]
+
+    @property
+    def primary(self) -> ServicePort:
+        """The port traffic routing, analysis Jobs and the metrics Service use."""
+        return primary_port(self.all_ports)
 
 
 class CanaryStep(Model):
@@ -134,6 +195,21 @@ class Strategy(Model):
         default=None,
         description="Canary steps before the full switch: Ingress canary weights, or the "
         "weights of trafficRouting.gatewayAPI's HTTPRoute rule.",
+    )
+    anti_affinity: AntiAffinity | None = Field(
+        default=None,
+        description="Keep the colours off each other's nodes (kubernetes.io/hostname). A "
+        "change is released like a template change: to the idle colour.",
+    )
+    active_metadata: PodMetadata | None = Field(
+        default=None,
+        description="Labels and annotations of the active colour's pods, set on the pods "
+        "(no restart) and taken off when the colour stops being active.",
+    )
+    preview_metadata: PodMetadata | None = Field(
+        default=None,
+        description="Labels and annotations of the candidate's pods while it is deployed "
+        "and judged (before the switch), set on the pods (no restart).",
     )
 
 
@@ -253,6 +329,16 @@ class BlueGreenAppSpec(Model):
             " || (has(self.analysis) && has(self.analysis.prometheus))",
             STEP_QUERY_NEEDS_PROMETHEUS,
         ),
+        *(
+            (
+                f"!has(self.strategy) || !has(self.strategy.{role}) || "
+                f"!has(self.strategy.{role}.labels) || !has(self.template.metadata) || "
+                "!has(self.template.metadata.labels) || "
+                f"self.strategy.{role}.labels.all(k, !(k in self.template.metadata.labels))",
+                POD_METADATA_TEMPLATE,
+            )
+            for role in ("activeMetadata", "previewMetadata")
+        ),
     )
 
     replicas: Annotated[
@@ -287,6 +373,11 @@ class BlueGreenAppSpec(Model):
     image: ImagePolicy = Field(
         default_factory=ImagePolicy, description="Image digests: run every release by digest."
     )
+    pod_disruption_budget: PodDisruptionBudgetSpec | None = Field(
+        default=None,
+        description="A PodDisruptionBudget per colour (<name>-blue, <name>-green) while the "
+        "colour has replicas; removed with this field.",
+    )
     notifications: Annotated[
         list[Subscription],
         Field(
@@ -314,6 +405,10 @@ class BlueGreenAppSpec(Model):
             and any(m.query for s in canary.steps for m in s.metrics or [])
         ):
             raise ValueError(STEP_QUERY_NEEDS_PROMETHEUS)
+        template_labels = (self.template.metadata or {}).get("labels") or {}
+        for role in (self.strategy.active_metadata, self.strategy.preview_metadata):
+            if role is not None and any(k in template_labels for k in role.labels):
+                raise ValueError(POD_METADATA_TEMPLATE)
         return self
 
     @property
