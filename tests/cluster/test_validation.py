@@ -38,6 +38,20 @@ from bluegreen.api.v1alpha1.base import (
     JOB_TIMEOUT,
     METRIC_KIND,
 )
+from bluegreen.api.v1alpha1.placement import (
+    ANTI_AFFINITY_KIND,
+    PDB_KIND,
+    PDB_VALUE,
+    POD_METADATA_ANNOTATIONS,
+    POD_METADATA_LABELS,
+    POD_METADATA_TEMPLATE,
+    SERVICE_ANNOTATIONS,
+    SERVICE_LABELS,
+    SERVICE_PORT_FORMS,
+    SERVICE_PORT_TARGET,
+    SERVICE_PORT_UNIQUE,
+    SERVICE_PRIMARY_TCP,
+)
 from tests.support.apps import GROUP, PLURAL, VERSION, app_manifest
 
 pytestmark = pytest.mark.cluster
@@ -120,10 +134,20 @@ def valid_app(name: str = NAME) -> dict[str, Any]:
         previewReplicas=2,
         progressDeadlineSeconds=600,
         canary={"steps": [{"weight": 10, "pauseSeconds": 30}, {"weight": 50}]},
+        antiAffinity={"preferredDuringSchedulingIgnoredDuringExecution": {"weight": 50}},
+        activeMetadata={"labels": {"stage": "live"}, "annotations": {"example.com/a": "1"}},
+        previewMetadata={"labels": {"stage": "preview"}},
     )
     body["spec"].update(
         {
-            "service": {"port": 80, "targetPort": "http"},
+            "service": {
+                "port": 80,
+                "targetPort": "http",
+                "appProtocol": "http",
+                "labels": {"team": "shop"},
+                "annotations": {"example.com/owner": "shop"},
+            },
+            "podDisruptionBudget": {"maxUnavailable": "25%"},
             "analysis": {
                 "prometheus": {"address": "http://prometheus-operated.monitoring.svc:9090"},
                 "prePromotion": [copy.deepcopy(ERROR_RATE)],
@@ -319,6 +343,115 @@ CASES = [
         "service-targetPort-number-as-string",
         put("spec.service.targetPort", "8080"),
         "service.targetPort must be a port number 1-65535 or a port name",
+    ),
+    # --- placement and marks (docs/placement.md)
+    case(
+        "antiAffinity-both",
+        put(
+            "spec.strategy.antiAffinity",
+            {
+                "preferredDuringSchedulingIgnoredDuringExecution": {"weight": 1},
+                "requiredDuringSchedulingIgnoredDuringExecution": {},
+            },
+        ),
+        ANTI_AFFINITY_KIND,
+    ),
+    case("antiAffinity-neither", put("spec.strategy.antiAffinity", {}), ANTI_AFFINITY_KIND),
+    case(
+        "antiAffinity-weight-0",
+        put("spec.strategy.antiAffinity.preferredDuringSchedulingIgnoredDuringExecution.weight", 0),
+        "weight",
+        "greater than or equal to 1",
+    ),
+    case(
+        "activeMetadata-label-bluegreen.dev",
+        put("spec.strategy.activeMetadata.labels", {"bluegreen.dev/color": "x"}),
+        POD_METADATA_LABELS,
+    ),
+    case(
+        "previewMetadata-label-pod-template-hash",
+        put("spec.strategy.previewMetadata.labels", {"pod-template-hash": "x"}),
+        POD_METADATA_LABELS,
+    ),
+    case(
+        "activeMetadata-label-app-name",
+        put("spec.strategy.activeMetadata.labels", {"app.kubernetes.io/name": "x"}),
+        POD_METADATA_LABELS,
+    ),
+    case(
+        "activeMetadata-annotation-bluegreen.dev",
+        put("spec.strategy.activeMetadata.annotations", {"bluegreen.dev/request": "x"}),
+        POD_METADATA_ANNOTATIONS,
+    ),
+    case(
+        "activeMetadata-label-of-the-template",
+        put("spec.strategy.activeMetadata.labels", {"tier": "live"}),
+        POD_METADATA_TEMPLATE,
+    ),
+    case(
+        "pdb-both",
+        put("spec.podDisruptionBudget", {"minAvailable": 1, "maxUnavailable": 1}),
+        PDB_KIND,
+    ),
+    case("pdb-neither", put("spec.podDisruptionBudget", {}), PDB_KIND),
+    case("pdb-negative", put("spec.podDisruptionBudget", {"minAvailable": -1}), PDB_VALUE),
+    case("pdb-101-percent", put("spec.podDisruptionBudget", {"maxUnavailable": "101%"}), PDB_VALUE),
+    case("pdb-not-a-percent", put("spec.podDisruptionBudget", {"minAvailable": "half"}), PDB_VALUE),
+    case(
+        "service-ports-and-port",
+        put("spec.service.ports", [{"name": "http", "port": 80}]),
+        SERVICE_PORT_FORMS,
+    ),
+    case(
+        "service-ports-same-number",
+        both(
+            put("spec.service", {}),
+            put("spec.service.ports", [{"name": "http", "port": 80}, {"name": "b", "port": 80}]),
+        ),
+        SERVICE_PORT_UNIQUE,
+    ),
+    case(
+        "service-ports-same-name",
+        both(
+            put("spec.service", {}),
+            put("spec.service.ports", [{"name": "http", "port": 80}, {"name": "http", "port": 81}]),
+        ),
+        "Duplicate value",
+    ),
+    case(
+        "service-ports-primary-udp",
+        both(
+            put("spec.service", {}),
+            put(
+                "spec.service.ports",
+                [{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "web", "port": 80}],
+            ),
+        ),
+        SERVICE_PRIMARY_TCP,
+    ),
+    case(
+        "service-ports-bad-targetPort",
+        both(
+            put("spec.service", {}),
+            put("spec.service.ports", [{"name": "http", "port": 80, "targetPort": "Web_Port"}]),
+        ),
+        SERVICE_PORT_TARGET,
+    ),
+    case(
+        "service-appProtocol-bad",
+        put("spec.service.appProtocol", "not a protocol"),
+        "spec.service.appProtocol",
+        "should match",
+    ),
+    case(
+        "service-label-managed-by",
+        put("spec.service.labels", {"app.kubernetes.io/managed-by": "me"}),
+        SERVICE_LABELS,
+    ),
+    case(
+        "service-annotation-bluegreen.dev",
+        put("spec.service.annotations", {"bluegreen.dev/x": "y"}),
+        SERVICE_ANNOTATIONS,
     ),
     # --- strategy
     case(
@@ -759,6 +892,25 @@ EDGES = [
     pytest.param(put(f"{PRE}.thresholdRange", {"min": 0.5, "max": 0.5}), id="threshold-min-eq-max"),
     pytest.param(put(f"{PRE}.interval", "1m30s"), id="interval-1m30s"),
     pytest.param(drop("spec.strategy.canary"), id="no-canary-no-ingress-needed"),
+    pytest.param(
+        put("spec.strategy.antiAffinity", {"requiredDuringSchedulingIgnoredDuringExecution": {}}),
+        id="antiAffinity-required",
+    ),
+    pytest.param(put("spec.podDisruptionBudget", {"minAvailable": 0}), id="pdb-min-0"),
+    pytest.param(put("spec.podDisruptionBudget", {"maxUnavailable": "100%"}), id="pdb-100%"),
+    pytest.param(
+        put(
+            "spec.service",
+            {
+                "ports": [
+                    {"name": "dns", "port": 53, "protocol": "UDP"},
+                    {"name": "dns-tcp", "port": 53},
+                    {"name": "http", "port": 80, "appProtocol": "kubernetes.io/h2c"},
+                ]
+            },
+        ),
+        id="service-ports-udp-and-tcp-53-primary-http",
+    ),
     pytest.param(put(f"{CW}.cloudwatch.lookback", "24h"), id="cloudwatch-lookback-24h"),
     pytest.param(put(f"{CW}.cloudwatch.lookback", "1m"), id="cloudwatch-lookback-1m"),
     pytest.param(put(f"{CW}.cloudwatch.queries[0].metricStat.period", 5), id="period-5"),

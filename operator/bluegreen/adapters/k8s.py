@@ -136,8 +136,13 @@ class KubernetesGateway:
         owner = _owner_uid(manifest)
         known = self._cache.get(kind, meta["namespace"], meta["name"]) if self._cache else None
         if known is None and not adopt:
+            # Under the operator's field manager, so what it sets at creation counts as its
+            # own (labels and annotations it later takes off, kinds.py).
             status, body = self._request(
-                "POST", _PATHS[kind].format(ns=meta["namespace"]), body=manifest
+                "POST",
+                _PATHS[kind].format(ns=meta["namespace"]),
+                body=manifest,
+                query={"fieldManager": naming.MANAGER},
             )
             if status != 409:
                 self._ok(kind, meta["name"], status, body, "creating")
@@ -194,31 +199,43 @@ class KubernetesGateway:
         self._ok("Deployment", deployment, status, body, "scaling")
         self._seen("Deployment", body)
 
-    def patch_app_status(self, namespace: str, name: str, status_: dict[str, Any]) -> None:
+    def _merge_patch(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        *,
+        what: str,
+        sub: str = "",
+    ) -> None:
+        """A merge patch under the operator's field manager; an object that is gone is done
+        (there is nothing left to write to)."""
         status, body = self._request(
             "PATCH",
-            f"{_PATHS['BlueGreenApp'].format(ns=namespace)}/{name}/status",
-            body={"status": status_},
-            content_type="application/merge-patch+json",
-            query={"fieldManager": naming.MANAGER},
-        )
-        if status == 404:
-            return  # the app is gone; nothing to report on
-        self._ok("BlueGreenApp", name, status, body, "writing status of")
-        self._seen("BlueGreenApp", body)
-
-    def remove_app_annotation(self, namespace: str, name: str, key: str) -> None:
-        status, body = self._request(
-            "PATCH",
-            f"{_PATHS['BlueGreenApp'].format(ns=namespace)}/{name}",
-            body={"metadata": {"annotations": {key: None}}},
+            f"{_PATHS[kind].format(ns=namespace)}/{name}{sub}",
+            body=patch,
             content_type="application/merge-patch+json",
             query={"fieldManager": naming.MANAGER},
         )
         if status == 404:
             return
-        self._ok("BlueGreenApp", name, status, body, "clearing the request of")
-        self._seen("BlueGreenApp", body)
+        self._ok(kind, name, status, body, what)
+        self._seen(kind, body)
+
+    def patch_app_status(self, namespace: str, name: str, status_: dict[str, Any]) -> None:
+        self._merge_patch(
+            "BlueGreenApp",
+            namespace,
+            name,
+            {"status": status_},
+            what="writing status of",
+            sub="/status",
+        )
+
+    def remove_app_annotation(self, namespace: str, name: str, key: str) -> None:
+        patch = {"metadata": {"annotations": {key: None}}}
+        self._merge_patch("BlueGreenApp", namespace, name, patch, what="clearing the request of")
 
     def route_backends(self, namespace: str, change: RouteBackends) -> None:
         """A JSON patch of one rule's backendRefs, guarded by the route's resourceVersion:
@@ -245,21 +262,14 @@ class KubernetesGateway:
         self._ok("HTTPRoute", route, status, body, "routing through")
         self._seen("HTTPRoute", body)
 
-    def patch_pod_metadata(self, namespace: str, pod: str, metadata: dict[str, Any]) -> None:
-        """A merge patch of the pod's metadata under the operator's field manager: its
+    def patch_metadata(
+        self, kind: str, namespace: str, name: str, metadata: dict[str, Any]
+    ) -> None:
+        """A merge patch of the object's metadata under the operator's field manager: its
         managedFields then say which labels and annotations are the operator's, so they can
-        be taken off again. The pod keeps running (metadata is not its spec)."""
-        status, body = self._request(
-            "PATCH",
-            f"{_PATHS['Pod'].format(ns=namespace)}/{pod}",
-            body={"metadata": metadata},
-            content_type="application/merge-patch+json",
-            query={"fieldManager": naming.MANAGER},
-        )
-        if status == 404:
-            return  # the pod went meanwhile; its replacement is marked when it comes
-        self._ok("Pod", pod, status, body, "marking")
-        self._seen("Pod", body)
+        be taken off again. A pod keeps running (metadata is not its spec); one gone
+        meanwhile is done (its replacement is marked when it comes)."""
+        self._merge_patch(kind, namespace, name, {"metadata": metadata}, what="marking")
 
     def _seen(self, kind: str, body: Any) -> None:
         """A write's answer is the object as stored: the cache takes it at once."""

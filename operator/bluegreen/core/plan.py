@@ -47,11 +47,13 @@ class RouteBackends:
 
 
 @dataclass(frozen=True)
-class PatchPod:
-    """Set or remove labels and annotations of one pod (a merge patch of its metadata;
-    None removes a key): the role metadata of its colour, without restarting it."""
+class PatchMetadata:
+    """Set or remove labels and annotations of one object (a merge patch of its metadata;
+    None removes a key): the role metadata of a pod, without restarting it, or keys the
+    operator set on a Service and the spec no longer has."""
 
-    pod: str
+    kind: str
+    name: str
     metadata: dict[str, Any]
 
 
@@ -60,7 +62,7 @@ class ClearRequest:
     """Remove the person's request annotation once it has been handled."""
 
 
-Action = Apply | Scale | Delete | RouteBackends | PatchPod | ClearRequest
+Action = Apply | Scale | Delete | RouteBackends | PatchMetadata | ClearRequest
 
 
 @dataclass(frozen=True)

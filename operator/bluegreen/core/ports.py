@@ -70,8 +70,10 @@ class ClusterGateway(Protocol):
         """Set the backendRefs of one rule of an HTTPRoute, if it is still at
         `change.resource_version` (TransientError when it is not)."""
 
-    def patch_pod_metadata(self, namespace: str, pod: str, metadata: dict[str, Any]) -> None:
-        """A merge patch of a pod's labels and annotations; a pod that is gone is done."""
+    def patch_metadata(
+        self, kind: str, namespace: str, name: str, metadata: dict[str, Any]
+    ) -> None:
+        """A merge patch of an object's labels and annotations; one that is gone is done."""
 
 
 class EventSink(Protocol):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bluegreen.api import Color
 from bluegreen.core import placement, render
-from bluegreen.core.plan import Apply, Delete, PatchPod
+from bluegreen.core.plan import Apply, Delete, PatchMetadata
 from bluegreen.release.context import Pass, pod_selector
 
 
@@ -16,7 +16,7 @@ def ensure_marks(p: Pass) -> None:
     wanted = placement.wanted_marks(p.app, p.status)
     pods = (placement.PodMarks(x.name, x.color, x.marks, x.deleting) for x in p.observed.pods)
     for pod, patch in placement.marks_to_patch(pods, wanted):
-        p.actions.append(PatchPod(pod, patch))
+        p.actions.append(PatchMetadata("Pod", pod, patch))
 
 
 def ensure_budgets(p: Pass) -> None:

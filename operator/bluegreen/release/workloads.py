@@ -10,7 +10,7 @@ from typing import Any
 
 from bluegreen.api import Color
 from bluegreen.core import naming, render
-from bluegreen.core.plan import Apply, Delete, Scale
+from bluegreen.core.plan import Apply, Delete, PatchMetadata, Scale
 from bluegreen.core.world import ServiceState
 from bluegreen.release.context import Pass, legacy
 
@@ -48,14 +48,31 @@ def ensure_scale(p: Pass, color: Color, replicas: int) -> None:
 
 
 def ensure_service(p: Pass, manifest: dict[str, Any]) -> None:
-    have = p.observed.services.get(manifest["metadata"]["name"])
+    name = manifest["metadata"]["name"]
+    have = p.observed.services.get(name)
     if have is None or not service_matches(have, manifest):
         p.actions.append(Apply(manifest))
+    stale = stale_keys(have, manifest) if have is not None and have.has_owner else None
+    if stale:
+        p.actions.append(PatchMetadata("Service", name, stale))
+
+
+def stale_keys(have: ServiceState, want: dict[str, Any]) -> dict[str, Any] | None:
+    """The labels and annotations the operator set on the Service and the spec no longer
+    has, as a merge patch that removes them (a server-side apply that leaves them out does
+    not, when the object's creation set them too)."""
+    patch: dict[str, Any] = {}
+    for part, own in (("labels", have.own_labels), ("annotations", have.own_annotations)):
+        gone = sorted(own - (want["metadata"].get(part) or {}).keys())
+        if gone:
+            patch[part] = dict.fromkeys(gone)
+    return patch or None
 
 
 def service_matches(have: ServiceState, want: dict[str, Any]) -> bool:
     """Selector, ports, type, owner, labels and annotations are as rendered (others may add
-    their own labels and annotations; the ones the operator set and no longer wants go)."""
+    their own labels and annotations; the ones the operator set and no longer wants go by
+    `stale_keys`)."""
     spec = want["spec"]
     ports = tuple((p["name"], int(p["port"]), str(p["targetPort"])) for p in spec.get("ports", []))
     protocols = all(
@@ -72,6 +89,4 @@ def service_matches(have: ServiceState, want: dict[str, Any]) -> bool:
         and have.headless == (spec.get("clusterIP") == "None")
         and all(have.labels.get(k) == v for k, v in labels.items())
         and all(have.annotations.get(k) == v for k, v in annotations.items())
-        and have.own_labels <= labels.keys()
-        and have.own_annotations <= annotations.keys()
     )

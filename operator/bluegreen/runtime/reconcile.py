@@ -28,7 +28,7 @@ from bluegreen.core.plan import (
     ClearRequest,
     Delete,
     Event,
-    PatchPod,
+    PatchMetadata,
     Plan,
     RouteBackends,
     Scale,
@@ -102,8 +102,8 @@ def execute(app: BlueGreenApp, plan: Plan, gateway: ClusterGateway) -> None:
             gateway.delete(action.kind, ns, action.name)
         elif isinstance(action, RouteBackends):
             gateway.route_backends(ns, action)
-        elif isinstance(action, PatchPod):
-            gateway.patch_pod_metadata(ns, action.pod, action.metadata)
+        elif isinstance(action, PatchMetadata):
+            gateway.patch_metadata(action.kind, ns, action.name, action.metadata)
         elif isinstance(action, ClearRequest):
             gateway.remove_app_annotation(ns, app.metadata.name, naming.ANNOTATION_REQUEST)
 

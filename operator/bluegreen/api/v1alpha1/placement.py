@@ -245,7 +245,11 @@ class ServicePort(Model):
     port: Annotated[int, Field(ge=1, le=65535, description="The Services' port.")]
     target_port: Annotated[
         int | str | None,
-        Field(description="Container port: a name or a number; default: the same number."),
+        Field(
+            description="Container port: a name or a number; default: the same number.",
+            # Bounds the CEL rule's cost (a name is at most 15 characters anyway).
+            json_schema_extra={"maxLength": 15},
+        ),
     ] = None
     protocol: Protocol = Protocol.TCP
     app_protocol: Annotated[
