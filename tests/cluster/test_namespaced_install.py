@@ -28,6 +28,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from tests.support.apps import Apps, app_manifest
+from tests.support.chart import assert_placed, placed
 from tests.support.cluster import REPO, Cluster
 from tests.support.operator import OperatorProcess
 from tests.support.process import LOOPBACK, connects, other_address
@@ -220,7 +221,7 @@ def test_the_operator_releases_in_a_listed_namespace_only(
     outside = Apps(api_client, install.unlisted)
     outside.create(app_manifest("shop"))
     apps = Apps(api_client, install.listed[0])
-    apps.create(app_manifest("shop"))
+    apps.create(placed(app_manifest("shop")))
     other = Apps(api_client, install.listed[1])
     other.create(app_manifest("blog", replicas=1))
     # A Service of the name an app would own, made by hand: left alone, and the app says
@@ -274,6 +275,8 @@ def test_the_operator_releases_in_a_listed_namespace_only(
     assert outside.status("shop") == {}
     assert client.AppsV1Api(api_client).list_namespaced_deployment(install.unlisted).items == []
     assert core.list_namespaced_service(install.unlisted).items == []
+
+    assert_placed(api_client, ns, "green")
 
     log = op.log_path.read_text(errors="replace")
     assert denials(log) == [], f"refused by RBAC, in the operator's log:\n{op.tail()}"

@@ -358,6 +358,15 @@ CASES = [
     ),
     case("antiAffinity-neither", put("spec.strategy.antiAffinity", {}), ANTI_AFFINITY_KIND),
     case(
+        "antiAffinity-required-with-a-field",
+        put(
+            "spec.strategy.antiAffinity",
+            {"requiredDuringSchedulingIgnoredDuringExecution": {"topologyKey": "zone"}},
+        ),
+        "spec.strategy.antiAffinity.requiredDuringSchedulingIgnoredDuringExecution",
+        "at most 0",
+    ),
+    case(
         "antiAffinity-weight-0",
         put("spec.strategy.antiAffinity.preferredDuringSchedulingIgnoredDuringExecution.weight", 0),
         "weight",

@@ -132,6 +132,43 @@ def service_account_kubeconfig(
     return path
 
 
+def placed(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` with role metadata, a budget per colour and Service labels: what the chart's
+    rights must let the operator do (patch pods, write PodDisruptionBudgets)."""
+    body["spec"]["strategy"]["activeMetadata"] = {"labels": {"stage": "live"}}
+    body["spec"]["strategy"]["previewMetadata"] = {"annotations": {"example.com/preview": "1"}}
+    body["spec"]["podDisruptionBudget"] = {"maxUnavailable": 1}
+    body["spec"]["service"] = {"port": 80, "labels": {"team": "shop"}}
+    return body
+
+
+def assert_placed(api_client: client.ApiClient, ns: str, active: str) -> None:
+    """The `active` colour's pods are marked and it has its budget, once the operator got
+    to it."""
+
+    def marked() -> bool:
+        pods = (
+            client.CoreV1Api(api_client)
+            .list_namespaced_pod(
+                ns, label_selector=f"bluegreen.dev/app=shop,bluegreen.dev/color={active}"
+            )
+            .items
+        )
+        return bool(pods) and all((p.metadata.labels or {}).get("stage") == "live" for p in pods)
+
+    def budget() -> bool:
+        names = {
+            b.metadata.name
+            for b in client.PolicyV1Api(api_client).list_namespaced_pod_disruption_budget(ns).items
+        }
+        return f"shop-{active}" in names
+
+    wait_for(f"{active} pods marked active", marked)
+    wait_for(f"the budget of {active}", budget)
+    svc = client.CoreV1Api(api_client).read_namespaced_service("shop", ns)
+    assert (svc.metadata.labels or {}).get("team") == "shop"
+
+
 def release_as_service_account(
     sa_kubeconfig: Path, api_client: client.ApiClient, log_dir: Path, prefix: str = "rbac"
 ) -> dict[str, Any]:
@@ -144,7 +181,7 @@ def release_as_service_account(
     try:
         op.start()
         apps = Apps(api_client, ns)
-        body = app_manifest("shop")
+        body = placed(app_manifest("shop"))
         body["spec"]["analysis"] = {"prePromotion": [job_check(0)]}
         apps.create(body)
         first = apps.wait_phase("shop", "Healthy")
@@ -159,6 +196,8 @@ def release_as_service_account(
             "events.k8s.io", "v1", ns, "events"
         )["items"]
         assert any(e.get("reportingController") == "bluegreen.dev/operator" for e in events)
+        # Pods patched (role metadata), budgets applied and deleted, Services labelled.
+        assert_placed(api_client, ns, "green")
         # Jobs: applied (create, patch), watched (their end), deleted (the next window).
         (job,) = done["analysis"]["jobs"]
         batch = client.BatchV1Api(api_client)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from bluegreen.api.v1alpha1.base import PORT_NAME_PATTERN, Model, cel
 
@@ -91,8 +91,18 @@ class PreferredAntiAffinity(Model):
     ] = 1
 
 
+def _no_properties(schema: dict[str, Any]) -> None:
+    """An object without fields, as `maxProperties: 0`: the API server drops an empty
+    `properties` when it stores the CRD, and a stored CRD that differs from the file makes
+    `helm install` (server-side apply) conflict with whoever installed it first."""
+    schema.pop("properties", None)
+    schema["maxProperties"] = 0
+
+
 class RequiredAntiAffinity(Model):
     """No field: a candidate pod never shares a node with a pod of the other colour."""
+
+    model_config = ConfigDict(json_schema_extra=_no_properties)
 
 
 class AntiAffinity(Model):
