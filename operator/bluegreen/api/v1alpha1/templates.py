@@ -24,16 +24,14 @@ import enum
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from bluegreen.api.v1alpha1.base import (
-    GROUP,
     LIST_MAP,
     METRIC_MIN_REQUESTS,
     THRESHOLD_EMPTY,
-    VERSION,
     Model,
+    StoredObject,
     cel,
     unique_names,
 )
@@ -196,24 +194,8 @@ class AnalysisTemplateSpec(Model):
         return unique_names(items, "arg and metric names must be unique")
 
 
-class _TemplateMeta(BaseModel):
-    model_config = ConfigDict(
-        extra="ignore", frozen=True, populate_by_name=True, alias_generator=to_camel
-    )
-
-    name: str
-    namespace: str = ""
-    resource_version: str = ""
-
-
-class AnalysisTemplate(BaseModel):
+class AnalysisTemplate(StoredObject):
     """An AnalysisTemplate (namespaced) or ClusterAnalysisTemplate, as the API stores it."""
 
-    model_config = ConfigDict(
-        extra="ignore", frozen=True, populate_by_name=True, alias_generator=to_camel
-    )
-
-    api_version: str = f"{GROUP}/{VERSION}"
     kind: str = TEMPLATE_KIND
-    metadata: _TemplateMeta
     spec: AnalysisTemplateSpec
