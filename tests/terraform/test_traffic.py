@@ -46,6 +46,7 @@ from tests.terraform.tfconfig import (
     strings,
     tofu_env,
     tofu_eval,
+    trust_statement,
 )
 
 LBC = "helm_release.aws_load_balancer_controller"
@@ -134,13 +135,7 @@ def _conditions(statement: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
 
 
 def test_controller_role_trusts_only_its_service_account(cfg: Config) -> None:
-    role = cfg.resource("aws_iam_role.aws_load_balancer_controller")
-    assert expr(role["assume_role_policy"]) == (
-        "data.aws_iam_policy_document.aws_load_balancer_controller_assume.json"
-    )
-    (statement,) = statements(
-        cfg.data["aws_iam_policy_document.aws_load_balancer_controller_assume"]
-    )
+    statement = trust_statement(cfg, "aws_iam_role.aws_load_balancer_controller")
     assert statement["actions"] == ["sts:AssumeRoleWithWebIdentity"]
     (principal,) = statement["principals"]
     assert (principal["type"], principal["identifiers"]) == (
