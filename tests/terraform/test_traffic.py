@@ -23,6 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import jsonschema
 import pytest
 import yaml
@@ -246,6 +247,19 @@ def test_controller_policy_grants_exactly_the_calls_it_makes(cfg: Config) -> Non
     (describe,) = [s for s in policy if s["resources"] == ["*"]]
     assert set(describe["actions"]) == READ_ACTIONS
     assert all(":Describe" in a for a in READ_ACTIONS)
+
+
+def test_every_granted_action_is_an_operation_of_the_aws_api(cfg: Config) -> None:
+    """IAM accepts a misspelt action silently (it then grants nothing): each one must name
+    an operation of the EC2, ELBv2 or IAM API, as botocore's service models list them."""
+    session = botocore.session.get_session()
+    operations = set()
+    for service in ("ec2", "elbv2", "iam"):
+        model = session.get_service_model(service)
+        prefix = model.metadata["endpointPrefix"]
+        operations |= {f"{prefix}:{name}" for name in model.operation_names}
+    granted = {a for s in _lbc_policy(cfg) for a in s["actions"]}
+    assert granted - operations == set()
 
 
 def test_controller_policy_leaves_out_the_features_this_platform_turns_off(cfg: Config) -> None:
