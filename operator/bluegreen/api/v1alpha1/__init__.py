@@ -45,6 +45,7 @@ from bluegreen.api.v1alpha1.base import (
     Model,
     Phase,
 )
+from bluegreen.api.v1alpha1.config import ConfigTracking
 from bluegreen.api.v1alpha1.metrics import (
     Analysis,
     Metric,
@@ -152,6 +153,7 @@ __all__ = [
     "CloudWatchMetric",
     "Color",
     "Condition",
+    "ConfigTracking",
     "Dimension",
     "HistoryEntry",
     "ImagePolicy",
