@@ -258,9 +258,7 @@ class FakeCluster:
     def secrets_tracked(self) -> bool:
         return self.track_secrets
 
-    def put_config(
-        self, kind: str, name: str, data: dict[str, str], type_: str = ""
-    ) -> None:
+    def put_config(self, kind: str, name: str, data: dict[str, str], type_: str = "") -> None:
         """A person writes a ConfigMap (or Secret): stored as the watch cache keeps it."""
         obj: dict[str, Any] = {
             "metadata": {"name": name, "namespace": NAMESPACE, "labels": {}},
