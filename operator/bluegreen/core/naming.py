@@ -20,6 +20,14 @@ ANNOTATION_IMAGE = f"{GROUP}/image"  # the image as the user wrote it (tag), on 
 ANNOTATION_TEMPLATE = f"{GROUP}/template"
 """On each colour's Deployment: the app's pod template as written (JSON) for the revision it
 runs, so `kubectl bluegreen undo` can set it back on the app exactly."""
+ANNOTATION_CONFIG = f"{GROUP}/config"
+"""On each colour's Deployment of a config-tracking app: the content digests of the
+ConfigMaps and Secrets its revision tracks (JSON, `Kind/name` -> digest), part of the
+revision with the template (`kubectl bluegreen undo` checks both)."""
+ANNOTATION_COPY_OF = f"{GROUP}/copy-of"
+"""On a config copy: the name of the ConfigMap or Secret it copies."""
+LABEL_CONFIG_COPY = f"{GROUP}/config-copy"
+"""On a config copy ("true"): an immutable copy of a ConfigMap or Secret for one revision."""
 ANNOTATION_REQUEST = f"{GROUP}/request"  # promote | abort | retry, set by a person on the app
 ANNOTATION_ADOPT = f"{GROUP}/adopt"
 """On the app, "true": take over existing objects of the names the app owns (a migration

@@ -2,19 +2,25 @@
 
 Two templates that serialise to the same JSON have the same revision; any change to the
 template (an image tag, an env var, a label) gives a new one. Replicas are not part of it,
-so a replicas-only change starts no release.
+so a replicas-only change starts no release. With config tracking, the content of the
+ConfigMaps (and Secrets) the template references is part of it too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 REVISION_LENGTH = 10
 
 
-def revision(template: dict[str, Any]) -> str:
+def revision(template: dict[str, Any], config: Mapping[str, str] | None = None) -> str:
+    """`config`: the content digests of the ConfigMaps and Secrets the app tracks
+    (spec.configTracking), by `Kind/name`; none: the template alone, as before tracking."""
+    if config:
+        template = {"template": template, "config": dict(config)}
     canonical = json.dumps(template, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:REVISION_LENGTH]
 

@@ -23,7 +23,16 @@ from bluegreen.api.text import readable
 from bluegreen.core import naming
 from bluegreen.core.errors import ConflictError, InvalidSpecError, RejectedError
 from bluegreen.core.ingress_guard import IngressPolicy
-from bluegreen.core.plan import Apply, ClearRequest, Delete, Event, Plan, RouteBackends, Scale
+from bluegreen.core.plan import (
+    Apply,
+    ClearRequest,
+    CopyConfig,
+    Delete,
+    Event,
+    Plan,
+    RouteBackends,
+    Scale,
+)
 from bluegreen.core.ports import (
     Clock,
     ClusterGateway,
@@ -91,6 +100,8 @@ def execute(app: BlueGreenApp, plan: Plan, gateway: ClusterGateway) -> None:
             gateway.scale(ns, action.deployment, action.replicas)
         elif isinstance(action, Delete):
             gateway.delete(action.kind, ns, action.name)
+        elif isinstance(action, CopyConfig):
+            gateway.copy_config(action.manifest, action.source, action.digest)
         elif isinstance(action, RouteBackends):
             gateway.route_backends(ns, action)
         elif isinstance(action, ClearRequest):

@@ -46,6 +46,7 @@ from bluegreen.api.v1alpha1.base import (
     ObjectMeta,
     Phase,
 )
+from bluegreen.api.v1alpha1.config import ConfigTracking
 from bluegreen.api.v1alpha1.metrics import (
     Analysis,
     Metric,
@@ -153,6 +154,7 @@ __all__ = [
     "CloudWatchMetric",
     "Color",
     "Condition",
+    "ConfigTracking",
     "Dimension",
     "HistoryEntry",
     "ImagePolicy",

@@ -22,6 +22,7 @@ from bluegreen.api.v1alpha1.base import (
     Model,
     cel,
 )
+from bluegreen.api.v1alpha1.config import ConfigTracking
 from bluegreen.api.v1alpha1.metrics import Analysis, Metric
 from bluegreen.api.v1alpha1.notifications import NOTIFICATIONS_LIST, Subscription, unique_endpoints
 from bluegreen.api.v1alpha1.pods import PodTemplate
@@ -286,6 +287,10 @@ class BlueGreenAppSpec(Model):
     )
     image: ImagePolicy = Field(
         default_factory=ImagePolicy, description="Image digests: run every release by digest."
+    )
+    config_tracking: ConfigTracking = Field(
+        default_factory=ConfigTracking,
+        description="Release changes of the ConfigMaps (and Secrets) the template references.",
     )
     notifications: Annotated[
         list[Subscription],
