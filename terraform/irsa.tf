@@ -1,7 +1,7 @@
 # IAM Roles for Service Accounts: the cluster's OIDC issuer becomes an IAM identity provider,
 # and the operator's ServiceAccount (and nothing else) may assume its role: read-only ECR,
 # and optionally queries to one Amazon Managed Prometheus workspace and CloudWatch metrics. The AWS Load Balancer
-# Controller's role is in traffic.tf.
+# Controller's role is in traffic.tf; both trust policies are irsa_assume below.
 
 resource "aws_iam_openid_connect_provider" "eks" {
   url            = aws_eks_cluster.this.identity[0].oidc[0].issuer
@@ -13,9 +13,19 @@ resource "aws_iam_openid_connect_provider" "eks" {
   }
 }
 
-data "aws_iam_policy_document" "operator_assume" {
+# Who may assume each IRSA role: one ServiceAccount ("namespace:name"), and nothing else.
+locals {
+  irsa_service_accounts = {
+    operator                     = "${var.operator_namespace}:${var.operator_service_account}"
+    aws_load_balancer_controller = "${local.aws_load_balancer_controller_namespace}:${local.aws_load_balancer_controller_service_account}"
+  }
+}
+
+data "aws_iam_policy_document" "irsa_assume" {
+  for_each = local.irsa_service_accounts
+
   statement {
-    sid     = "OnlyTheOperatorServiceAccount"
+    sid     = "OnlyItsServiceAccount"
     effect  = "Allow"
     actions = ["sts:AssumeRoleWithWebIdentity"]
 
@@ -27,7 +37,7 @@ data "aws_iam_policy_document" "operator_assume" {
     condition {
       test     = "StringEquals"
       variable = "${local.oidc_issuer}:sub"
-      values   = ["system:serviceaccount:${var.operator_namespace}:${var.operator_service_account}"]
+      values   = ["system:serviceaccount:${each.value}"]
     }
 
     condition {
@@ -41,7 +51,7 @@ data "aws_iam_policy_document" "operator_assume" {
 resource "aws_iam_role" "operator" {
   name                 = "${var.cluster_name}-operator"
   description          = "bluegreen operator (IRSA): resolve image tags to digests in this platform's ECR repositories"
-  assume_role_policy   = data.aws_iam_policy_document.operator_assume.json
+  assume_role_policy   = data.aws_iam_policy_document.irsa_assume["operator"].json
   max_session_duration = 3600
 }
 

@@ -109,35 +109,11 @@ locals {
 
 # --- IAM: the controller's IRSA role and its least-privilege policy -------------------------
 
-data "aws_iam_policy_document" "aws_load_balancer_controller_assume" {
-  statement {
-    sid     = "OnlyTheControllerServiceAccount"
-    effect  = "Allow"
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-
-    principals {
-      type        = "Federated"
-      identifiers = [aws_iam_openid_connect_provider.eks.arn]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "${local.oidc_issuer}:sub"
-      values   = ["system:serviceaccount:${local.aws_load_balancer_controller_namespace}:${local.aws_load_balancer_controller_service_account}"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "${local.oidc_issuer}:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-  }
-}
-
+# Its trust policy (only its ServiceAccount) is irsa.tf's irsa_assume["aws_load_balancer_controller"].
 resource "aws_iam_role" "aws_load_balancer_controller" {
   name                 = "${var.cluster_name}-aws-load-balancer-controller"
   description          = "AWS Load Balancer Controller (IRSA): load balancers, target groups and their security groups of the ${var.cluster_name} cluster"
-  assume_role_policy   = data.aws_iam_policy_document.aws_load_balancer_controller_assume.json
+  assume_role_policy   = data.aws_iam_policy_document.irsa_assume["aws_load_balancer_controller"].json
   max_session_duration = 3600
 }
 

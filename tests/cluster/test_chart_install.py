@@ -147,6 +147,49 @@ def test_the_service_account_runs_a_full_release(
     release_as_service_account(sa_kubeconfig, api_client, LOGS)
 
 
+@pytest.fixture(scope="module")
+def secrets_release(cluster: Cluster, api_client: client.ApiClient, crd: None) -> Iterator[Release]:
+    """The chart with configTracking.secrets: true (one replica: only its RBAC matters)."""
+    ns = new_namespace(api_client, "helmsec")
+    installed = install_chart(
+        cluster,
+        str(CHART),
+        ns,
+        peering=f"bluegreen-{ns}",
+        replicas=1,
+        options=[
+            *("--set", "image.repository=registry.example/bluegreen-operator"),
+            *("--set", "image.tag=test"),
+            *("--set", "configTracking.secrets=true"),
+        ],
+    )
+    yield installed
+    uninstall_chart(cluster, api_client, installed)
+
+
+def test_with_secret_tracking_the_service_account_tracks_secrets_and_no_more(
+    secrets_release: Release,
+    cluster: Cluster,
+    api_client: client.ApiClient,
+    tmp_path: Path,
+) -> None:
+    """configTracking.secrets grants what copying Secrets needs, and sets the operator's
+    BLUEGREEN_TRACK_SECRETS; a release with a tracked Secret runs without a 403."""
+    deployment = next(
+        d for d in yaml.safe_load_all(secrets_release.manifest) if d and d["kind"] == "Deployment"
+    )
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "BLUEGREEN_TRACK_SECRETS", "value": "true"} in env
+    kubeconfig = service_account_kubeconfig(
+        api_client, cluster, secrets_release, tmp_path / "kubeconfig"
+    )
+    for verb in ("get", "list", "watch", "create", "delete"):
+        assert can_i(kubeconfig, verb, "secrets", "--all-namespaces"), verb
+    for verb in ("update", "patch"):
+        assert not can_i(kubeconfig, verb, "secrets", "--all-namespaces"), verb
+    release_as_service_account(kubeconfig, api_client, LOGS, "rbacsec", track_secrets=True)
+
+
 def test_the_service_account_cannot_read_secrets_nor_exec(
     sa_kubeconfig: Path, release: Release
 ) -> None:
@@ -177,6 +220,9 @@ def test_the_service_account_cannot_read_secrets_nor_exec(
         ("patch", "clusterkopfpeerings.kopf.dev"),
         ("watch", "analysistemplates.bluegreen.dev", "--all-namespaces"),
         ("list", "clusteranalysistemplates.bluegreen.dev"),
+        ("watch", "configmaps", "--all-namespaces"),  # config tracking
+        ("create", "configmaps", "-n", ns),
+        ("delete", "configmaps", "-n", ns),
     ]
     for args in denied:
         assert not can_i(sa_kubeconfig, *args), f"the operator can {' '.join(args)}"

@@ -37,6 +37,7 @@ from bluegreen.api.v1alpha1.base import (
     JOB_THRESHOLD,
     JOB_TIMEOUT,
     METRIC_KIND,
+    METRIC_MIN_REQUESTS,
 )
 from bluegreen.api.v1alpha1.placement import (
     ANTI_AFFINITY_KIND,
@@ -674,6 +675,12 @@ CASES = [
         "cloudwatch-with-a-promql-guard",
         both(put(f"{CW}.minRequestsQuery", "sum(x)"), put(f"{CW}.minRequests", 5)),
         GUARD_KIND,
+    ),
+    case(
+        "cloudwatch-with-minRequests-alone",
+        put(f"{CW}.minRequests", 5),
+        "spec.analysis.postPromotion[1]",
+        METRIC_MIN_REQUESTS,
     ),
     case(
         "cloudwatch-lookback-30s",

@@ -51,7 +51,13 @@ EXPECTED_RULES: dict[tuple[str, str], set[str]] = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
     ("", "namespaces"): {"list", "watch"},
     ("kopf.dev", "clusterkopfpeerings"): {"list", "watch", "patch"},
+    # Config tracking: ConfigMaps watched, read, copied (immutable: never updated), deleted.
+    ("", "configmaps"): {"list", "watch", "get", "create", "delete"},
 }
+SECRET_RULE = {("", "secrets"): {"list", "watch", "get", "create", "delete"}}
+"""configTracking.secrets: the same rights on Secrets, and nothing else more."""
+COPIED = {"ConfigMap", "Secret"}
+"""Kinds the gateway copies (create) and deletes, never applies (no patch)."""
 # A namespaced install (watchNamespaces): the same rules in a Role per namespace, without the
 # cluster-scoped reads kopf makes only cluster-wide (CRDs, namespaces: its scanning is off),
 # and with kopf's namespaced peering instead of the cluster-wide one.
@@ -338,10 +344,31 @@ def test_rbac_covers_every_kind_of_the_gateway_and_the_watches() -> None:
             if kind in ("BlueGreenApp", "HTTPRoute", "Pod")
             else {"get", "create", "patch"}
         )
+        if kind in COPIED:
+            needed = {"get", "create", "delete"}
+            if kind == "Secret":
+                continue  # only with configTracking.secrets (below)
         assert needed <= verbs, f"{kind} {group_resource(path)}: {verbs}"
     for watched in (*cache.WATCHED, cache.CLUSTER_PEERINGS):
         verbs = got.get(group_resource(watched.path()), set())
         assert {"list", "watch"} <= verbs, f"{watched.name}: {verbs}"
+
+
+def test_secret_tracking_adds_the_secret_rule_and_sets_the_operator_setting() -> None:
+    """configTracking.secrets: exactly the Secret rule more, cluster-wide, or in each Role
+    of a namespaced install (and no ClusterRole); and BLUEGREEN_TRACK_SECRETS."""
+    docs = render("configTracking.secrets=true")
+    assert rules(docs) == {**EXPECTED_RULES, **SECRET_RULE}
+    (container,) = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert {"name": "BLUEGREEN_TRACK_SECRETS", "value": "true"} in container["env"]
+    (default,) = one(render(), "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert all(e["name"] != "BLUEGREEN_TRACK_SECRETS" for e in default["env"])
+    namespaced = render("configTracking.secrets=true", *NAMESPACED)
+    assert by_kind(namespaced, "ClusterRole") == []
+    roles = by_kind(namespaced, "Role")
+    assert len(roles) == 2
+    for role in roles:
+        assert rules_of(role) == {**EXPECTED_ROLE_RULES, **SECRET_RULE}
 
 
 def test_role_binding_binds_the_role_to_the_service_account() -> None:
@@ -419,6 +446,10 @@ def test_roles_cover_every_kind_of_the_gateway_and_the_watches() -> None:
             if kind in ("BlueGreenApp", "HTTPRoute", "Pod")
             else {"get", "create", "patch"}
         )
+        if kind in COPIED:
+            needed = {"get", "create", "delete"}
+            if kind == "Secret":
+                continue  # only with configTracking.secrets (below)
         assert needed <= verbs, f"{kind}: {verbs}"
     for watched in (*cache.WATCHED, cache.PEERINGS):
         if watched.cluster_scoped:

@@ -79,6 +79,44 @@ def delete_namespace(api_client: client.ApiClient, name: str) -> None:
     client.CoreV1Api(api_client).delete_namespace(name, propagation_policy="Background")
 
 
+def _track_config(core: client.CoreV1Api, ns: str, body: dict[str, Any], secrets: bool) -> None:
+    """The app references a ConfigMap (and a Secret) and tracks it (them)."""
+    core.create_namespaced_config_map(ns, {"metadata": {"name": "settings"}, "data": {"a": "1"}})
+    env_from: list[dict[str, Any]] = [{"configMapRef": {"name": "settings"}}]
+    if secrets:
+        core.create_namespaced_secret(ns, {"metadata": {"name": "creds"}, "data": {"b": "Mg=="}})
+        env_from.append({"secretRef": {"name": "creds"}})
+    body["spec"]["configTracking"] = {"enabled": True, "secrets": secrets}
+    body["spec"]["template"]["spec"]["containers"][0]["envFrom"] = env_from
+
+
+def _check_copies(core: client.CoreV1Api, ns: str, app: dict[str, Any], secrets: bool) -> None:
+    """Every revision's copies exist; a copy of a revision nothing keeps is deleted."""
+    st = app["status"]
+    rev = st["stableRevision"]
+    assert core.read_namespaced_config_map(f"settings-{rev}", ns).immutable is True
+    if secrets:
+        assert core.read_namespaced_secret(f"creds-{rev}", ns).immutable is True
+    owner = {"apiVersion": app["apiVersion"], "kind": "BlueGreenApp", "name": "shop"}
+    labels = {"bluegreen.dev/app": "shop", "bluegreen.dev/config-copy": "true"}
+    stale = "settings-0000000000"
+    core.create_namespaced_config_map(
+        ns,
+        {
+            "metadata": {
+                "name": stale,
+                "labels": {**labels, "bluegreen.dev/revision": "0000000000"},
+                "ownerReferences": [{**owner, "uid": app["metadata"]["uid"]}],
+            },
+            "immutable": True,
+        },
+    )
+    wait_for(
+        f"the operator to delete {stale}",
+        lambda: stale not in {c.metadata.name for c in core.list_namespaced_config_map(ns).items},
+    )
+
+
 def install_chart(
     cluster: Cluster,
     chart: str,
@@ -170,19 +208,30 @@ def assert_placed(api_client: client.ApiClient, ns: str, active: str) -> None:
 
 
 def release_as_service_account(
-    sa_kubeconfig: Path, api_client: client.ApiClient, log_dir: Path, prefix: str = "rbac"
+    sa_kubeconfig: Path,
+    api_client: client.ApiClient,
+    log_dir: Path,
+    prefix: str = "rbac",
+    *,
+    track_secrets: bool = False,
 ) -> dict[str, Any]:
     """An operator process with the ServiceAccount's token runs a release v1 -> v2 of an
     app in a namespace of its own, whose analysis runs a Job, and returns the app's status
-    once Healthy on green; then a release v3, whose analysis window deletes v2's Job. Fails
-    if the operator's log shows a 403, or if it posted no Event of its own."""
+    once Healthy on green; then a release v3, whose analysis window deletes v2's Job. The
+    app tracks a ConfigMap (and a Secret, with `track_secrets`: the operator is run as the
+    chart's configTracking.secrets runs it): each revision's copies are made, and a copy no
+    revision keeps is deleted. Fails if the operator's log shows a 403, or if it posted no
+    Event of its own."""
     ns = new_namespace(api_client, prefix)
-    op = OperatorProcess(sa_kubeconfig, log_dir, namespaces=ns)
+    env = {"BLUEGREEN_TRACK_SECRETS": "true"} if track_secrets else {}
+    op = OperatorProcess(sa_kubeconfig, log_dir, namespaces=ns, env=env)
+    core = client.CoreV1Api(api_client)
     try:
         op.start()
         apps = Apps(api_client, ns)
         body = placed(app_manifest("shop"))
         body["spec"]["analysis"] = {"prePromotion": [job_check(0)]}
+        _track_config(core, ns, body, track_secrets)
         apps.create(body)
         first = apps.wait_phase("shop", "Healthy")
         apps.set_image("shop", "registry.example/shop:v2")
@@ -208,6 +257,7 @@ def release_as_service_account(
             f"Job {job} to be deleted",
             lambda: job not in {j.metadata.name for j in batch.list_namespaced_job(ns).items},
         )
+        _check_copies(core, ns, apps.get("shop"), track_secrets)
     finally:
         delete_namespace(api_client, ns)  # while the operator runs: it removes its finalizer
         op.stop()

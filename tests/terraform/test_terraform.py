@@ -41,6 +41,7 @@ from tests.terraform.tfconfig import (
     tofu_env,
     tofu_eval,
     tofu_plan,
+    trust_statement,
 )
 
 
@@ -360,9 +361,7 @@ def test_every_ecr_repository_has_a_lifecycle_policy(cfg: Config) -> None:
 
 
 def test_operator_role_trusts_only_the_operator_service_account(cfg: Config) -> None:
-    role = cfg.resource("aws_iam_role.operator")
-    assert expr(role["assume_role_policy"]) == "data.aws_iam_policy_document.operator_assume.json"
-    (statement,) = statements(cfg.data["aws_iam_policy_document.operator_assume"])
+    statement = trust_statement(cfg, "aws_iam_role.operator")
     assert statement.get("effect", "Allow") == "Allow"
     assert statement["actions"] == ["sts:AssumeRoleWithWebIdentity"]
     (principal,) = statement["principals"]

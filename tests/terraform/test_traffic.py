@@ -23,6 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import jsonschema
 import pytest
 import yaml
@@ -46,6 +47,7 @@ from tests.terraform.tfconfig import (
     strings,
     tofu_env,
     tofu_eval,
+    trust_statement,
 )
 
 LBC = "helm_release.aws_load_balancer_controller"
@@ -134,13 +136,7 @@ def _conditions(statement: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
 
 
 def test_controller_role_trusts_only_its_service_account(cfg: Config) -> None:
-    role = cfg.resource("aws_iam_role.aws_load_balancer_controller")
-    assert expr(role["assume_role_policy"]) == (
-        "data.aws_iam_policy_document.aws_load_balancer_controller_assume.json"
-    )
-    (statement,) = statements(
-        cfg.data["aws_iam_policy_document.aws_load_balancer_controller_assume"]
-    )
+    statement = trust_statement(cfg, "aws_iam_role.aws_load_balancer_controller")
     assert statement["actions"] == ["sts:AssumeRoleWithWebIdentity"]
     (principal,) = statement["principals"]
     assert (principal["type"], principal["identifiers"]) == (
@@ -251,6 +247,19 @@ def test_controller_policy_grants_exactly_the_calls_it_makes(cfg: Config) -> Non
     (describe,) = [s for s in policy if s["resources"] == ["*"]]
     assert set(describe["actions"]) == READ_ACTIONS
     assert all(":Describe" in a for a in READ_ACTIONS)
+
+
+def test_every_granted_action_is_an_operation_of_the_aws_api(cfg: Config) -> None:
+    """IAM accepts a misspelt action silently (it then grants nothing): each one must name
+    an operation of the EC2, ELBv2 or IAM API, as botocore's service models list them."""
+    session = botocore.session.get_session()
+    operations = set()
+    for service in ("ec2", "elbv2", "iam"):
+        model = session.get_service_model(service)
+        prefix = model.metadata["endpointPrefix"]
+        operations |= {f"{prefix}:{name}" for name in model.operation_names}
+    granted = {a for s in _lbc_policy(cfg) for a in s["actions"]}
+    assert granted - operations == set()
 
 
 def test_controller_policy_leaves_out_the_features_this_platform_turns_off(cfg: Config) -> None:

@@ -210,6 +210,21 @@ def statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return found if isinstance(found, list) else [found]
 
 
+TRUST_POLICY = re.compile(r'^data\.aws_iam_policy_document\.irsa_assume\["([a-z0-9_]+)"\]\.json$')
+
+
+def trust_statement(cfg: Config, role: str) -> dict[str, Any]:
+    """The one statement of an IRSA role's trust policy, as Terraform evaluates it for that
+    role: irsa_assume's `each.value` is the role's entry in local.irsa_service_accounts."""
+    found = TRUST_POLICY.match(expr(cfg.resource(role)["assume_role_policy"]))
+    assert found, f"{role}'s trust policy is not one of irsa_assume's"
+    doc = cfg.data["aws_iam_policy_document.irsa_assume"]
+    assert expr(doc["for_each"]) == "local.irsa_service_accounts"
+    account = cfg.locals["irsa_service_accounts"][found[1]]
+    (statement,) = statements(json.loads(json.dumps(doc).replace("${each.value}", account)))
+    return statement
+
+
 def hcl(value: Any) -> str:
     """A parsed value as HCL expression text again (objects, lists, strings, expressions)."""
     if isinstance(value, dict):

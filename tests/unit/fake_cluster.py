@@ -29,13 +29,20 @@ from typing import Any
 
 import yaml
 
-from bluegreen.core import naming
-from bluegreen.core.errors import RejectedError
+from bluegreen.core import configs, naming
+from bluegreen.core.errors import RejectedError, TransientError
 from bluegreen.core.ports import ClusterGateway
 from tests.unit.factories import NAMESPACE, T0
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
-WRITES = ("apply", "scale", "delete", "patch_app_status", "remove_app_annotation")
+WRITES = (
+    "apply",
+    "scale",
+    "delete",
+    "copy_config",
+    "patch_app_status",
+    "remove_app_annotation",
+)
 
 
 class Crash(Exception):  # noqa: N818 - it is not an error the operator handles: it died
@@ -129,6 +136,7 @@ class FakeCluster:
         self.reject: Callable[[dict[str, Any]], str | None] | None = None
         self.crash_after_write: int | None = None  # die right after the n-th write (1-based)
         self.writes_done = 0
+        self.track_secrets = False  # the operator's BLUEGREEN_TRACK_SECRETS
 
     # ------------------------------------------------------------------ state
 
@@ -237,7 +245,46 @@ class FakeCluster:
             and any(r.get("name") == app for r in o["metadata"].get("ownerReferences") or [])
         ]
 
+    def config_copies(self, namespace: str, app: str) -> list[dict[str, Any]]:
+        self._ns(namespace)
+        return [
+            copy.deepcopy(o)
+            for key, o in sorted(self.objects.items())
+            if key.split("/")[0] in (configs.CONFIG_MAP, configs.SECRET)
+            and o["metadata"].get("labels", {}).get(naming.LABEL_CONFIG_COPY) == "true"
+            and o["metadata"]["labels"].get(naming.LABEL_APP) == app
+        ]
+
+    def secrets_tracked(self) -> bool:
+        return self.track_secrets
+
+    def put_config(self, kind: str, name: str, data: dict[str, str], type_: str = "") -> None:
+        """A person writes a ConfigMap (or Secret): stored as the watch cache keeps it."""
+        obj: dict[str, Any] = {
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": {}},
+            "data": dict(data),
+            "digest": configs.digest(data),
+        }
+        if type_:
+            obj["type"] = type_
+        self.objects[f"{kind}/{name}"] = obj
+
     # ------------------------------------------------------------------ the port: writes
+
+    def copy_config(self, manifest: dict[str, Any], source: str, digest: str) -> None:
+        kind, name = manifest["kind"], manifest["metadata"]["name"]
+        self._ns(manifest["metadata"]["namespace"])
+        self.calls.append(Call("copy_config", kind, name, copy.deepcopy(manifest)))
+        src = self.obj(kind, source)
+        if src is None or src["digest"] != digest:
+            raise TransientError(f"{kind} {source} changed before its copy was made")
+        if f"{kind}/{name}" not in self.objects:
+            new = {**copy.deepcopy(manifest), "data": dict(src.get("data") or {})}
+            new["digest"] = src["digest"]
+            if src.get("type"):
+                new["type"] = src["type"]
+            self.objects[f"{kind}/{name}"] = new
+        self._wrote()
 
     def _wrote(self) -> None:
         self.writes_done += 1

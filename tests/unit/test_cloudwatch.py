@@ -20,6 +20,7 @@ from bluegreen.api.v1alpha1.base import (
     CLOUDWATCH_THRESHOLD,
     GUARD_KIND,
     METRIC_KIND,
+    METRIC_MIN_REQUESTS,
 )
 from bluegreen.core.analysis import MeasurementVerdict, QueryResult, evaluate_sample, render_query
 from bluegreen.core.cloudwatch import CloudWatchRequest, build_request, judge_results
@@ -99,6 +100,11 @@ INVALID = [
         {**cloudwatch_metric(), "minRequestsQuery": "sum(x)", "minRequests": 5},
         GUARD_KIND,
         id="a-promql-guard",
+    ),
+    pytest.param(
+        {**cloudwatch_metric(), "minRequests": 5},
+        METRIC_MIN_REQUESTS,
+        id="minRequests-without-its-query",
     ),
     pytest.param(
         with_source({"queries": [{"id": "a"}]}), CLOUDWATCH_QUERY_KIND, id="query-with-nothing"

@@ -235,6 +235,12 @@ def test_graph_parser() -> None:
             'route=~"/api/.*"}[1m]))',
         ),
         (
+            "http_requests_total",
+            "/checkout",
+            'sum by (color) (rate(http_requests_total{namespace="web",app="shop",'
+            'route="/checkout"}[1m]))',
+        ),
+        (
             "nginx:requests",
             "",
             'sum by (color) (rate(nginx:requests{namespace="web",app="shop"}[1m]))',

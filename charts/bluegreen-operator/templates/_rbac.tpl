@@ -3,7 +3,7 @@ The rules of every namespaced kind the operator uses: exactly its API calls, the
 ClusterRole (every namespace) and in each Role of a namespaced install (watchNamespaces).
 Its watches (bluegreen.adapters.watch: list and watch every kind it owns, filtered by its
 labels), its writes (bluegreen.adapters.k8s) and kopf (watching the apps, events).
-No Secrets, no pods/exec, no wildcards. Server-side apply creates an object that does not
+No Secrets (unless configTracking.secrets), no pods/exec, no wildcards. Server-side apply creates an object that does not
 exist yet, so `create` comes with `patch` wherever the operator applies, and `get`: when the
 create finds an object of that name which is not in its caches (not labelled as the
 operator's), the operator reads it to say whose it is, and leaves it alone.
@@ -76,4 +76,18 @@ operator's), the operator reads it to say whose it is, and leaves it alone.
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["list", "watch", "get", "create", "patch", "delete"]
+# Config tracking (spec.configTracking): ConfigMaps watched (a digest of each is kept, a
+# change wakes the apps that reference it), read when a revision's copy is made, copies
+# created (immutable, never updated) and deleted once no revision needs them.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["list", "watch", "get", "create", "delete"]
+{{- if .Values.configTracking.secrets }}
+# configTracking.secrets: the same for Secrets. This lets the operator read every Secret
+# of the namespaces it serves (the content passes through it into the copy; only a digest
+# is kept in memory) and create and delete Secrets there.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["list", "watch", "get", "create", "delete"]
+{{- end }}
 {{- end }}

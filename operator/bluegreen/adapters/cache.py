@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from bluegreen.adapters.kinds import (
     ANALYSIS_TEMPLATES,
     APPS,
     CLUSTER_ANALYSIS_TEMPLATES,
     CLUSTER_PEERINGS,
+    CONFIG_MAPS,
     DEPLOYMENTS,
     ENDPOINT_SLICES,
     HTTP_ROUTES,
@@ -38,6 +39,7 @@ from bluegreen.adapters.kinds import (
     KINDS,
     PEERINGS,
     PODS,
+    SECRETS,
     SERVICE_MONITORS,
     SERVICES,
     WATCHED,
@@ -51,6 +53,7 @@ __all__ = [
     "APPS",
     "CLUSTER_ANALYSIS_TEMPLATES",
     "CLUSTER_PEERINGS",
+    "CONFIG_MAPS",
     "DEPLOYMENTS",
     "ENDPOINT_SLICES",
     "HTTP_ROUTES",
@@ -58,6 +61,7 @@ __all__ = [
     "KINDS",
     "PEERINGS",
     "PODS",
+    "SECRETS",
     "SERVICES",
     "SERVICE_MONITORS",
     "WATCHED",
@@ -97,14 +101,19 @@ class ObjectCache:
     Thread-safe: watch threads write, reconcile passes in worker threads read. Objects are
     replaced, never changed in place, so what a read returns stays as it was read."""
 
-    def __init__(self, on_change: OnChange | None = None) -> None:
+    def __init__(
+        self, on_change: OnChange | None = None, watched: Sequence[Kind] = WATCHED
+    ) -> None:
+        """`watched`: the kinds listed and watched (WATCHED, and SECRETS when the operator
+        tracks them); the others are only read or written through."""
         self._on_change = on_change
+        self._watched = tuple(watched)
         self._lock = threading.Lock()
         self._objects: dict[str, dict[Key, Obj]] = {k: {} for k in KINDS}
         self._index: dict[str, dict[Key, set[str]]] = {k: {} for k in KINDS}
         self._gone: dict[str, dict[Key, str]] = {k: {} for k in KINDS}
         self._synced: set[tuple[str, str]] = set()  # (kind, namespace or "" for all)
-        self._expected: set[tuple[str, str]] = {(k.name, "") for k in WATCHED}
+        self._expected: set[tuple[str, str]] = {(k.name, "") for k in self._watched}
         self._served: dict[str, bool] = {}
 
     def watch_namespaces(self, namespaces: Iterable[str]) -> None:
@@ -113,9 +122,9 @@ class ObjectCache:
         listed = list(namespaces)
         if listed:
             self._expected = {
-                (k.name, ns) for k in WATCHED if not k.cluster_scoped for ns in listed
+                (k.name, ns) for k in self._watched if not k.cluster_scoped for ns in listed
             }
-            for kind in WATCHED:
+            for kind in self._watched:
                 if kind.cluster_scoped:
                     self.not_served(kind.name)
 
@@ -143,6 +152,10 @@ class ObjectCache:
         """False while an optional kind's API is not served (its CRD is not installed)."""
         with self._lock:
             return self._served.get(kind, True)
+
+    def watches(self, kind: str) -> bool:
+        """Whether the kind is listed and watched (not only read through writes)."""
+        return any(k.name == kind for k in self._watched)
 
     def synced(self) -> bool:
         with self._lock:
@@ -280,3 +293,13 @@ class CachedReader:
 
     def analysis_jobs(self, namespace: str, app: str) -> list[Obj]:
         return self.cache.indexed(JOBS.name, namespace, app)
+
+    def config_copies(self, namespace: str, app: str) -> list[Obj]:
+        return [
+            {**obj, "kind": kind.name}
+            for kind in (CONFIG_MAPS, SECRETS)
+            for obj in self.cache.indexed(kind.name, namespace, app)
+        ]
+
+    def secrets_tracked(self) -> bool:
+        return self.cache.watches(SECRETS.name) and self.cache.served(SECRETS.name)

@@ -32,7 +32,6 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -43,6 +42,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from bluegreen.adapters import aws
 from bluegreen.core.analysis import QueryResult
 from bluegreen.core.cloudwatch import CloudWatchRequest, judge_results
 
@@ -55,21 +55,6 @@ MAX_ATTEMPTS = 3
 """HTTP requests per page at most: the first and two retries (throttling, 5xx)."""
 MAX_PAGES = 5
 
-_THROTTLING = frozenset(
-    {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
-)
-_ACCESS_DENIED = frozenset({"AccessDenied", "AccessDeniedException", "403"})
-_BAD_CREDENTIALS = frozenset(
-    {
-        "UnrecognizedClientException",
-        "InvalidClientTokenId",
-        "InvalidSignatureException",
-        "SignatureDoesNotMatch",
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "IncompleteSignature",
-    }
-)
 _INVALID = frozenset(
     {
         "InvalidParameterValue",
@@ -102,20 +87,21 @@ class CloudWatchProvider:
         self.max_attempts = max_attempts
         self.calls = 0
         """GetMetricData pages asked for (each up to `max_attempts` HTTP requests)."""
-        self._session = session
-        self._config = Config(
-            connect_timeout=timeout_seconds,
-            read_timeout=timeout_seconds,
-            # Attempts in all, the first included (botocore's "max_attempts" counts retries).
-            retries={"total_max_attempts": max_attempts, "mode": "standard"},
-            user_agent_extra="bluegreen-operator",
-        )
         self._lock = threading.Lock()
-        self._clients: dict[str, CloudWatchClient] = {}
+        config = aws.client_config(timeout_seconds, max_attempts)
+
+        def make(session: boto3.session.Session, region: str | None) -> CloudWatchClient:
+            if region is None and session.region_name is None:
+                region = os.environ.get("AWS_REGION") or None
+            return session.client(
+                "cloudwatch", region_name=region, endpoint_url=self.endpoint_url, config=config
+            )
+
+        self._clients = aws.RegionalClients(make, session)
 
     def get_metric_data(self, request: CloudWatchRequest) -> QueryResult:
         try:
-            client = self._client(request.region)
+            client = self._clients.get(request.region)
         except NoRegionError:
             return QueryResult(
                 error="no AWS region: set the metric's cloudwatch.region, or AWS_REGION in "
@@ -146,7 +132,7 @@ class CloudWatchProvider:
             log.info("CloudWatch request failed: %s", error)
             return QueryResult(error=f"CloudWatch unreachable: {_endpoint(error)}")
         except NoCredentialsError:
-            self._forget(request.region)
+            self._clients.forget(request.region)
             return QueryResult(
                 error="no AWS credentials found (IRSA: the operator's ServiceAccount needs "
                 "the eks.amazonaws.com/role-arn annotation)"
@@ -161,44 +147,21 @@ class CloudWatchProvider:
         meta = response.get("ResponseMetadata") or {}
         status = meta.get("HTTPStatusCode")
         attempts = int(meta.get("RetryAttempts") or 0) + 1
-        if code in _THROTTLING or status == 429:
+        if code in aws.THROTTLING or status == 429:
             return QueryResult(
                 error=f"CloudWatch throttled the request ({code}: {message}) "
                 f"{attempts} time{'s' if attempts != 1 else ''}, with backoff"
             )
-        if code in _ACCESS_DENIED or status == 403:
+        if code in aws.ACCESS_DENIED or code == "403" or status == 403:
             return QueryResult(error=f"access denied by CloudWatch: {message}")
-        if code in _BAD_CREDENTIALS:
-            self._forget(request.region)
+        if code in aws.BAD_CREDENTIALS:
+            self._clients.forget(request.region)
             return QueryResult(error=f"CloudWatch rejected the AWS credentials ({code}: {message})")
-        if code in _INVALID or (status == 400 and code not in _THROTTLING):
+        if code in _INVALID or (status == 400 and code not in aws.THROTTLING):
             return QueryResult(
                 error=f"CloudWatch refused the query ({code}: {message})", invalid=True
             )
         return QueryResult(error=f"CloudWatch answered {code or status}: {message}")
-
-    def _client(self, region: str | None) -> CloudWatchClient:
-        key = region or ""
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                if self._session is None:
-                    self._session = boto3.session.Session()
-                if region is None and self._session.region_name is None:
-                    region = os.environ.get("AWS_REGION") or None
-                # Creating a client is not thread-safe in boto3; using one is.
-                client = self._session.client(
-                    "cloudwatch",
-                    region_name=region,
-                    endpoint_url=self.endpoint_url,
-                    config=self._config,
-                )
-                self._clients[key] = client
-            return client
-
-    def _forget(self, region: str | None) -> None:
-        with self._lock:
-            self._clients.pop(region or "", None)
 
 
 def _code_and_message(response: dict[str, Any]) -> tuple[str, str]:

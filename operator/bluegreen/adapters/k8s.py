@@ -25,7 +25,7 @@ from urllib3.exceptions import HTTPError
 from bluegreen.adapters.cache import ObjectCache
 from bluegreen.api import GROUP, PLURAL, VERSION, timestamps
 from bluegreen.api.text import EVENT_NOTE_BYTES, clip_bytes
-from bluegreen.core import naming
+from bluegreen.core import configs, naming
 from bluegreen.core.errors import ConflictError, RejectedError, TransientError
 from bluegreen.core.plan import RouteBackends
 
@@ -38,6 +38,8 @@ _PATHS = {
     "Job": "/apis/batch/v1/namespaces/{ns}/jobs",
     "Pod": "/api/v1/namespaces/{ns}/pods",
     "PodDisruptionBudget": "/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets",
+    "ConfigMap": "/api/v1/namespaces/{ns}/configmaps",
+    "Secret": "/api/v1/namespaces/{ns}/secrets",
     "BlueGreenApp": f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}/{PLURAL}",
 }
 
@@ -161,6 +163,32 @@ class KubernetesGateway:
         )
         self._ok(kind, meta["name"], status, body, "applying")
         self._seen(kind, body)
+
+    def copy_config(self, manifest: dict[str, Any], source: str, digest: str) -> None:
+        """Create the immutable copy of ConfigMap or Secret `source` that `manifest` names,
+        with the source's content, if that content is still the revision's (`digest`). The
+        content passes through; the cache keeps only the copy's digest."""
+        kind, meta = manifest["kind"], manifest["metadata"]
+        namespace = meta["namespace"]
+        status, body = self._request("GET", f"{_PATHS[kind].format(ns=namespace)}/{source}")
+        if status == 404:
+            raise TransientError(f"{kind} {source} is gone before its copy was made")
+        self._ok(kind, source, status, body, "reading")
+        if not isinstance(body, dict) or configs.object_digest(body) != digest:
+            raise TransientError(f"{kind} {source} changed before its copy was made")
+        copy = dict(manifest)
+        for key in ("data", "binaryData", "type"):
+            if body.get(key):
+                copy[key] = body[key]
+        status, created = self._request("POST", _PATHS[kind].format(ns=namespace), body=copy)
+        if status == 409:
+            existing = self._read(kind, namespace, meta["name"])
+            if existing is not None and _owner_uid(manifest) not in _owner_uids(existing):
+                raise ConflictError(kind, meta["name"], _holder(existing))
+            self._seen(kind, existing)
+            return
+        self._ok(kind, meta["name"], status, created, "copying")
+        self._seen(kind, created)
 
     def _read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         status, body = self._request("GET", f"{_PATHS[kind].format(ns=namespace)}/{name}")

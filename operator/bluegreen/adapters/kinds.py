@@ -16,7 +16,7 @@ from bluegreen.api.v1alpha1 import (
     TEMPLATE_KIND,
     TEMPLATE_PLURAL,
 )
-from bluegreen.core import naming
+from bluegreen.core import configs, naming
 from bluegreen.core.ports import WRITTEN_AT
 
 Obj = dict[str, Any]
@@ -328,6 +328,50 @@ JOBS = Kind(
 )
 """The analysis Jobs of job metrics: a finished Job wakes its app at once."""
 
+
+def _trim_config(obj: Obj) -> Obj:
+    """A ConfigMap or Secret: its identity and a digest of its content, never the content
+    (the gateway reads that when it makes a copy)."""
+    out: Obj = {"metadata": _meta(obj), "digest": configs.object_digest(obj)}
+    if obj.get("type"):
+        out["type"] = obj["type"]
+    return out
+
+
+def _copy_of_app(obj: Obj) -> str | None:
+    """The app of one of the operator's config copies; None for any other object."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    if labels.get(naming.LABEL_CONFIG_COPY) != "true":
+        return None
+    return _owner_app(obj)
+
+
+CONFIG_MAPS = Kind(
+    configs.CONFIG_MAP,
+    "/api/v1",
+    "configmaps",
+    "",  # the users' ConfigMaps: an app may reference any of its namespace
+    _trim_config,
+    _copy_of_app,
+    index_of=_copy_of_app,
+    forbidden_is_absent=True,
+)
+"""ConfigMaps, for config tracking: a change wakes the apps that reference it. Kept as a
+digest each. Without the right to list them (RBAC of an older install) they are absent:
+the apps that track config wait with ConfigMissing."""
+SECRETS = Kind(
+    configs.SECRET,
+    "/api/v1",
+    "secrets",
+    "",
+    _trim_config,
+    _copy_of_app,
+    index_of=_copy_of_app,
+    forbidden_is_absent=True,
+)
+"""Secrets, watched only when the administrator allows tracking them
+(BLUEGREEN_TRACK_SECRETS): kept as a digest each, never their data."""
+
 APPS = Kind("BlueGreenApp", f"/apis/{GROUP}/{VERSION}", PLURAL, "", lambda o: o, _label(""))
 """Apps are not watched here (kopf watches them); the cache keeps their latest bodies."""
 
@@ -367,5 +411,6 @@ WATCHED = (
     ANALYSIS_TEMPLATES,
     CLUSTER_ANALYSIS_TEMPLATES,
     JOBS,
+    CONFIG_MAPS,
 )
-KINDS = {k.name: k for k in (*WATCHED, APPS, CLUSTER_PEERINGS, PEERINGS)}
+KINDS = {k.name: k for k in (*WATCHED, SECRETS, APPS, CLUSTER_PEERINGS, PEERINGS)}

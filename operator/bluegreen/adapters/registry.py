@@ -29,7 +29,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -39,6 +38,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from bluegreen.adapters import aws
 from bluegreen.core.images import (
     EcrRef,
     Resolution,
@@ -58,21 +58,6 @@ MAX_CACHE_ENTRIES = 1024
 
 _NOT_FOUND_IMAGE = "ImageNotFoundException"
 _NOT_FOUND_REPOSITORY = "RepositoryNotFoundException"
-_THROTTLING = frozenset(
-    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
-)
-_ACCESS_DENIED = frozenset({"AccessDeniedException", "AccessDenied"})
-# The request was refused because of who sent it: the credentials are wrong, not the image.
-_BAD_CREDENTIALS = frozenset(
-    {
-        "UnrecognizedClientException",
-        "InvalidSignatureException",
-        "SignatureDoesNotMatch",
-        "ExpiredTokenException",
-        "InvalidClientTokenId",
-    }
-)
-
 _CacheKey = tuple[str, str, str, str]
 
 
@@ -94,17 +79,14 @@ class EcrResolver:
         self.calls = 0
         """DescribeImages calls made (each may be up to MAX_ATTEMPTS HTTP requests)."""
         self._clock = clock
-        self._session = session
-        self._config = Config(
-            connect_timeout=timeout_seconds,
-            read_timeout=timeout_seconds,
-            # Attempts in all, the first included (botocore's own "max_attempts" counts
-            # retries only: {"max_attempts": 2} would be three attempts, 3 x timeout).
-            retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
-            user_agent_extra="bluegreen-operator",
+        config = aws.client_config(timeout_seconds, MAX_ATTEMPTS)
+        self._clients: aws.RegionalClients[ECRClient] = aws.RegionalClients(
+            lambda session, region: session.client(
+                "ecr", region_name=region, endpoint_url=endpoint_url, config=config
+            ),
+            session,
         )
         self._lock = threading.Lock()
-        self._clients: dict[str, ECRClient] = {}
         self._cache: dict[_CacheKey, tuple[float, Resolution]] = {}
 
     def resolve(self, image: str) -> Resolution:
@@ -129,7 +111,7 @@ class EcrResolver:
 
     def _ask(self, ref: EcrRef) -> Resolution:
         assert ref.tag is not None
-        client = self._client(ref.region)
+        client = self._clients.get(ref.region)
         with self._lock:
             self.calls += 1
         try:
@@ -145,7 +127,7 @@ class EcrResolver:
         except EndpointConnectionError as error:
             return _unavailable(ref, f"cannot reach ECR: {error}")
         except NoCredentialsError:
-            self._forget_client(ref.region)  # its credentials stay None until it is remade
+            self._clients.forget(ref.region)  # its credentials stay None until it is remade
             return _unavailable(ref, "no AWS credentials found")
         except BotoCoreError as error:
             return _unavailable(ref, f"ECR request failed: {error}")
@@ -165,31 +147,14 @@ class EcrResolver:
                 f"repository {ref.repository} not found in registry "
                 f"{ref.registry_id} ({ref.region})",
             )
-        if code in _THROTTLING:
+        if code in aws.THROTTLING:
             return _unavailable(ref, f"ECR throttled the request ({code}: {detail})")
-        if code in _ACCESS_DENIED:
+        if code in aws.ACCESS_DENIED:
             return _unavailable(ref, f"access denied by ECR: {detail}")
-        if code in _BAD_CREDENTIALS:
-            self._forget_client(ref.region)
+        if code in aws.BAD_CREDENTIALS:
+            self._clients.forget(ref.region)
             return _unavailable(ref, f"ECR rejected the AWS credentials ({code}: {detail})")
         return _unavailable(ref, f"ECR answered {code or 'an error'}: {detail}")
-
-    def _client(self, region: str) -> ECRClient:
-        with self._lock:
-            client = self._clients.get(region)
-            if client is None:
-                if self._session is None:
-                    self._session = boto3.session.Session()
-                # Creating a client is not thread-safe in boto3; using one is.
-                client = self._session.client(
-                    "ecr", region_name=region, endpoint_url=self.endpoint_url, config=self._config
-                )
-                self._clients[region] = client
-            return client
-
-    def _forget_client(self, region: str) -> None:
-        with self._lock:
-            self._clients.pop(region, None)
 
     def _remember(self, key: _CacheKey, resolution: Resolution) -> None:
         now = self._clock()

@@ -125,6 +125,9 @@ def _object_schema(description: str, **properties: Schema) -> Schema:
     }
 
 
+AGE_COLUMN = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+
+
 def crd() -> dict[str, Any]:
     spec_schema = model_schema(api.BlueGreenAppSpec)
     spec_schema["required"] = sorted(set(spec_schema.get("required", [])) | {"template"})
@@ -148,66 +151,38 @@ def crd() -> dict[str, Any]:
             "and '-', starting with a letter): it names the app's Services",
         },
     ]
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": f"{api.PLURAL}.{api.GROUP}",
-            "labels": {"app.kubernetes.io/part-of": "bluegreen"},
+    return _definition(
+        names={
+            "kind": api.KIND,
+            "listKind": f"{api.KIND}List",
+            "plural": api.PLURAL,
+            "singular": api.SINGULAR,
+            "shortNames": api.SHORT_NAMES,
+            "categories": ["all", "bluegreen"],
         },
-        "spec": {
-            "group": api.GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": api.KIND,
-                "listKind": f"{api.KIND}List",
-                "plural": api.PLURAL,
-                "singular": api.SINGULAR,
-                "shortNames": api.SHORT_NAMES,
-                "categories": ["all", "bluegreen"],
+        scope="Namespaced",
+        version={
+            "schema": {"openAPIV3Schema": root},
+            "subresources": {
+                "status": {},
+                "scale": {
+                    "specReplicasPath": ".spec.replicas",
+                    "statusReplicasPath": ".status.replicas",
+                    "labelSelectorPath": ".status.selector",
+                },
             },
-            "versions": [
-                {
-                    "name": api.VERSION,
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": root},
-                    "subresources": {
-                        "status": {},
-                        "scale": {
-                            "specReplicasPath": ".spec.replicas",
-                            "statusReplicasPath": ".status.replicas",
-                            "labelSelectorPath": ".status.selector",
-                        },
-                    },
-                    "additionalPrinterColumns": [
-                        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-                        {"name": "Active", "type": "string", "jsonPath": ".status.activeColor"},
-                        {"name": "Stable", "type": "string", "jsonPath": ".status.stableRevision"},
-                        {
-                            "name": "Candidate",
-                            "type": "string",
-                            "jsonPath": ".status.candidateRevision",
-                        },
-                        {"name": "Canary", "type": "integer", "jsonPath": ".status.canary.weight"},
-                        {
-                            "name": "Ready",
-                            "type": "integer",
-                            "jsonPath": ".status.replicas",
-                            "priority": 1,
-                        },
-                        {
-                            "name": "Message",
-                            "type": "string",
-                            "jsonPath": ".status.message",
-                            "priority": 1,
-                        },
-                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-                    ],
-                }
+            "additionalPrinterColumns": [
+                {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+                {"name": "Active", "type": "string", "jsonPath": ".status.activeColor"},
+                {"name": "Stable", "type": "string", "jsonPath": ".status.stableRevision"},
+                {"name": "Candidate", "type": "string", "jsonPath": ".status.candidateRevision"},
+                {"name": "Canary", "type": "integer", "jsonPath": ".status.canary.weight"},
+                {"name": "Ready", "type": "integer", "jsonPath": ".status.replicas", "priority": 1},
+                {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
+                AGE_COLUMN,
             ],
         },
-    }
+    )
 
 
 def template_crd(*, cluster: bool) -> dict[str, Any]:
@@ -221,34 +196,33 @@ def template_crd(*, cluster: bool) -> dict[str, Any]:
     root = _object_schema(
         f"An {kind}: analysis metrics with args, written once {scope}.", spec=spec_schema
     )
+    return _definition(
+        names={
+            "kind": kind,
+            "listKind": f"{kind}List",
+            "plural": plural,
+            "singular": singular,
+            "categories": ["bluegreen"],
+        },
+        scope="Cluster" if cluster else "Namespaced",
+        version={"schema": {"openAPIV3Schema": root}, "additionalPrinterColumns": [AGE_COLUMN]},
+    )
+
+
+def _definition(*, names: dict[str, Any], scope: str, version: dict[str, Any]) -> dict[str, Any]:
+    """A CRD of the group with one version, served and stored."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": f"{plural}.{api.GROUP}",
+            "name": f"{names['plural']}.{api.GROUP}",
             "labels": {"app.kubernetes.io/part-of": "bluegreen"},
         },
         "spec": {
             "group": api.GROUP,
-            "scope": "Cluster" if cluster else "Namespaced",
-            "names": {
-                "kind": kind,
-                "listKind": f"{kind}List",
-                "plural": plural,
-                "singular": singular,
-                "categories": ["bluegreen"],
-            },
-            "versions": [
-                {
-                    "name": api.VERSION,
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": root},
-                    "additionalPrinterColumns": [
-                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-                    ],
-                }
-            ],
+            "scope": scope,
+            "names": names,
+            "versions": [{"name": api.VERSION, "served": True, "storage": True, **version}],
         },
     }
 

@@ -28,6 +28,10 @@ class ConditionType(enum.StrEnum):
     TRAFFIC_ROUTED = "TrafficRouted"
     """The HTTPRoute rule of spec.trafficRouting.gatewayAPI can be written (routes to the
     app's Services only)."""
+    CONFIG_TRACKED = "ConfigTracked"
+    """spec.configTracking: every ConfigMap (and Secret) the template references is part of
+    the revision, and the pods reference its immutable copy; False: one does not exist
+    (the release waits), or Secrets are asked for but the operator does not track them."""
     # kstatus (Flux, kubectl wait, cli-utils): Ready, and the abnormal-true pair below.
     READY = "Ready"
     """The app is at rest on its spec: Healthy, every release done."""
@@ -111,6 +115,14 @@ class Reason(enum.StrEnum):
     """TrafficRouted: the route has no such rule (or several, and none is named)."""
     ROUTE_CONFLICT = "RouteConflict"
     """TrafficRouted: the rule routes to Services of someone else; it is left alone."""
+    TRACKED = "Tracked"
+    """ConfigTracked: the referenced ConfigMaps (and Secrets) are part of the revision."""
+    CONFIG_MISSING = "ConfigMissing"
+    """ConfigTracked: a ConfigMap or Secret the template references without `optional: true`
+    does not exist; no release starts or goes on until it does."""
+    SECRETS_NOT_TRACKED = "SecretsNotTracked"
+    """ConfigTracked: the app asks to track Secrets, the operator's administrator does not
+    allow it; a Secret's change starts no release, the pods reference it directly."""
     RELEASED = "Released"
     """Ready: the active colour serves the stable revision the spec asks for."""
     # ---------------------------------------------------------------- Events

@@ -23,6 +23,14 @@ runs, so `kubectl bluegreen undo` can set it back on the app exactly."""
 ANNOTATION_ANTI_AFFINITY = f"{GROUP}/anti-affinity"
 """On each colour's Deployment, when the app sets strategy.antiAffinity: the setting (JSON) its
 revision was computed with, so `kubectl bluegreen undo` can check a kept template's revision."""
+ANNOTATION_CONFIG = f"{GROUP}/config"
+"""On each colour's Deployment of a config-tracking app: the content digests of the
+ConfigMaps and Secrets its revision tracks (JSON, `Kind/name` -> digest), part of the
+revision with the template (`kubectl bluegreen undo` checks both)."""
+ANNOTATION_COPY_OF = f"{GROUP}/copy-of"
+"""On a config copy: the name of the ConfigMap or Secret it copies."""
+LABEL_CONFIG_COPY = f"{GROUP}/config-copy"
+"""On a config copy ("true"): an immutable copy of a ConfigMap or Secret for one revision."""
 ANNOTATION_REQUEST = f"{GROUP}/request"  # promote | abort | retry, set by a person on the app
 ANNOTATION_ADOPT = f"{GROUP}/adopt"
 """On the app, "true": take over existing objects of the names the app owns (a migration

@@ -58,11 +58,22 @@ class PatchMetadata:
 
 
 @dataclass(frozen=True)
+class CopyConfig:
+    """Create the immutable copy `manifest` (a ConfigMap or Secret without content) with the
+    content of `source`, if that content still has `digest` (else the copy waits for the
+    change to reach the cache, which makes a new revision). A copy that exists is kept."""
+
+    manifest: dict[str, Any]
+    source: str
+    digest: str
+
+
+@dataclass(frozen=True)
 class ClearRequest:
     """Remove the person's request annotation once it has been handled."""
 
 
-Action = Apply | Scale | Delete | RouteBackends | PatchMetadata | ClearRequest
+Action = Apply | Scale | Delete | RouteBackends | PatchMetadata | CopyConfig | ClearRequest
 
 
 @dataclass(frozen=True)

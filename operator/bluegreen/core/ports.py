@@ -28,7 +28,8 @@ class ClusterReader(Protocol):
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """kind: Deployment | Service | ServiceMonitor | Ingress | HTTPRoute | Job |
-        AnalysisTemplate | ClusterAnalysisTemplate (namespace ""). None when absent."""
+        AnalysisTemplate | ClusterAnalysisTemplate (namespace "") | ConfigMap | Secret
+        (these two trimmed to their content digest). None when absent."""
 
     def pods(self, namespace: str, app: str) -> list[dict[str, Any]]:
         """Every pod of both colours of `app`."""
@@ -48,6 +49,15 @@ class ClusterReader(Protocol):
         """The analysis Jobs `app` owns (job metrics), in any window."""
         ...
 
+    def config_copies(self, namespace: str, app: str) -> list[dict[str, Any]]:
+        """The copies of ConfigMaps and Secrets `app` made (spec.configTracking), each with
+        its `kind`."""
+        ...
+
+    def secrets_tracked(self) -> bool:
+        """Whether the operator watches Secrets (its administrator allows tracking them)."""
+        ...
+
 
 class ClusterGateway(Protocol):
     """Every write the operator makes to the Kubernetes API goes through this. Each write's
@@ -61,6 +71,11 @@ class ClusterGateway(Protocol):
     def scale(self, namespace: str, deployment: str, replicas: int) -> None: ...
 
     def delete(self, kind: str, namespace: str, name: str) -> None: ...
+
+    def copy_config(self, manifest: dict[str, Any], source: str, digest: str) -> None:
+        """Create the immutable copy `manifest` with the content of ConfigMap or Secret
+        `source` of its namespace, if that content has `digest` (TransientError when not:
+        it changed, and a new revision follows). A copy that exists already is kept."""
 
     def patch_app_status(self, namespace: str, name: str, status: dict[str, Any]) -> None: ...
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bluegreen.api import BlueGreenApp, Color
-from bluegreen.core import naming, placement
+from bluegreen.core import configs, naming, placement
 from bluegreen.core.revision import image_tag, revision
 
 Manifest = dict[str, Any]
@@ -44,7 +44,9 @@ TEMPLATE_ANNOTATION_LIMIT = 128 * 1024
 larger than this is not kept (undo cannot go back to it; the release is unaffected)."""
 
 
-def _deployment_annotations(app: BlueGreenApp) -> dict[str, str]:
+def _deployment_annotations(
+    app: BlueGreenApp, config: Mapping[str, str] | None = None
+) -> dict[str, str]:
     out = {naming.ANNOTATION_IMAGE: primary_image(app)}
     anti_affinity = placement.anti_affinity_input(app)
     if anti_affinity is not None:
@@ -52,6 +54,8 @@ def _deployment_annotations(app: BlueGreenApp) -> dict[str, str]:
     kept = template_json(app)
     if len(kept.encode()) <= TEMPLATE_ANNOTATION_LIMIT:
         out[naming.ANNOTATION_TEMPLATE] = kept
+    if config:
+        out[naming.ANNOTATION_CONFIG] = json.dumps(dict(config), sort_keys=True)
     return out
 
 
@@ -64,11 +68,16 @@ def images(app: BlueGreenApp) -> list[str]:
     return list(seen)
 
 
-def target_revision(app: BlueGreenApp, pins: Mapping[str, str] | None = None) -> str:
+def target_revision(
+    app: BlueGreenApp,
+    pins: Mapping[str, str] | None = None,
+    config: Mapping[str, str] | None = None,
+) -> str:
     """The revision the spec asks for: the template as it will run, digests included,
-    so a tag pushed again with new content is a new revision, and the anti-affinity
+    so a tag pushed again with new content is a new revision; the content of the
+    ConfigMaps and Secrets it tracks (`config`, spec.configTracking); and the anti-affinity
     between the colours, which their pod templates carry."""
-    return revision(pinned_template(app, pins), placement.anti_affinity_input(app))
+    return revision(pinned_template(app, pins), config, placement.anti_affinity_input(app))
 
 
 def primary_image(app: BlueGreenApp) -> str:
@@ -129,16 +138,25 @@ def pod_template(
 
 
 def deployment(
-    app: BlueGreenApp, color: Color, replicas: int, pins: Mapping[str, str] | None = None
+    app: BlueGreenApp,
+    color: Color,
+    replicas: int,
+    pins: Mapping[str, str] | None = None,
+    config: configs.Choice | None = None,
 ) -> Manifest:
-    rev = target_revision(app, pins)
+    """`config`: what spec.configTracking tracks; the pods reference its copies."""
+    tracked = config.config if config is not None else None
+    rev = target_revision(app, pins, tracked)
+    template = pod_template(app, color, rev, pins)
+    if config is not None:
+        configs.rewrite(template, configs.copies(config, rev))
     name = app.metadata.name
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {
             **_meta(app, naming.deployment(name, color), {naming.LABEL_COLOR: color.value}),
-            "annotations": _deployment_annotations(app),
+            "annotations": _deployment_annotations(app, tracked),
         },
         "spec": {
             "replicas": replicas,
@@ -151,9 +169,22 @@ def deployment(
                 "type": "RollingUpdate",
                 "rollingUpdate": {"maxSurge": "100%", "maxUnavailable": "100%"},
             },
-            "template": pod_template(app, color, rev, pins),
+            "template": template,
         },
     }
+
+
+def config_copy(app: BlueGreenApp, ref: configs.Ref, rev: str) -> Manifest:
+    """The immutable copy of a tracked ConfigMap or Secret for revision `rev`, without its
+    content (the gateway copies that from the object, checked against the revision's
+    digest)."""
+    meta = _meta(
+        app,
+        configs.copy_name(ref.name, rev),
+        {naming.LABEL_REVISION: rev, naming.LABEL_CONFIG_COPY: "true"},
+    )
+    meta["annotations"] = {naming.ANNOTATION_COPY_OF: ref.name}
+    return {"apiVersion": "v1", "kind": ref.kind, "metadata": meta, "immutable": True}
 
 
 def _ports(app: BlueGreenApp) -> list[dict[str, Any]]:

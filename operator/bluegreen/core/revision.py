@@ -2,7 +2,8 @@
 
 Two templates that serialise to the same JSON have the same revision; any change to the
 template (an image tag, an env var, a label) gives a new one. Replicas are not part of it,
-so a replicas-only change starts no release.
+so a replicas-only change starts no release. With config tracking, the content of the
+ConfigMaps (and Secrets) the template references is part of it too.
 """
 
 from __future__ import annotations
@@ -15,12 +16,21 @@ from typing import Any
 REVISION_LENGTH = 10
 
 
-def revision(template: dict[str, Any], anti_affinity: Mapping[str, Any] | None = None) -> str:
-    """`anti_affinity`: the app's strategy.antiAffinity, which the colours' pod templates
-    carry too (None: unset, and the revision is the template's alone)."""
+def revision(
+    template: dict[str, Any],
+    config: Mapping[str, str] | None = None,
+    anti_affinity: Mapping[str, Any] | None = None,
+) -> str:
+    """`config`: the content digests of the ConfigMaps and Secrets the app tracks
+    (spec.configTracking), by `Kind/name`; `anti_affinity`: the app's strategy.antiAffinity,
+    which the colours' pod templates carry too. Neither: the template alone, as before."""
     hashed: Mapping[str, Any] = template
-    if anti_affinity is not None:
-        hashed = {"template": template, "antiAffinity": anti_affinity}
+    if config or anti_affinity is not None:
+        hashed = {"template": template}
+        if config:
+            hashed["config"] = dict(config)
+        if anti_affinity is not None:
+            hashed["antiAffinity"] = dict(anti_affinity)
     canonical = json.dumps(hashed, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:REVISION_LENGTH]
 

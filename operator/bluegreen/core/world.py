@@ -12,6 +12,7 @@ from typing import Any
 
 from bluegreen.api import Color
 from bluegreen.core.analysis import QueryResult
+from bluegreen.core.configs import Copy, Found, Ref
 from bluegreen.core.images import Resolution
 from bluegreen.core.ingress_guard import IngressPolicy
 from bluegreen.core.placement import Marks
@@ -178,6 +179,13 @@ class Observed:
     """The AnalysisTemplates and ClusterAnalysisTemplates the app names, as found."""
     jobs: Mapping[str, JobState] = field(default_factory=dict)
     """The app's analysis Jobs (job metrics), by name."""
+    config: Mapping[Ref, Found] = field(default_factory=dict)
+    """The ConfigMaps and Secrets the template references that exist (spec.configTracking;
+    Secrets only when the operator tracks them)."""
+    config_copies: tuple[Copy, ...] = ()
+    """The app's copies of them, of every revision."""
+    secrets_tracked: bool = False
+    """The operator's administrator allows tracking Secrets (BLUEGREEN_TRACK_SECRETS)."""
 
     def ready_pods(self, color: Color, revision: str | None = None) -> set[str]:
         return {

@@ -122,7 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help_: str, outputs: Sequence[str] = ("table", "json", "yaml")) -> Any:
+    def command(
+        name: str,
+        help_: str,
+        outputs: Sequence[str] = ("table", "json", "yaml"),
+        *,
+        one_app: bool = True,
+    ) -> Any:
+        """A verb with -o; `one_app`: it takes the app's NAME."""
         p = sub.add_parser(
             name,
             help=help_,
@@ -132,12 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
             parents=[connection(False)],
         )
         p.add_argument("-o", "--output", choices=outputs, default="table", help="output format")
+        if one_app:
+            p.add_argument("name", metavar="NAME")
         return p
 
     status = command(
         "status",
         "show the apps of a namespace, or one app in detail",
         ("table", "wide", "json", "yaml"),
+        one_app=False,
     )
     status.add_argument("name", nargs="?", metavar="NAME")
     status.add_argument(
@@ -149,7 +159,6 @@ def build_parser() -> argparse.ArgumentParser:
         ("retry", "release a revision that failed before again (phase Degraded)"),
     ):
         p = command(request, help_)
-        p.add_argument("name", metavar="NAME")
         p.add_argument("--force", action="store_true", help="send the request whatever the phase")
         p.add_argument(
             "--wait",
@@ -164,10 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
             help="how long --wait waits (default 2m)",
         )
     add_change_commands(sub, command, connection)
-    history = command("history", "the app's last releases (status.history)")
-    history.add_argument("name", metavar="NAME")
+    command("history", "the app's last releases (status.history)")
     timeline = command("timeline", "the current or last release, moment by moment")
-    timeline.add_argument("name", metavar="NAME")
     timeline.add_argument(
         "--events", action="store_true", help="merge in the app's Kubernetes Events"
     )
@@ -243,7 +250,6 @@ def _waiting(p: argparse.ArgumentParser, what: str) -> None:
 def add_change_commands(sub: Any, command: Any, connection: Any) -> None:
     """undo, set image, restart, watch and lint."""
     p = command("undo", "release an earlier revision again (by default the previous one)")
-    p.add_argument("name", metavar="NAME")
     p.add_argument(
         "--to-revision",
         metavar="REVISION",
@@ -269,11 +275,9 @@ def add_change_commands(sub: Any, command: Any, connection: Any) -> None:
     p.add_argument("images", nargs="+", metavar="CONTAINER=IMAGE")
     _waiting(p, "the release came to rest; print its phase")
     p = command("restart", "replace the active colour's pods one at a time, without a release")
-    p.add_argument("name", metavar="NAME")
     p.add_argument("--force", action="store_true", help="even while a release is in flight")
     _waiting(p, "every pod of the active colour is new and ready")
     p = command("watch", "print the app's status at every change (a watch, not polling)")
-    p.add_argument("name", metavar="NAME")
     p.add_argument(
         "--until-settled",
         action="store_true",

@@ -111,10 +111,10 @@ def rate_query(
     if not _METRIC_NAME.match(metric):
         raise GraphError(f"{metric!r} is not a Prometheus metric name")
     selector = f'namespace="{_label_value(namespace)}",app="{_label_value(name)}"'
-    if route == PAGE_ROUTE:
-        selector += ',route="/"'
-    elif route:
-        selector += f',route=~"{_label_value(route)}"'
+    if route:
+        # A plain path matches by equality; anything else as the regex it is.
+        match = "=" if re.escape(route) == route else "=~"
+        selector += f',route{match}"{_label_value(route)}"'
     return f"sum by (color) (rate({metric}{{{selector}}}[{window}]))"
 
 

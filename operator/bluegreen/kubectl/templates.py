@@ -5,7 +5,10 @@ undo: every colour's Deployment keeps the app's template as written for the revi
 runs (the annotation bluegreen.dev/template, set by the operator). Undo sets that template
 back on the app; the operator then releases it like any new spec, and a colour still warm
 with that revision takes traffic at once (no new pod). A revision no Deployment keeps any
-more cannot be undone to: it has to be applied again from its manifests.
+more cannot be undone to: it has to be applied again from its manifests. With
+spec.configTracking the revision also includes the content of the ConfigMaps (and Secrets)
+it tracked (the annotation bluegreen.dev/config): undo sets the template back, and the
+revision is the old one again only when their content is too (docs/config-tracking.md).
 """
 
 from __future__ import annotations
@@ -107,11 +110,11 @@ def kept_template(deployment: Mapping[str, Any]) -> Kept | None:
             image = ran.get(container.get("name"))
             if isinstance(image, str) and pinned_digest(image) and image != container.get("image"):
                 container["image"] = image
-    anti_affinity = _json_object(
-        as_dict(meta.get("annotations")).get(naming.ANNOTATION_ANTI_AFFINITY)
-    )
+    annotations = as_dict(meta.get("annotations"))
+    config = _config(annotations.get(naming.ANNOTATION_CONFIG))
+    anti_affinity = _json_object(annotations.get(naming.ANNOTATION_ANTI_AFFINITY))
     for template in (written, running):
-        if revision(template, anti_affinity) == rev:
+        if revision(template, config, anti_affinity) == rev:
             status = as_dict(deployment.get("status"))
             warm = (
                 int(status.get("readyReplicas") or 0) > 0
@@ -119,6 +122,15 @@ def kept_template(deployment: Mapping[str, Any]) -> Kept | None:
             )
             return Kept(str(rev), str(labels.get(naming.LABEL_COLOR, "")), template, warm)
     return None
+
+
+def _config(raw: object) -> dict[str, str]:
+    """The content digests a config-tracking revision includes (none: not tracking)."""
+    try:
+        found = json.loads(raw) if isinstance(raw, str) else {}
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
 def _json_object(raw: Any) -> dict[str, Any] | None:
@@ -135,6 +147,7 @@ def app_revision(spec: Mapping[str, Any]) -> str:
     anti_affinity = as_dict(spec.get("strategy")).get("antiAffinity")
     return revision(
         as_dict(spec.get("template")),
+        None,
         {k: v for k, v in anti_affinity.items() if v is not None}
         if isinstance(anti_affinity, dict)
         else None,

@@ -24,7 +24,7 @@ from bluegreen.api import (
 from bluegreen.api import timestamps as ts
 from bluegreen.api.reasons import Reason
 from bluegreen.api.text import readable
-from bluegreen.core import naming, render
+from bluegreen.core import configs, naming, render
 from bluegreen.core.plan import Action, Event, Plan
 from bluegreen.core.world import Observed
 from bluegreen.release.pins import ImageIssue, resolve_pins
@@ -50,6 +50,8 @@ class Pass:
     request: str | None
     """A person's request (bluegreen.dev/request), lower case, or None."""
     status: BlueGreenAppStatus
+    config: configs.Choice = field(default_factory=configs.Choice)
+    """What spec.configTracking tracks (part of `target`), and what it cannot."""
     actions: list[Action] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     requeue: float | None = None
@@ -128,15 +130,29 @@ def _readable_message(changes: dict[str, Any]) -> dict[str, Any]:
 def begin(app: BlueGreenApp, observed: Observed) -> Pass:
     pins, issue = resolve_pins(app, observed)
     raw = app.metadata.annotations.get(naming.ANNOTATION_REQUEST)
+    config = tracked_config(app, observed)
     return Pass(
         app=app,
         observed=observed,
-        target=render.target_revision(app, pins),
+        config=config,
+        target=render.target_revision(app, pins, config.config),
         image=render.primary_image(app),
         pins=pins,
         image_issue=issue,
         request=raw.strip().lower() if raw is not None else None,
         status=app.status,
+    )
+
+
+def tracked_config(app: BlueGreenApp, observed: Observed) -> configs.Choice:
+    tracking = app.spec.config_tracking
+    if not tracking.enabled:
+        return configs.Choice()
+    return configs.track(
+        configs.references(render.template_dict(app)),
+        observed.config,
+        secrets=tracking.secrets,
+        secrets_allowed=observed.secrets_tracked,
     )
 
 

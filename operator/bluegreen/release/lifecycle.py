@@ -18,6 +18,8 @@ from bluegreen.release.pins import ImageIssue, IssueKind
 from bluegreen.release.workloads import ensure_deployment, ensure_scale
 
 HISTORY_LIMIT = 10
+HISTORY_FIELDS = {"revision", "image", "color", "reason", "started_at", "switch_latency_seconds"}
+"""What a history entry keeps of its release as it was (with the result and end time)."""
 FAILED_REVISIONS_LIMIT = 20
 
 
@@ -107,16 +109,8 @@ def finish(p: Pass, result: ReleaseResult, reason: str = "", message: str = "") 
         message=message or release.message,
     )
     done = p.release
-    entry = HistoryEntry(
-        revision=done.revision,
-        image=done.image,
-        color=done.color,
-        result=result,
-        reason=done.reason,
-        started_at=done.started_at,
-        completed_at=p.stamp(),
-        switch_latency_seconds=done.switch_latency_seconds,
-    )
+    kept = done.model_dump(include=HISTORY_FIELDS)
+    entry = HistoryEntry(**kept, result=result, completed_at=p.stamp())
     p.update(history=[entry, *p.status.history][:HISTORY_LIMIT], candidate_revision=None)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from bluegreen.api import BlueGreenApp, Phase
 from bluegreen.core.plan import Plan
 from bluegreen.core.world import Observed
-from bluegreen.release import phases, requests, timing
+from bluegreen.release import config, phases, requests, timing
 from bluegreen.release.context import Pass, begin
 from bluegreen.release.pins import IssueKind
 from bluegreen.release.upkeep import upkeep
@@ -42,6 +42,12 @@ def plan(app: BlueGreenApp, observed: Observed) -> Plan:
         # it does; the ImagePinned condition says why.
         upkeep(p)
         p.poll(timing.REGISTRY)
+        return p.plan()
+    if config.held(p):
+        # spec.configTracking: the template references a ConfigMap (or Secret) that does
+        # not exist; nothing moves until it does (its creation wakes the app), and the
+        # ConfigTracked condition says why.
+        upkeep(p)
         return p.plan()
     if not requests.handle(p):
         STEPS[p.status.phase](p)

@@ -11,7 +11,7 @@ from bluegreen.api import timestamps as ts
 from bluegreen.api.reasons import Reason
 from bluegreen.core import naming, render
 from bluegreen.core.plan import Apply, Delete
-from bluegreen.release import ingress, jobs, marks, routes, status
+from bluegreen.release import config, ingress, jobs, marks, routes, status
 from bluegreen.release.context import Pass, legacy, pod_selector
 from bluegreen.release.workloads import ensure_scale, ensure_service
 
@@ -34,10 +34,12 @@ def upkeep(p: Pass) -> None:
     marks.ensure_marks(p)
     marks.ensure_budgets(p)
     jobs.prune(p)
+    config.collect(p)
     routed = routes.ensure_route(p) if active is not None else None
     if routed is not None:
         _tell_when_routing_breaks(p, routed)
-    status.derive(p, [routed] if routed is not None else [])
+    extra = [w for w in (routed, config.condition(p)) if w is not None]
+    status.derive(p, extra)
 
 
 def _preview_color(p: Pass, active: Color) -> Color:

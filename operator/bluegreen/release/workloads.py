@@ -12,6 +12,7 @@ from bluegreen.api import Color
 from bluegreen.core import naming, render
 from bluegreen.core.plan import Apply, Delete, PatchMetadata, Scale
 from bluegreen.core.world import ServiceState
+from bluegreen.release import config
 from bluegreen.release.context import Pass, legacy
 
 
@@ -30,12 +31,14 @@ def ensure_deployment(p: Pass, color: Color, replicas: int, *, starting: bool = 
     # Never the active colour (no phase asks it for another revision): the API server would
     # refuse the new selector, and traffic would stay where it is.
     idle = color is not p.status.active_color
+    if stale or idle:
+        config.ensure_copies(p, color)
     if dep is not None and dep.has_owner and legacy(p, color) and (stale or cold) and idle:
         p.actions.append(Delete("Deployment", naming.deployment(p.name, color)))
-        p.actions.append(Apply(render.deployment(p.app, color, replicas, p.pins)))
+        p.actions.append(Apply(render.deployment(p.app, color, replicas, p.pins, p.config)))
         return
     if stale:
-        p.actions.append(Apply(render.deployment(p.app, color, replicas, p.pins)))
+        p.actions.append(Apply(render.deployment(p.app, color, replicas, p.pins, p.config)))
     elif dep is not None and dep.replicas != replicas:
         p.actions.append(Scale(naming.deployment(p.name, color), replicas))
 

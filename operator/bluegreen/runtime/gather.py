@@ -44,6 +44,7 @@ from bluegreen.core.world import (
     ServiceState,
 )
 from bluegreen.release import gates
+from bluegreen.runtime import gather_config
 
 
 def gather(
@@ -132,6 +133,9 @@ def gather(
         templates=found,
         jobs=jobs,
         ingress_policy=ingress_policy or IngressPolicy(),
+        config=gather_config.referenced(app, reader),
+        config_copies=gather_config.copies(app, reader),
+        secrets_tracked=reader.secrets_tracked(),
     )
 
 

@@ -23,7 +23,9 @@ from bluegreen.adapters.cache import (
     ANALYSIS_TEMPLATES,
     APPS,
     CLUSTER_ANALYSIS_TEMPLATES,
+    CONFIG_MAPS,
     HTTP_ROUTES,
+    SECRETS,
     WATCHED,
     CachedReader,
     ObjectCache,
@@ -39,7 +41,7 @@ from bluegreen.adapters.registry import EcrResolver
 from bluegreen.adapters.sources import AnalysisSources
 from bluegreen.adapters.watch import Watcher
 from bluegreen.api import GROUP, BlueGreenAppStatus
-from bluegreen.core import naming, templates
+from bluegreen.core import configs, naming, templates
 from bluegreen.core.errors import TransientError
 from bluegreen.core.ingress_guard import IngressPolicy
 from bluegreen.runtime import notifications, reconcile, telemetry
@@ -76,7 +78,9 @@ class Runtime:
         self.settings = settings
         credentials = PrometheusCredentials(prometheus_profiles(settings))
         api = load_api_client(settings.kubeconfig, pool_size=settings.workers)
-        self.cache = ObjectCache(on_change=self.object_changed)
+        kinds = [*WATCHED, SECRETS] if settings.track_secrets else [*WATCHED]
+        self.config_users = ConfigUsers()
+        self.cache = ObjectCache(on_change=self.object_changed, watched=kinds)
         self.reader = CachedReader(self.cache)
         self.gateway = KubernetesGateway(
             api,
@@ -92,7 +96,7 @@ class Runtime:
             priority=peering.priority,
             standalone=peering.standalone,
         )
-        watched = [*WATCHED] if peering.standalone else [*WATCHED, self.peering.kind]
+        watched = kinds if peering.standalone else [*kinds, self.peering.kind]
         namespaces: list[str | None] = list(settings.watch_namespaces) or [None]
         self.cache.watch_namespaces(settings.watch_namespaces)
         # A namespaced install watches its namespaces only: no cluster-scoped kind (the
@@ -181,6 +185,7 @@ class Runtime:
         (which are the operator's own writes)."""
         meta = body.get("metadata") or {}
         key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        self.config_users.update(key, None if type_ == "DELETED" else body)
         if type_ == "DELETED":
             self.cache.remove(APPS.name, dict(body))
             self.scheduler.forget(key)
@@ -194,6 +199,10 @@ class Runtime:
     def object_changed(self, namespace: str, app: str | None, kind: str, name: str) -> None:
         """Something of an app changed (a watch thread): look at the app again. An HTTPRoute
         or an analysis template belongs to its author; the apps that name it are woken."""
+        if kind in (CONFIG_MAPS.name, SECRETS.name):
+            for user in self.config_users.of(namespace, kind, name) | ({app} if app else set()):
+                self.scheduler.wake((namespace, user), "object")
+            return
         if kind in (ANALYSIS_TEMPLATES.name, CLUSTER_ANALYSIS_TEMPLATES.name):
             self._wake_users_of(kind == CLUSTER_ANALYSIS_TEMPLATES.name, namespace, name)
             return
@@ -261,6 +270,40 @@ class Runtime:
         else:
             log.exception("%s/%s: pass failed; retrying in %.0fs", *key, delay, exc_info=err)
         return delay
+
+
+class ConfigUsers:
+    """Which apps reference a ConfigMap or Secret (spec.configTracking), by namespace and
+    name: a change of one wakes exactly those apps."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._refs: dict[AppKey, frozenset[tuple[str, str]]] = {}
+        self._users: dict[tuple[str, str, str], set[str]] = {}
+
+    def update(self, key: AppKey, body: Mapping[str, Any] | None) -> None:
+        """The app's body as it is now (None: gone)."""
+        spec = (body or {}).get("spec") or {}
+        refs: frozenset[tuple[str, str]] = frozenset()
+        if ((spec.get("configTracking") or {}).get("enabled")) is True:
+            template = spec.get("template") or {}
+            refs = frozenset((r.kind, r.name) for r in configs.references(template))
+        with self._lock:
+            old = self._refs.pop(key, frozenset())
+            for kind, name in old - refs:
+                users = self._users.get((key[0], kind, name))
+                if users is not None:
+                    users.discard(key[1])
+                    if not users:
+                        del self._users[(key[0], kind, name)]
+            for kind, name in refs:
+                self._users.setdefault((key[0], kind, name), set()).add(key[1])
+            if refs:
+                self._refs[key] = refs
+
+    def of(self, namespace: str, kind: str, name: str) -> set[str]:
+        with self._lock:
+            return set(self._users.get((namespace, kind, name), ()))
 
 
 def prometheus_profiles(settings: Settings) -> tuple[Profile, ...]:

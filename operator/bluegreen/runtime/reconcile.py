@@ -26,6 +26,7 @@ from bluegreen.core.ingress_guard import IngressPolicy
 from bluegreen.core.plan import (
     Apply,
     ClearRequest,
+    CopyConfig,
     Delete,
     Event,
     PatchMetadata,
@@ -100,6 +101,8 @@ def execute(app: BlueGreenApp, plan: Plan, gateway: ClusterGateway) -> None:
             gateway.scale(ns, action.deployment, action.replicas)
         elif isinstance(action, Delete):
             gateway.delete(action.kind, ns, action.name)
+        elif isinstance(action, CopyConfig):
+            gateway.copy_config(action.manifest, action.source, action.digest)
         elif isinstance(action, RouteBackends):
             gateway.route_backends(ns, action)
         elif isinstance(action, PatchMetadata):

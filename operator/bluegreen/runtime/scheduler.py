@@ -27,7 +27,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 log = logging.getLogger(__name__)
 
@@ -63,51 +63,41 @@ Pass = Callable[[AppKey, frozenset[str]], Next]
 """One pass for one app (run in a worker thread); gets the reasons it was woken for."""
 
 
+@dataclass(eq=False)
 class Scheduler:
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        executor: Executor,
-        run: Pass,
-        *,
-        ready: Callable[[], bool] = lambda: True,
-        active: Callable[[], bool] = lambda: True,
-        on_error: Callable[[AppKey, BaseException], float] | None = None,
-        burst: float = 20.0,
-        rate: float = 2.0,
-        on_throttled: Callable[[], None] | None = None,
-    ) -> None:
-        self._burst = burst
-        self._rate = rate
-        self._on_throttled = on_throttled
-        self._loop = loop
-        self._executor = executor
-        self._run = run
-        self._ready = ready
-        self._active = active
-        self._on_error = on_error
-        self._apps: dict[AppKey, _App] = {}
-        self._held: set[AppKey] = set()
-        self.passes = 0
+    loop: asyncio.AbstractEventLoop
+    executor: Executor
+    run: Pass
+    _: KW_ONLY
+    ready: Callable[[], bool] = lambda: True
+    active: Callable[[], bool] = lambda: True
+    on_error: Callable[[AppKey, BaseException], float] | None = None
+    """A pass raised: the seconds until its retry."""
+    burst: float = 20.0
+    rate: float = 2.0
+    on_throttled: Callable[[], None] | None = None
+    passes: int = field(default=0, init=False)
+    _apps: dict[AppKey, _App] = field(default_factory=dict, init=False, repr=False)
+    _held: set[AppKey] = field(default_factory=set, init=False, repr=False)
 
     # ------------------------------------------------------------------ wake-ups
 
     def wake(self, key: AppKey, reason: str = "event", after: float = 0.0) -> None:
         """Ask for a pass of `key` now, or `after` seconds from now. Any thread."""
-        self._loop.call_soon_threadsafe(self._wake, key, reason, after)
+        self.loop.call_soon_threadsafe(self._wake, key, reason, after)
 
     def resume(self) -> None:
         """Run what was held back while not ready or not active. Any thread."""
-        self._loop.call_soon_threadsafe(self._resume)
+        self.loop.call_soon_threadsafe(self._resume)
 
     def forget(self, key: AppKey) -> None:
-        self._loop.call_soon_threadsafe(self._forget, key)
+        self.loop.call_soon_threadsafe(self._forget, key)
 
     def retry_failed(self) -> None:
         """The API server answers again (a watch listed after failing): the apps waiting out
         a failed pass's backoff get their pass now, not when the grown delay ends. Any
         thread."""
-        self._loop.call_soon_threadsafe(self._retry_failed)
+        self.loop.call_soon_threadsafe(self._retry_failed)
 
     def known(self) -> list[AppKey]:
         return list(self._apps)
@@ -117,26 +107,26 @@ class Scheduler:
         if after > 0:
             self._arm(key, app, after)
             return
-        if reason == "object" and self._loop.time() < app.backoff_until:
+        if reason == "object" and self.loop.time() < app.backoff_until:
             return  # the retry timer is armed
         app.reasons.add(reason)
         if app.running:
             app.again = True
             return
-        if not (self._ready() and self._active()):
+        if not (self.ready() and self.active()):
             self._held.add(key)
             return
         self._start(key, app)
 
     def _resume(self) -> None:
-        if not (self._ready() and self._active()):
+        if not (self.ready() and self.active()):
             return
         held, self._held = self._held, set()
         for key in held:
             self._wake(key, "resume", 0.0)
 
     def _retry_failed(self) -> None:
-        now = self._loop.time()
+        now = self.loop.time()
         for key, app in list(self._apps.items()):
             if app.backoff_until > now:
                 app.backoff_until = 0.0
@@ -149,13 +139,13 @@ class Scheduler:
             app.timer.cancel()
 
     def _arm(self, key: AppKey, app: _App, after: float) -> None:
-        at = self._loop.time() + after
+        at = self.loop.time() + after
         if app.timer is not None and app.timer_at <= at:
             return  # an earlier timer is already set
         if app.timer is not None:
             app.timer.cancel()
         app.timer_at = at
-        app.timer = self._loop.call_at(at, self._fire, key)
+        app.timer = self.loop.call_at(at, self._fire, key)
 
     def _fire(self, key: AppKey) -> None:
         app = self._apps.get(key)
@@ -168,17 +158,17 @@ class Scheduler:
 
     def _spend(self, key: AppKey, app: _App) -> bool:
         """Take one pass from the app's budget; when it is empty, come back when it has one."""
-        now = self._loop.time()
+        now = self.loop.time()
         if app.tokens < 0:
-            app.tokens, app.refilled_at = self._burst, now
-        app.tokens = min(self._burst, app.tokens + (now - app.refilled_at) * self._rate)
+            app.tokens, app.refilled_at = self.burst, now
+        app.tokens = min(self.burst, app.tokens + (now - app.refilled_at) * self.rate)
         app.refilled_at = now
         if app.tokens >= 1:
             app.tokens -= 1
             return True
-        if self._on_throttled is not None:
-            self._on_throttled()
-        self._arm(key, app, (1 - app.tokens) / self._rate)
+        if self.on_throttled is not None:
+            self.on_throttled()
+        self._arm(key, app, (1 - app.tokens) / self.rate)
         return False
 
     def _start(self, key: AppKey, app: _App) -> None:
@@ -188,7 +178,7 @@ class Scheduler:
         app.running = True
         app.again = False
         reasons, app.reasons = frozenset(app.reasons), set()
-        task = self._loop.create_task(self._pass(key, reasons))
+        task = self.loop.create_task(self._pass(key, reasons))
         task.add_done_callback(lambda _: None)
 
     async def _pass(self, key: AppKey, reasons: frozenset[str]) -> None:
@@ -198,10 +188,10 @@ class Scheduler:
             if app is not None:
                 app.backoff_until = 0.0
         except Exception as err:  # noqa: BLE001 - a failed pass is retried, never fatal
-            delay = self._on_error(key, err) if self._on_error else 5.0
+            delay = self.on_error(key, err) if self.on_error else 5.0
             result = Next(after=delay)
             if app is not None:
-                app.backoff_until = self._loop.time() + delay
+                app.backoff_until = self.loop.time() + delay
         finally:
             self.passes += 1
             if app is not None:
@@ -221,4 +211,4 @@ class Scheduler:
             self._wake(key, "again", 0.0)
 
     def _call(self, key: AppKey, reasons: frozenset[str]) -> Awaitable[Next]:
-        return self._loop.run_in_executor(self._executor, self._run, key, reasons)
+        return self.loop.run_in_executor(self.executor, self.run, key, reasons)

@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     notifications_queue_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
     """Notifications waiting to be sent, at most; more are dropped (and counted)."""
 
+    track_secrets: bool = False
+    """Apps may track the Secrets their template references (spec.configTracking.secrets):
+    the operator watches Secrets (keeping a digest of each, never its data) and copies the
+    referenced ones. Its role needs get, list, watch, create and delete on secrets (chart
+    value configTracking.secrets grants them and sets this)."""
+
     service_monitor_labels: Annotated[dict[str, str], NoDecode] = {}
     """Labels every app's ServiceMonitor carries unless the app sets the same key
     (`release=monitoring`: what kube-prometheus-stack's Prometheus selects by), as

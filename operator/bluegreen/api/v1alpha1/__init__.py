@@ -16,7 +16,7 @@ with users, GitOps repositories and dashboards (docs/api.md).
     app      the whole object
 """
 
-from bluegreen.api.v1alpha1.app import BlueGreenApp, ObjectMeta
+from bluegreen.api.v1alpha1.app import BlueGreenApp
 from bluegreen.api.v1alpha1.base import (
     ANALYSIS_PROMETHEUS,
     CANARY_NEEDS_INGRESS,
@@ -43,8 +43,10 @@ from bluegreen.api.v1alpha1.base import (
     VERSION,
     Color,
     Model,
+    ObjectMeta,
     Phase,
 )
+from bluegreen.api.v1alpha1.config import ConfigTracking
 from bluegreen.api.v1alpha1.metrics import (
     Analysis,
     Metric,
@@ -152,6 +154,7 @@ __all__ = [
     "CloudWatchMetric",
     "Color",
     "Condition",
+    "ConfigTracking",
     "Dimension",
     "HistoryEntry",
     "ImagePolicy",

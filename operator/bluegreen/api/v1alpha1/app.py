@@ -4,36 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator
 
-from bluegreen.api.v1alpha1.base import GROUP, KIND, VERSION
+from bluegreen.api.v1alpha1.base import KIND, StoredObject
 from bluegreen.api.v1alpha1.spec import BlueGreenAppSpec
 from bluegreen.api.v1alpha1.status import BlueGreenAppStatus
 
 
-class ObjectMeta(BaseModel):
-    model_config = ConfigDict(
-        extra="ignore", frozen=True, populate_by_name=True, alias_generator=to_camel
-    )
-
-    name: str
-    namespace: str = "default"
-    uid: str = ""
-    generation: int = 0
-    resource_version: str = ""
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-
-
-class BlueGreenApp(BaseModel):
-    model_config = ConfigDict(
-        extra="ignore", frozen=True, populate_by_name=True, alias_generator=to_camel
-    )
-
-    api_version: str = f"{GROUP}/{VERSION}"
+class BlueGreenApp(StoredObject):
     kind: str = KIND
-    metadata: ObjectMeta
     spec: BlueGreenAppSpec
     status: BlueGreenAppStatus = Field(default_factory=BlueGreenAppStatus)
 

@@ -6,7 +6,7 @@ import enum
 import re
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 GROUP = "bluegreen.dev"
@@ -77,6 +77,31 @@ INGRESS_HOST = (
 HOST_PATTERN = re.compile(
     r"^([*][.])?[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 )
+
+
+STORED = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, alias_generator=to_camel)
+"""An object as the API server stores it: what the operator does not read is ignored."""
+
+
+class ObjectMeta(BaseModel):
+    model_config = STORED
+
+    name: str
+    namespace: str = "default"
+    uid: str = ""
+    generation: int = 0
+    resource_version: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class StoredObject(BaseModel):
+    """apiVersion and metadata of one of the operator's kinds, as the API stores it."""
+
+    model_config = STORED
+
+    api_version: str = f"{GROUP}/{VERSION}"
+    metadata: ObjectMeta
 
 
 class Model(BaseModel):

@@ -4,7 +4,7 @@ and windows."""
 from __future__ import annotations
 
 import enum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
@@ -55,6 +55,18 @@ class NoDataPolicy(enum.StrEnum):
     PASS = "Pass"  # noqa: S105 - a no-data policy, not a password
 
 
+def promql(description: str) -> Any:
+    """An optional PromQL query field."""
+    return Field(default=None, min_length=1, max_length=4096, description=description)
+
+
+def web_url(pattern: str, description: str) -> Any:
+    """An optional URL field of a web check."""
+    return Field(
+        default=None, min_length=1, max_length=2048, pattern=pattern, description=description
+    )
+
+
 class Metric(Model):
     model_config = cel(
         (
@@ -66,8 +78,8 @@ class Metric(Model):
         ("!has(self.cloudwatch) || has(self.thresholdRange)", CLOUDWATCH_THRESHOLD),
         ("!has(self.job) || !has(self.thresholdRange)", JOB_THRESHOLD),
         (
-            "!(has(self.cloudwatch) || has(self.job)) || "
-            "(!has(self.minRequestsQuery) && !has(self.minRequests))",
+            # minRequests goes with minRequestsQuery (its own rule): naming the query is enough.
+            "!(has(self.cloudwatch) || has(self.job)) || !has(self.minRequestsQuery)",
             GUARD_KIND,
         ),
         ("self.failureLimit < self.count", METRIC_FAILURE_LIMIT),
@@ -82,23 +94,10 @@ class Metric(Model):
     name: Annotated[
         str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     ]
-    query: Annotated[
-        str | None,
-        Field(
-            min_length=1,
-            max_length=4096,
-            description="PromQL; {{namespace}} {{name}} {{color}} {{revision}} are replaced.",
-        ),
-    ] = None
-    url: Annotated[
-        str | None,
-        Field(
-            min_length=1,
-            max_length=2048,
-            pattern=r"^https?://",
-            description="web check: an http(s) URL that must answer 2xx.",
-        ),
-    ] = None
+    query: str | None = promql(
+        "PromQL; {{namespace}} {{name}} {{color}} {{revision}} are replaced."
+    )
+    url: str | None = web_url(r"^https?://", "web check: an http(s) URL that must answer 2xx.")
     cloudwatch: CloudWatchMetric | None = Field(
         default=None,
         description="Amazon CloudWatch GetMetricData: every datapoint the queries return over "
@@ -129,14 +128,9 @@ class Metric(Model):
         default=NoDataPolicy.INCONCLUSIVE,
         description="What a measurement without data is: Inconclusive (pause), Fail or Pass.",
     )
-    min_requests_query: Annotated[
-        str | None,
-        Field(
-            min_length=1,
-            max_length=4096,
-            description="PromQL giving the requests behind a measurement (a guard).",
-        ),
-    ] = None
+    min_requests_query: str | None = promql(
+        "PromQL giving the requests behind a measurement (a guard)."
+    )
     min_requests: Annotated[
         float | None,
         Field(ge=0, description="Below this many requests a measurement is inconclusive."),
@@ -153,7 +147,7 @@ class Metric(Model):
             raise ValueError(CLOUDWATCH_THRESHOLD)
         if self.job is not None and self.threshold_range is not None:
             raise ValueError(JOB_THRESHOLD)
-        guarded = self.min_requests_query is not None or self.min_requests is not None
+        guarded = self.min_requests_query is not None
         if (self.cloudwatch is not None or self.job is not None) and guarded:
             raise ValueError(GUARD_KIND)
         if self.failure_limit >= self.count:

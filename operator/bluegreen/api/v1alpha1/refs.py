@@ -19,7 +19,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from bluegreen.api.v1alpha1.base import LIST_MAP, Model
+from bluegreen.api.v1alpha1.base import LIST_MAP, Model, unique_names
 
 ARG_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 """An arg's name, as `{{args.<name>}}` writes it."""
@@ -79,7 +79,4 @@ class TemplateAnalysis(Model):
     @field_validator("args")
     @classmethod
     def _unique_names(cls, args: list[ArgValue]) -> list[ArgValue]:
-        names = [a.name for a in args]
-        if len(set(names)) != len(names):
-            raise ValueError("arg names must be unique")
-        return args
+        return unique_names(args, "arg names must be unique")

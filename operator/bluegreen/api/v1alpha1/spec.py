@@ -21,6 +21,7 @@ from bluegreen.api.v1alpha1.base import (
     Model,
     cel,
 )
+from bluegreen.api.v1alpha1.config import ConfigTracking
 from bluegreen.api.v1alpha1.metrics import Analysis, Metric
 from bluegreen.api.v1alpha1.notifications import NOTIFICATIONS_LIST, Subscription, unique_endpoints
 from bluegreen.api.v1alpha1.placement import (
@@ -377,6 +378,10 @@ class BlueGreenAppSpec(Model):
         default=None,
         description="A PodDisruptionBudget per colour (<name>-blue, <name>-green) while the "
         "colour has replicas; removed with this field.",
+    )
+    config_tracking: ConfigTracking = Field(
+        default_factory=ConfigTracking,
+        description="Release changes of the ConfigMaps (and Secrets) the template references.",
     )
     notifications: Annotated[
         list[Subscription],

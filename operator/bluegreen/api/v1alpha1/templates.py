@@ -24,20 +24,18 @@ import enum
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from bluegreen.api.v1alpha1.base import (
-    GROUP,
     LIST_MAP,
     METRIC_MIN_REQUESTS,
     THRESHOLD_EMPTY,
-    VERSION,
     Model,
+    StoredObject,
     cel,
     unique_names,
 )
-from bluegreen.api.v1alpha1.metrics import Metric
+from bluegreen.api.v1alpha1.metrics import Metric, promql, web_url
 from bluegreen.api.v1alpha1.refs import ARG_NAME_PATTERN, MAX_ARG_VALUE
 
 TEMPLATE_KIND = "AnalysisTemplate"
@@ -120,8 +118,7 @@ _UNTYPED = re.compile(r"self\.minRequests\b(?!Query)")
 
 
 def _rules_without_untyped_fields() -> ConfigDict:
-    """The metric's CEL rules, less what they say of minRequests: a rule on it alone is
-    left out, the others keep their part on minRequestsQuery (minRequests needs it)."""
+    """The metric's CEL rules, less the one on minRequests (the model checks it)."""
     extra = Metric.model_config.get("json_schema_extra")
     rules = extra.get("x-kubernetes-validations") if isinstance(extra, dict) else None
     kept = []
@@ -129,8 +126,6 @@ def _rules_without_untyped_fields() -> ConfigDict:
         if not isinstance(r, dict) or r.get("message") == METRIC_MIN_REQUESTS:
             continue
         rule = str(r["rule"])
-        if _UNTYPED.search(rule):
-            rule = rule.replace(" && !has(self.minRequests)", "")
         if _UNTYPED.search(rule):
             raise RuntimeError(f"a template rule names minRequests: {rule}")
         kept.append((rule, str(r["message"])))
@@ -142,25 +137,15 @@ class TemplateMetric(Metric):
 
     model_config = _rules_without_untyped_fields()
 
-    query: Annotated[
-        str | None,
-        Field(
-            min_length=1,
-            max_length=4096,
-            description="PromQL; {{args.<name>}} is replaced when the window opens, "
-            "{{namespace}} {{name}} {{color}} {{revision}} when a sample is taken.",
-        ),
-    ] = None
-    url: Annotated[
-        str | None,
-        Field(
-            min_length=1,
-            max_length=2048,
-            pattern=r"^(https?://|\{\{)",
-            description="web check: an http(s) URL that must answer 2xx; it may start with "
-            "an {{args.<name>}} that gives the scheme and host.",
-        ),
-    ] = None
+    query: str | None = promql(
+        "PromQL; {{args.<name>}} is replaced when the window opens, "
+        "{{namespace}} {{name}} {{color}} {{revision}} when a sample is taken."
+    )
+    url: str | None = web_url(
+        r"^(https?://|\{\{)",
+        "web check: an http(s) URL that must answer 2xx; it may start with "
+        "an {{args.<name>}} that gives the scheme and host.",
+    )
     threshold_range: TemplateThresholdRange | None = Field(  # type: ignore[assignment]
         default=None,
         description="The range a value must be in (min and max inclusive); each bound a "
@@ -196,24 +181,8 @@ class AnalysisTemplateSpec(Model):
         return unique_names(items, "arg and metric names must be unique")
 
 
-class _TemplateMeta(BaseModel):
-    model_config = ConfigDict(
-        extra="ignore", frozen=True, populate_by_name=True, alias_generator=to_camel
-    )
-
-    name: str
-    namespace: str = ""
-    resource_version: str = ""
-
-
-class AnalysisTemplate(BaseModel):
+class AnalysisTemplate(StoredObject):
     """An AnalysisTemplate (namespaced) or ClusterAnalysisTemplate, as the API stores it."""
 
-    model_config = ConfigDict(
-        extra="ignore", frozen=True, populate_by_name=True, alias_generator=to_camel
-    )
-
-    api_version: str = f"{GROUP}/{VERSION}"
     kind: str = TEMPLATE_KIND
-    metadata: _TemplateMeta
     spec: AnalysisTemplateSpec
