@@ -10,6 +10,7 @@ with users, GitOps repositories and dashboards (docs/api.md).
     templates  AnalysisTemplate and ClusterAnalysisTemplate
     providers  CloudWatch and Job sources of metrics
     pods     pod templates (the app's, an analysis Job's)
+    placement  anti-affinity, pod metadata, disruption budgets, the Services
     spec     the spec
     notifications  the release events an app's notification endpoints hear of
     status   the status
@@ -63,6 +64,7 @@ from bluegreen.api.v1alpha1.providers import (
     MetricDataQuery,
     MetricStat,
 )
+from bluegreen.api.v1alpha1.placement import ServiceSpec
 from bluegreen.api.v1alpha1.refs import ArgValue, TemplateAnalysis, TemplateRef
 from bluegreen.api.v1alpha1.spec import (
     BlueGreenAppSpec,
@@ -73,7 +75,6 @@ from bluegreen.api.v1alpha1.spec import (
     Monitoring,
     ResolveDigest,
     ServiceMonitorSpec,
-    ServiceSpec,
     Strategy,
 )
 from bluegreen.api.v1alpha1.status import (

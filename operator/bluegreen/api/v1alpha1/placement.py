@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from bluegreen.api.v1alpha1.base import PORT_NAME_PATTERN, Model, cel
+from bluegreen.api.v1alpha1.base import LIST_MAP, PORT_NAME_PATTERN, TARGET_PORT, Model, cel
 
 # Each rule below is checked twice, as in base.py: a CEL rule in the CRD and a validator in
 # the model, with the same message.
@@ -323,3 +323,85 @@ PORTS_CEL = (
 def check_service_keys(labels: dict[str, str], annotations: dict[str, str]) -> None:
     _check_keys(labels, _SERVICE_LABELS_FORBIDDEN, SERVICE_LABELS)
     _check_keys(annotations, (), SERVICE_ANNOTATIONS)
+
+
+class ServiceSpec(Model):
+    model_config = cel((target_port_rule("targetPort"), TARGET_PORT), *PORTS_CEL)
+
+    port: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=65535,
+            description="Port of the active and preview Services (named http); default 80. "
+            "Or list them in ports.",
+        ),
+    ] = None
+    target_port: Annotated[
+        int | str | None,
+        Field(
+            description="Container port the Services send to: a name or a number; default: http."
+        ),
+    ] = None
+    app_protocol: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=316,
+            pattern=APP_PROTOCOL_PATTERN,
+            description="appProtocol of the http port (h2c, kubernetes.io/ws, ...).",
+        ),
+    ] = None
+    ports: Annotated[
+        list[ServicePort] | None,
+        Field(
+            min_length=1,
+            max_length=16,
+            json_schema_extra=LIST_MAP,
+            description="The Services' ports, instead of port/targetPort. The one named "
+            "http (else the first) is the primary port: Ingress, HTTPRoute, analysis Jobs "
+            "and the metrics Service use it.",
+        ),
+    ] = None
+    labels: KeyMap = Field(
+        default_factory=dict, description="Labels of the active and preview Services."
+    )
+    annotations: KeyMap = Field(
+        default_factory=dict, description="Annotations of the active and preview Services."
+    )
+
+    @field_validator("target_port")
+    @classmethod
+    def _target_port(cls, value: int | str | None) -> int | str | None:
+        if value is not None and not target_port_ok(value):
+            raise ValueError(TARGET_PORT)
+        return value
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ServiceSpec:
+        single = (self.port, self.target_port, self.app_protocol) != (None, None, None)
+        if self.ports is not None:
+            if single:
+                raise ValueError(SERVICE_PORT_FORMS)
+            check_ports(self.ports)
+        check_service_keys(self.labels, self.annotations)
+        return self
+
+    @property
+    def all_ports(self) -> list[ServicePort]:
+        """The Services' ports, whichever form the spec uses."""
+        if self.ports is not None:
+            return list(self.ports)
+        return [
+            ServicePort(
+                name=PRIMARY_PORT,
+                port=80 if self.port is None else self.port,
+                target_port="http" if self.target_port is None else self.target_port,
+                app_protocol=self.app_protocol,
+            )
+        ]
+
+    @property
+    def primary(self) -> ServicePort:
+        """The port traffic routing, analysis Jobs and the metrics Service use."""
+        return primary_port(self.all_ports)

@@ -17,7 +17,6 @@ from bluegreen.api.v1alpha1.base import (
     INGRESS_HOST,
     LIST_MAP,
     STEP_QUERY_NEEDS_PROMETHEUS,
-    TARGET_PORT,
     Model,
     cel,
 )
@@ -25,106 +24,14 @@ from bluegreen.api.v1alpha1.config import ConfigTracking
 from bluegreen.api.v1alpha1.metrics import Analysis, Metric
 from bluegreen.api.v1alpha1.notifications import NOTIFICATIONS_LIST, Subscription, unique_endpoints
 from bluegreen.api.v1alpha1.placement import (
-    APP_PROTOCOL_PATTERN,
     POD_METADATA_TEMPLATE,
-    PORTS_CEL,
-    PRIMARY_PORT,
-    SERVICE_PORT_FORMS,
     AntiAffinity,
-    KeyMap,
     PodDisruptionBudgetSpec,
     PodMetadata,
-    ServicePort,
-    check_ports,
-    check_service_keys,
-    primary_port,
-    target_port_ok,
-    target_port_rule,
+    ServiceSpec,
 )
 from bluegreen.api.v1alpha1.pods import PodTemplate
 from bluegreen.api.v1alpha1.refs import TemplateAnalysis
-
-
-class ServiceSpec(Model):
-    model_config = cel((target_port_rule("targetPort"), TARGET_PORT), *PORTS_CEL)
-
-    port: Annotated[
-        int | None,
-        Field(
-            ge=1,
-            le=65535,
-            description="Port of the active and preview Services (named http); default 80. "
-            "Or list them in ports.",
-        ),
-    ] = None
-    target_port: Annotated[
-        int | str | None,
-        Field(
-            description="Container port the Services send to: a name or a number; default: http."
-        ),
-    ] = None
-    app_protocol: Annotated[
-        str | None,
-        Field(
-            min_length=1,
-            max_length=316,
-            pattern=APP_PROTOCOL_PATTERN,
-            description="appProtocol of the http port (h2c, kubernetes.io/ws, ...).",
-        ),
-    ] = None
-    ports: Annotated[
-        list[ServicePort] | None,
-        Field(
-            min_length=1,
-            max_length=16,
-            json_schema_extra=LIST_MAP,
-            description="The Services' ports, instead of port/targetPort. The one named "
-            "http (else the first) is the primary port: Ingress, HTTPRoute, analysis Jobs "
-            "and the metrics Service use it.",
-        ),
-    ] = None
-    labels: KeyMap = Field(
-        default_factory=dict, description="Labels of the active and preview Services."
-    )
-    annotations: KeyMap = Field(
-        default_factory=dict, description="Annotations of the active and preview Services."
-    )
-
-    @field_validator("target_port")
-    @classmethod
-    def _target_port(cls, value: int | str | None) -> int | str | None:
-        if value is not None and not target_port_ok(value):
-            raise ValueError(TARGET_PORT)
-        return value
-
-    @model_validator(mode="after")
-    def _one_form(self) -> ServiceSpec:
-        single = (self.port, self.target_port, self.app_protocol) != (None, None, None)
-        if self.ports is not None:
-            if single:
-                raise ValueError(SERVICE_PORT_FORMS)
-            check_ports(self.ports)
-        check_service_keys(self.labels, self.annotations)
-        return self
-
-    @property
-    def all_ports(self) -> list[ServicePort]:
-        """The Services' ports, whichever form the spec uses."""
-        if self.ports is not None:
-            return list(self.ports)
-        return [
-            ServicePort(
-                name=PRIMARY_PORT,
-                port=80 if self.port is None else self.port,
-                target_port="http" if self.target_port is None else self.target_port,
-                app_protocol=self.app_protocol,
-            )
-        ]
-
-    @property
-    def primary(self) -> ServicePort:
-        """The port traffic routing, analysis Jobs and the metrics Service use."""
-        return primary_port(self.all_ports)
 
 
 class CanaryStep(Model):
