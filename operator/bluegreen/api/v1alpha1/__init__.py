@@ -56,6 +56,7 @@ from bluegreen.api.v1alpha1.metrics import (
     ThresholdRange,
 )
 from bluegreen.api.v1alpha1.notifications import NotificationEvent, Subscription
+from bluegreen.api.v1alpha1.placement import ServiceSpec
 from bluegreen.api.v1alpha1.pods import JobTemplate, PodTemplate
 from bluegreen.api.v1alpha1.providers import (
     CloudWatchMetric,
@@ -64,7 +65,6 @@ from bluegreen.api.v1alpha1.providers import (
     MetricDataQuery,
     MetricStat,
 )
-from bluegreen.api.v1alpha1.placement import ServiceSpec
 from bluegreen.api.v1alpha1.refs import ArgValue, TemplateAnalysis, TemplateRef
 from bluegreen.api.v1alpha1.spec import (
     BlueGreenAppSpec,
