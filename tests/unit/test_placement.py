@@ -12,9 +12,8 @@ import pytest
 from bluegreen.adapters.kinds import KINDS
 from bluegreen.api import BlueGreenApp, Color, Phase
 from bluegreen.core import naming, placement, render
-from bluegreen.core.placement import Marks, PodMarks
 from bluegreen.core.plan import Apply, Delete, PatchMetadata
-from bluegreen.core.world import BudgetState, PodState
+from bluegreen.core.world import BudgetState, Marks, PodState
 from bluegreen.kubectl import templates
 from bluegreen.release import machine
 from bluegreen.release.workloads import service_matches, stale_keys
@@ -212,10 +211,10 @@ def test_merge_patch(have: Marks, want: Marks, patch: dict[str, Any] | None) -> 
 
 def test_pods_going_or_without_colour_are_left_alone() -> None:
     pods = [
-        PodMarks("b", BLUE, NONE),
-        PodMarks("a", BLUE, NONE, deleting=True),
-        PodMarks("c", None, NONE),
-        PodMarks("d", GREEN, LIVE),
+        PodState("b", BLUE, "r", ready=True),
+        PodState("a", BLUE, "r", ready=True, deleting=True),
+        PodState("c", None, "r", ready=True),
+        PodState("d", GREEN, "r", ready=True, marks=LIVE),
     ]
     assert placement.marks_to_patch(pods, {BLUE: LIVE, GREEN: NONE}) == [
         ("b", {"labels": {"stage": "live"}, "annotations": {"a/b": "1"}}),

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from bluegreen.api import BlueGreenApp, BlueGreenAppStatus, Color, Phase
 from bluegreen.core import naming
+from bluegreen.core.world import Marks, PodState
 
 HOSTNAME = "kubernetes.io/hostname"
 
@@ -73,14 +73,6 @@ def with_anti_affinity(pod_spec: dict[str, Any], app: BlueGreenApp, color: Color
 # ----------------------------------------------------------------------------- role metadata
 
 
-@dataclass(frozen=True)
-class Marks:
-    """Labels and annotations of a pod (the ones the operator sets, or wants set)."""
-
-    labels: Mapping[str, str] = field(default_factory=dict)
-    annotations: Mapping[str, str] = field(default_factory=dict)
-
-
 def roles(status: BlueGreenAppStatus) -> dict[Color, str]:
     """The role of each colour now: "active" for the colour the active Service selects,
     "preview" for the release's colour while it is deployed and judged."""
@@ -105,17 +97,6 @@ def wanted_marks(app: BlueGreenApp, status: BlueGreenAppStatus) -> dict[Color, M
     return out
 
 
-@dataclass(frozen=True)
-class PodMarks:
-    """A pod as the role-metadata decision sees it."""
-
-    name: str
-    color: Color | None
-    marks: Marks
-    """The labels and annotations the operator set on it (and their values now)."""
-    deleting: bool = False
-
-
 def merge_patch(have: Marks, want: Marks) -> dict[str, Any] | None:
     """The metadata merge patch from `have` to `want` (None: nothing to do). Keys the
     operator set and no longer wants are removed (null)."""
@@ -132,7 +113,7 @@ def merge_patch(have: Marks, want: Marks) -> dict[str, Any] | None:
 
 
 def marks_to_patch(
-    pods: Iterable[PodMarks], wanted: Mapping[Color, Marks]
+    pods: Iterable[PodState], wanted: Mapping[Color, Marks]
 ) -> list[tuple[str, dict[str, Any]]]:
     """(pod, merge patch of its metadata) for every pod whose marks differ from its colour's
     wanted marks, in name order. Pods on their way out are left alone."""

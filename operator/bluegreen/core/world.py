@@ -15,7 +15,6 @@ from bluegreen.core.analysis import QueryResult
 from bluegreen.core.configs import Copy, Found, Ref
 from bluegreen.core.images import Resolution
 from bluegreen.core.ingress_guard import IngressPolicy
-from bluegreen.core.placement import Marks
 from bluegreen.core.templates import Templates
 
 
@@ -98,6 +97,15 @@ class RouteState:
     name: str
     resource_version: str
     rules: tuple[RouteRule, ...]
+
+
+@dataclass(frozen=True)
+class Marks:
+    """Labels and annotations of a pod: the ones the operator set (strategy.activeMetadata,
+    previewMetadata), or the ones it wants set."""
+
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,7 @@ def ensure_marks(p: Pass) -> None:
     """Patch the pods whose marks differ from their colour's role now: a flip, a rollback
     or a new pod (a scale-up, a replacement) is followed on the next pass."""
     wanted = placement.wanted_marks(p.app, p.status)
-    pods = (placement.PodMarks(x.name, x.color, x.marks, x.deleting) for x in p.observed.pods)
-    for pod, patch in placement.marks_to_patch(pods, wanted):
+    for pod, patch in placement.marks_to_patch(p.observed.pods, wanted):
         p.actions.append(PatchMetadata("Pod", pod, patch))
 
 

@@ -37,6 +37,7 @@ from bluegreen.core.world import (
     Endpoint,
     IngressState,
     JobState,
+    Marks,
     Observed,
     PodState,
     RouteRule,
@@ -337,7 +338,7 @@ def _pod_state(obj: dict[str, Any]) -> PodState:
         revision=labels.get(naming.LABEL_REVISION),
         ready=ready,
         deleting=bool(obj["metadata"].get("deletionTimestamp")),
-        marks=placement.Marks(
+        marks=Marks(
             dict((obj.get("marks") or {}).get("labels") or {}),
             dict((obj.get("marks") or {}).get("annotations") or {}),
         ),

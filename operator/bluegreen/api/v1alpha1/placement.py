@@ -240,6 +240,12 @@ def target_port_rule(field: str) -> str:
     )
 
 
+AppProtocol = Annotated[
+    str | None, Field(min_length=1, max_length=316, pattern=APP_PROTOCOL_PATTERN)
+]
+"""A Service port's appProtocol: an IANA name, or a prefixed one (kubernetes.io/h2c)."""
+
+
 class ServicePort(Model):
     model_config = cel((target_port_rule("targetPort"), SERVICE_PORT_TARGET))
 
@@ -262,15 +268,9 @@ class ServicePort(Model):
         ),
     ] = None
     protocol: Protocol = Protocol.TCP
-    app_protocol: Annotated[
-        str | None,
-        Field(
-            min_length=1,
-            max_length=316,
-            pattern=APP_PROTOCOL_PATTERN,
-            description="The port's appProtocol (http, h2c, kubernetes.io/ws, ...).",
-        ),
-    ] = None
+    app_protocol: AppProtocol = Field(
+        default=None, description="The port's appProtocol (http, h2c, kubernetes.io/ws, ...)."
+    )
 
     @field_validator("target_port")
     @classmethod
@@ -343,15 +343,9 @@ class ServiceSpec(Model):
             description="Container port the Services send to: a name or a number; default: http."
         ),
     ] = None
-    app_protocol: Annotated[
-        str | None,
-        Field(
-            min_length=1,
-            max_length=316,
-            pattern=APP_PROTOCOL_PATTERN,
-            description="appProtocol of the http port (h2c, kubernetes.io/ws, ...).",
-        ),
-    ] = None
+    app_protocol: AppProtocol = Field(
+        default=None, description="appProtocol of the http port (h2c, kubernetes.io/ws, ...)."
+    )
     ports: Annotated[
         list[ServicePort] | None,
         Field(
