@@ -13,7 +13,7 @@ from bluegreen.adapters.kinds import KINDS
 from bluegreen.api import BlueGreenApp, Color, Phase
 from bluegreen.core import naming, placement, render
 from bluegreen.core.plan import Apply, Delete, PatchMetadata
-from bluegreen.core.world import BudgetState, Marks, PodState
+from bluegreen.core.world import BudgetState, IngressState, Marks, PodState
 from bluegreen.kubectl import templates
 from bluegreen.release import machine
 from bluegreen.release.workloads import service_matches, stale_keys
@@ -397,14 +397,17 @@ def test_service_labels_annotations_and_app_protocols_are_kept_as_rendered() -> 
     # merge patch: an apply that leaves it out would not remove what the creation set).
     plain = render.active_service(make_app(), BLUE)
     meta = plain["metadata"]
-    stale = {**plain, "metadata": {**meta, "labels": {**meta["labels"], "team": "a"}}}
-    stale["metadata"]["annotations"] = {"x/y": "z", "theirs": "1"}
-    own = _stored(stale, _managed([*meta["labels"], "team"], ["x/y"]))
-    assert stale_keys(own, plain) == {"labels": {"team": None}, "annotations": {"x/y": None}}
-    assert stale_keys(_stored(stale), plain) is None  # someone else's: left alone
-    assert (
-        stale_keys(_stored(want, _managed(list(want["metadata"]["labels"]), ["x/y"])), want) is None
-    )
+    stale_service = {**plain, "metadata": {**meta, "labels": {**meta["labels"], "team": "a"}}}
+    stale_service["metadata"]["annotations"] = {"x/y": "z", "theirs": "1"}
+
+    def stale(have: Any, want: dict[str, Any]) -> dict[str, Any] | None:
+        return stale_keys(want, have.own_labels, have.own_annotations)
+
+    own = _stored(stale_service, _managed([*meta["labels"], "team"], ["x/y"]))
+    assert stale(own, plain) == {"labels": {"team": None}, "annotations": {"x/y": None}}
+    assert stale(_stored(stale_service), plain) is None  # someone else's: left alone
+    mine = _managed(list(want["metadata"]["labels"]), ["x/y"])
+    assert stale(_stored(want, mine), want) is None
 
 
 def test_the_pod_cache_keeps_only_the_operators_marks() -> None:
@@ -423,3 +426,29 @@ def test_the_pod_cache_keeps_only_the_operators_marks() -> None:
     state: PodState = _pod_state(trimmed)
     assert state.marks == Marks({"stage": "live"}, {"a/b": "1"})
     assert state.color is Color.BLUE
+
+
+def test_an_ingress_annotation_taken_out_of_the_spec_is_taken_off() -> None:
+    """The operator creates its objects under its own field manager, so what it set at
+    creation is its own: an annotation the spec no longer has goes with a merge patch (an
+    apply leaving it out would not remove it, and would be sent again every pass)."""
+    body = app_body(status=healthy(V1, BLUE))
+    body["spec"]["ingress"] = {"host": "shop.example.com"}
+    app = BlueGreenApp.model_validate(body)
+    want = render.stable_ingress(app)
+    have = IngressState(
+        "shop",
+        annotations={"old/key": "x", "theirs": "y"},
+        spec=want["spec"],
+        own_annotations=frozenset({"old/key"}),
+    )
+    observed = dataclasses.replace(steady(at(0), V1, BLUE).build(), ingresses={"shop": have})
+    actions = [a for a in machine.plan(app, observed).actions if "Ingress" in str(a)]
+    assert actions == [
+        Apply(want),
+        PatchMetadata("Ingress", "shop", {"annotations": {"old/key": None}}),
+    ]
+    # Once it is off, nothing more is sent.
+    gone = dataclasses.replace(have, annotations={"theirs": "y"}, own_annotations=frozenset())
+    observed = dataclasses.replace(observed, ingresses={"shop": gone})
+    assert not [a for a in machine.plan(app, observed).actions if "Ingress" in str(a)]

@@ -23,6 +23,7 @@ from bluegreen.core.plan import Apply, Delete
 from bluegreen.core.world import IngressState
 from bluegreen.release.canary import step_weight
 from bluegreen.release.context import Pass
+from bluegreen.release.workloads import remove_stale_keys
 
 
 def refusal(p: Pass) -> str | None:
@@ -52,6 +53,8 @@ def ensure_ingresses(p: Pass) -> None:
         desired = render.stable_ingress(p.app)
         if not refused and (stable is None or not ingress_matches(stable, desired)):
             p.actions.append(Apply(desired))
+        if not refused and stable is not None:
+            remove_stale_keys(p, desired, frozenset(), stable.own_annotations)
     elif stable is not None:
         p.actions.append(Delete("Ingress", naming.ingress(p.name)))
     _ensure_canary_ingress(p, refused)
@@ -74,6 +77,8 @@ def _ensure_canary_ingress(p: Pass, refused: bool) -> None:
         desired = render.canary_ingress(p.app, want)
         if not refused and (have is None or not ingress_matches(have, desired)):
             p.actions.append(Apply(desired))
+        if not refused and have is not None:
+            remove_stale_keys(p, desired, frozenset(), have.own_annotations)
         return
     c, release = p.status.canary, p.status.release
     if have is not None:
@@ -89,7 +94,9 @@ def _ensure_canary_ingress(p: Pass, refused: bool) -> None:
 
 def ingress_matches(have: IngressState, want: dict[str, Any]) -> bool:
     """Spec and annotations as rendered: every wanted annotation there, and none the
-    operator wrote before that is no longer wanted (others' annotations are theirs).
+    operator wrote before that is no longer wanted (others' annotations are theirs; the
+    operator's go by `remove_stale_keys`, as an apply cannot take off what the creation
+    set).
     Without a className in the spec, the class the API server's DefaultIngressClass
     admission filled in is not a change."""
     wanted = want["metadata"].get("annotations") or {}

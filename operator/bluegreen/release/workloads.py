@@ -55,21 +55,30 @@ def ensure_service(p: Pass, manifest: dict[str, Any]) -> None:
     have = p.observed.services.get(name)
     if have is None or not service_matches(have, manifest):
         p.actions.append(Apply(manifest))
-    stale = stale_keys(have, manifest) if have is not None and have.has_owner else None
-    if stale:
-        p.actions.append(PatchMetadata("Service", name, stale))
+    if have is not None and have.has_owner:
+        remove_stale_keys(p, manifest, have.own_labels, have.own_annotations)
 
 
-def stale_keys(have: ServiceState, want: dict[str, Any]) -> dict[str, Any] | None:
-    """The labels and annotations the operator set on the Service and the spec no longer
-    has, as a merge patch that removes them (a server-side apply that leaves them out does
-    not, when the object's creation set them too)."""
+def stale_keys(
+    want: dict[str, Any], own_labels: frozenset[str], own_annotations: frozenset[str]
+) -> dict[str, Any] | None:
+    """The labels and annotations the operator set on an object (its creation or its
+    applies) that `want` no longer has, as a merge patch that removes them: a server-side
+    apply that leaves them out does not, as the creation owns them too."""
     patch: dict[str, Any] = {}
-    for part, own in (("labels", have.own_labels), ("annotations", have.own_annotations)):
+    for part, own in (("labels", own_labels), ("annotations", own_annotations)):
         gone = sorted(own - (want["metadata"].get(part) or {}).keys())
         if gone:
             patch[part] = dict.fromkeys(gone)
     return patch or None
+
+
+def remove_stale_keys(
+    p: Pass, want: dict[str, Any], own_labels: frozenset[str], own_annotations: frozenset[str]
+) -> None:
+    stale = stale_keys(want, own_labels, own_annotations)
+    if stale:
+        p.actions.append(PatchMetadata(want["kind"], want["metadata"]["name"], stale))
 
 
 def service_matches(have: ServiceState, want: dict[str, Any]) -> bool:
