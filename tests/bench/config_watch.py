@@ -38,11 +38,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config, watch
+from kubernetes import client, config
 
-from tests.bench.release_latency import RESULTS, summary
+from tests.bench.release_latency import (
+    RESULTS,
+    summary,
+    wait_healthy_on_new_revision,
+    wait_status,
+)
 from tests.bench.scale import ProcSample, ProcSampler, loadavg, machine, operator_code
-from tests.support.apps import GROUP, PLURAL, VERSION, Apps, app_manifest, install_crd
+from tests.support.apps import Apps, app_manifest, install_crd
 from tests.support.cluster import REPO, cluster_session
 from tests.support.operator import OperatorProcess
 
@@ -103,44 +108,15 @@ def _release_starts(
         old = apps.status(APP).get("stableRevision")
         sent = time.monotonic()
         core.patch_namespaced_config_map(TRACKED, ns, {"data": {"LEVEL": f"{round_}-{r}"}})
-        _watch_app(api_client, ns, lambda st, old=old: _revision(st.get("release")) != old)
+        started = lambda st, old=old: _revision(st.get("release")) != old  # noqa: E731
+        wait_status(api_client, ns, APP, started, START_TIMEOUT)
         out.append(round(time.monotonic() - sent, 4))
-        _watch_app(
-            api_client,
-            ns,
-            lambda st, old=old: st.get("phase") == "Healthy" and st.get("stableRevision") != old,
-        )
+        wait_healthy_on_new_revision(api_client, ns, APP, str(old), START_TIMEOUT)
     return out
 
 
 def _revision(release: dict[str, Any] | None) -> str | None:
     return (release or {}).get("revision")
-
-
-def _watch_app(
-    api_client: client.ApiClient, ns: str, done: Callable[[dict[str, Any]], bool]
-) -> dict[str, Any]:
-    objs = client.CustomObjectsApi(api_client)
-    w = watch.Watch()
-    deadline = time.monotonic() + START_TIMEOUT
-    try:
-        for event in w.stream(
-            objs.list_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            ns,
-            PLURAL,
-            field_selector=f"metadata.name={APP}",
-            timeout_seconds=int(START_TIMEOUT),
-        ):
-            st = dict(event["raw_object"].get("status") or {})
-            if done(st):
-                return st
-            if time.monotonic() > deadline:
-                break
-    finally:
-        w.stop()
-    raise TimeoutError(f"{APP}: no such status within {START_TIMEOUT}s")
 
 
 def _tracking_app() -> dict[str, Any]:
