@@ -35,9 +35,10 @@ def condition(
     """The condition `wanted` describes; its transition time moves only when its status
     differs from the one of its type in `existing`."""
     status = "True" if wanted.true else "False"
-    prev = next((c for c in existing if c.type == wanted.type), None)
+    kind = wanted.type.value
+    prev = next((c for c in existing if c.type == kind), None)
     return Condition(
-        type=wanted.type.value,
+        type=kind,
         status=status,
         reason=wanted.reason,
         message=readable(wanted.message),
@@ -78,9 +79,9 @@ def derive(p: Pass, extra: Sequence[Wanted] = ()) -> None:
             else None
         ),
     )
-    generation = p.app.metadata.generation
+    generation, now = p.app.metadata.generation, p.stamp()
     wanted = [*_wanted(p), *extra]
-    p.update(conditions=[condition(w, st.conditions, p.stamp(), generation) for w in wanted])
+    p.update(conditions=[condition(w, st.conditions, now, generation) for w in wanted])
 
 
 def _wanted(p: Pass) -> list[Wanted]:
