@@ -124,16 +124,25 @@ def cmd_undo(cluster: Cluster, namespace: str, args: argparse.Namespace) -> int:
             target = found_previous
     except templates.TemplateError as err:
         raise CliError(EXIT_REFUSED, f"error: {err}") from err
-    current = revision(fmt.as_dict(fmt.as_dict(app.get("spec")).get("template")))
-    if target == current:
+    template = fmt.as_dict(fmt.as_dict(app.get("spec")).get("template"))
+    k = kept.get(target)
+    same_template = k is not None and k.template == template
+    if target == revision(template) or (same_template and target == st.get("stableRevision")):
         raise CliError(EXIT_REFUSED, f"error: the app's template is revision {target} already")
+    if same_template:
+        raise CliError(
+            EXIT_REFUSED,
+            f"error: revision {target} has the app's template already and differs from it only "
+            "in its tracked ConfigMaps or Secrets (spec.configTracking): undo sets templates, "
+            "not their content; put the ConfigMap or Secret back (the operator's copy of "
+            f"revision {target} is named <name>-{target})",
+        )
     if target in (st.get("failedRevisions") or []) and not args.force:
         raise CliError(
             EXIT_REFUSED,
             f"error: revision {target} failed before: the operator does not release it again "
             f"until `kubectl bluegreen retry {args.name}` (--force sets it anyway)",
         )
-    k = kept.get(target)
     if k is None:
         raise CliError(
             EXIT_REFUSED,
