@@ -20,6 +20,7 @@ import platform
 import statistics
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,29 +50,49 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def wait_healthy_on_new_revision(
-    api_client: client.ApiClient, ns: str, name: str, old_revision: str, timeout: float
+def wait_status(
+    api_client: client.ApiClient,
+    ns: str,
+    name: str,
+    done: Callable[[dict[str, Any]], bool],
+    timeout: float,
 ) -> dict[str, Any]:
+    """The app's status once `done` says so, from a watch (no polling delay added)."""
     objs = client.CustomObjectsApi(api_client)
     w = watch.Watch()
     deadline = time.monotonic() + timeout
-    for event in w.stream(
-        objs.list_namespaced_custom_object,
-        GROUP,
-        VERSION,
+    try:
+        for event in w.stream(
+            objs.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            ns,
+            PLURAL,
+            field_selector=f"metadata.name={name}",
+            timeout_seconds=int(timeout),
+        ):
+            st = dict(event["raw_object"].get("status") or {})
+            if done(st):
+                return st
+            if time.monotonic() > deadline:
+                break
+    finally:
+        w.stop()
+    raise TimeoutError(f"{name}: not the status waited for within {timeout}s")
+
+
+def wait_healthy_on_new_revision(
+    api_client: client.ApiClient, ns: str, name: str, old_revision: str, timeout: float
+) -> dict[str, Any]:
+    return wait_status(
+        api_client,
         ns,
-        PLURAL,
-        field_selector=f"metadata.name={name}",
-        timeout_seconds=int(timeout),
-    ):
-        st = event["raw_object"].get("status") or {}
-        if st.get("phase") == "Healthy" and st.get("stableRevision") not in (None, old_revision):
-            w.stop()
-            return dict(st)
-        if time.monotonic() > deadline:
-            break
-    w.stop()
-    raise TimeoutError(f"{name} did not become Healthy on a new revision in {timeout}s")
+        name,
+        lambda st: (
+            st.get("phase") == "Healthy" and st.get("stableRevision") not in (None, old_revision)
+        ),
+        timeout,
+    )
 
 
 def run(releases: int, out: Path | None) -> dict[str, Any]:

@@ -7,7 +7,7 @@
 Runs `tests.bench.release_latency --releases 100`, `tests.bench.scale --apps 1000
 --idle-seconds 300`, `tests.bench.peer --apps 1000` (side by side with Argo Rollouts
 and a bare baseline) and 200 hostile specs (tests/cluster/test_hostile_specs.py with
-BLUEGREEN_HOSTILE_EXAMPLES=200) one after the other, each as its own process, on one cluster (the
+BLUEGREEN_HOSTILE_EXAMPLES=200) and `tests.bench.config_watch --configmaps 2000` one after the other, each as its own process, on one cluster (the
 local control plane is started once if it is not running, and stopped at the end only if
 this run started it). Then reads their results files, prints the table and writes
 tests/bench/results/summary.json. A benchmark that fails or stops early leaves its
@@ -31,6 +31,8 @@ from tests.bench.release_latency import RESULTS
 from tests.support.cluster import REPO, cluster_session
 
 HOSTILE_TEST = REPO / "tests" / "cluster" / "test_hostile_specs.py"
+CONFIGMAPS = 2000
+"""ConfigMaps in the namespace for tests.bench.config_watch (what config tracking's watch costs)."""
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,20 @@ def targets(apps: int) -> list[Target]:
             "",
         ),
         Target(
+            f"operator RSS growth watching {CONFIGMAPS} ConfigMaps of 4 KB",
+            "config_watch",
+            _get("create", "rss_growth_mb"),
+            None,
+            "MB",
+        ),
+        Target(
+            f"tracked ConfigMap change -> release starts, p50, {CONFIGMAPS} ConfigMaps",
+            "config_watch",
+            _get("with_configmaps", "release_start_seconds", "median"),
+            None,
+            "s",
+        ),
+        Target(
             "hostile specs: longest create until at rest",
             "hostile",
             _get("worst", "create_seconds"),
@@ -268,6 +284,7 @@ def run_benchmarks(
         ],
         "peer": ["-m", "tests.bench.peer", "--apps", str(apps), *peer_args],
         "hostile": ["-m", "pytest", "-q", "-p", "no:cacheprovider", str(HOSTILE_TEST)],
+        "config_watch": ["-m", "tests.bench.config_watch", "--configmaps", str(CONFIGMAPS)],
     }
     codes = {}
     with cluster_session():
@@ -285,6 +302,7 @@ def summarize(apps: int, codes: dict[str, int] | None = None) -> dict[str, Any]:
         "scale": RESULTS / f"scale-{apps}.json",
         "peer": RESULTS / f"peer-{apps}.json",
         "hostile": RESULTS / "hostile.json",
+        "config_watch": RESULTS / f"config-watch-{CONFIGMAPS}.json",
     }
     results: dict[str, dict[str, Any]] = {}
     for name, path in files.items():

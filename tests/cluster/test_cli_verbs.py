@@ -15,6 +15,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from tests.cluster.test_cli import CLI, Plugin
+from tests.cluster.test_config_tracking import put_configmap, tracking_app
 from tests.cluster.test_validation import CASES, Case, valid_app
 from tests.support.apps import GROUP, PLURAL, VERSION, Apps, app_manifest
 from tests.support.cluster import Cluster
@@ -84,6 +85,27 @@ def test_undo_to_a_warm_colour_flips_back_without_new_pods(
     assert same.code == 3 and f"revision {v2} already" in same.err
     unknown = cli("undo", "warm", "--to-revision", "zzzz")
     assert unknown.code == 3 and "not in the app's history" in unknown.err
+
+
+def test_undo_of_a_tracked_config_change_says_what_undo_cannot_do(
+    cli: Plugin, apps: Apps, api_client: client.ApiClient
+) -> None:
+    """Revisions of an app that tracks its ConfigMaps include their content: undo compares
+    templates, so it knows the revision the app runs, and that a ConfigMap-only change is
+    not one it can set back."""
+    put_configmap(api_client, apps.namespace, "settings", {"LEVEL": "info"})
+    apps.create(tracking_app())
+    rev1 = apps.wait_phase("shop", "Healthy")["stableRevision"]
+    same = cli("undo", "shop", "--to-revision", rev1)
+    assert same.code == 3 and f"revision {rev1} already" in same.err, same.err
+    put_configmap(api_client, apps.namespace, "settings", {"LEVEL": "debug"})
+    rev2 = apps.wait_release_done("shop", 2)["stableRevision"]
+    assert rev2 != rev1
+    back = cli("undo", "shop")
+    assert back.code == 3, back.out + back.err
+    assert "differs from it only in its tracked ConfigMaps" in back.err
+    assert f"settings-{rev1}" not in back.err and f"<name>-{rev1}" in back.err
+    assert apps.status("shop")["stableRevision"] == rev2  # nothing was changed
 
 
 def test_undo_to_a_cold_colour_is_a_normal_release(

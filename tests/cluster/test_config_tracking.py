@@ -5,6 +5,8 @@
 - A failing analysis after the switch returns traffic to the colour whose pods reference
   the old copy.
 - Copies of revisions nothing keeps are deleted.
+- A deleted copy the serving colour's pods reference is made again; when its ConfigMap no
+  longer holds that content, a condition and an Event say so and traffic stays.
 - A missing non-optional ConfigMap: a condition, the release waits, traffic stays.
 - Secrets: without the operator's opt-in a condition and plain references; with it, copied.
 """
@@ -161,6 +163,50 @@ def test_copies_no_revision_keeps_are_deleted(
     names = lambda: {c.metadata.name for c in core.list_namespaced_config_map(namespace).items}  # noqa: E731
     wait_for(f"{stale} to be deleted", lambda: stale not in names())
     assert f"settings-{rev1}" in names()
+
+
+def test_a_deleted_copy_of_the_serving_colour_is_made_again_or_reported(
+    apps: Apps, api_client: client.ApiClient, namespace: str
+) -> None:
+    core = client.CoreV1Api(api_client)
+    put_configmap(api_client, namespace, "settings", {"LEVEL": "info"})
+    body = tracking_app()
+    body["spec"]["strategy"] = {"autoPromotion": False}
+    apps.create(body)
+    rev1 = apps.wait_phase(APP, "Healthy")["stableRevision"]
+    copy = f"settings-{rev1}"
+    names = lambda: {c.metadata.name for c in core.list_namespaced_config_map(namespace).items}  # noqa: E731
+
+    # The ConfigMap still holds the revision's content: the copy is made again.
+    core.delete_namespaced_config_map(copy, namespace)
+    wait_for(f"{copy} to be made again", lambda: copy in names())
+    again = core.read_namespaced_config_map(copy, namespace)
+    assert again.immutable is True and again.data == {"LEVEL": "info"}
+    assert again.metadata.labels["bluegreen.dev/revision"] == rev1
+
+    # The ConfigMap changed (a release waits for a person): the old content is gone.
+    put_configmap(api_client, namespace, "settings", {"LEVEL": "debug"})
+    apps.wait_phase(APP, "Paused")
+    core.delete_namespaced_config_map(copy, namespace)
+
+    def lost() -> dict[str, Any] | None:
+        st = apps.status(APP)
+        cond = condition(st, "ConfigTracked")
+        return st if cond and cond["reason"] == "ConfigCopyLost" else None
+
+    st = wait_for("ConfigTracked=False ConfigCopyLost", lost)
+    message = condition(st, "ConfigTracked")["message"]  # type: ignore[index]
+    assert f"ConfigMap {copy}" in message and "blue pods" in message, message
+    assert (st["phase"], st["activeColor"]) == ("Paused", "blue"), st
+    assert copy not in names()
+    assert "ConfigCopyLost" in [e["reason"] for e in apps.events(APP)]
+    svc = core.read_namespaced_service(APP, namespace)
+    assert svc.spec.selector["bluegreen.dev/color"] == "blue"
+
+    # The content is back: the copy is made again.
+    put_configmap(api_client, namespace, "settings", {"LEVEL": "info"})
+    wait_for(f"{copy} to be made again", lambda: copy in names())
+    assert core.read_namespaced_config_map(copy, namespace).data == {"LEVEL": "info"}
 
 
 def test_a_missing_configmap_holds_the_release_and_traffic_stays(

@@ -11,6 +11,10 @@
   namespace: Healthy, the active Service on the new colour, whose EndpointSlices hold only
   the new revision's ready pods. An app in an unlisted namespace is never touched, the
   operator's log has no 403, and /metrics answers on loopback only.
+- Config tracking with the chart's Role: a ConfigMap change releases an app in a listed
+  namespace; with `configTracking.secrets=true` (a second install) the Role lets the
+  operator read, copy and delete Secrets in the listed namespaces only, a tracked Secret is
+  copied and its change released too. No 403 in either operator's log.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +33,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from tests.support.apps import Apps, app_manifest
-from tests.support.chart import assert_placed, placed
+from tests.support.chart import assert_placed, placed, track_config
 from tests.support.cluster import REPO, Cluster
 from tests.support.operator import OperatorProcess
 from tests.support.process import LOOPBACK, connects, other_address
@@ -59,10 +64,11 @@ def _create_namespace(api_client: client.ApiClient, prefix: str) -> str:
     return name
 
 
-@pytest.fixture(scope="module")
-def install(
-    cluster: Cluster, api_client: client.ApiClient, crd: None, tmp_path_factory: Any
+@contextmanager
+def _installed(
+    cluster: Cluster, api_client: client.ApiClient, tmp: Path, *values: str
 ) -> Iterator[Install]:
+    """The chart, namespaced (two listed namespaces), with `values` (`--set` pairs)."""
     release_ns = _create_namespace(api_client, "nsop")
     listed = (_create_namespace(api_client, "nsa"), _create_namespace(api_client, "nsb"))
     unlisted = _create_namespace(api_client, "nsc")
@@ -71,6 +77,7 @@ def install(
         *("--set", f"watchNamespaces={{{listed[0]},{listed[1]}}}"),
         *("--set", "metrics.exposure=localhost"),
         *("--set", "image.repository=registry.example/bluegreen-operator"),
+        *(arg for value in values for arg in ("--set", value)),
         *("--set", "image.tag=test", "--wait", "--timeout", "3m"),
         kubeconfig=cluster.kubeconfig,
     )
@@ -79,13 +86,31 @@ def install(
     ).stdout
     docs = [d for d in yaml.safe_load_all(manifest) if d]
     sa = next(d["metadata"]["name"] for d in docs if d["kind"] == "ServiceAccount")
-    kubeconfig = token_kubeconfig(
-        cluster.kubeconfig, api_client, release_ns, sa, Path(tmp_path_factory.mktemp("ns-sa"))
-    )
-    yield Install(release_ns, listed, unlisted, docs, kubeconfig)
-    helm("uninstall", NAME, "--namespace", release_ns, "--wait", kubeconfig=cluster.kubeconfig)
-    for ns in (release_ns, *listed, unlisted):
-        client.CoreV1Api(api_client).delete_namespace(ns, propagation_policy="Background")
+    kubeconfig = token_kubeconfig(cluster.kubeconfig, api_client, release_ns, sa, tmp)
+    try:
+        yield Install(release_ns, listed, unlisted, docs, kubeconfig)
+    finally:
+        helm("uninstall", NAME, "--namespace", release_ns, "--wait", kubeconfig=cluster.kubeconfig)
+        for ns in (release_ns, *listed, unlisted):
+            client.CoreV1Api(api_client).delete_namespace(ns, propagation_policy="Background")
+
+
+@pytest.fixture(scope="module")
+def install(
+    cluster: Cluster, api_client: client.ApiClient, crd: None, tmp_path_factory: Any
+) -> Iterator[Install]:
+    with _installed(cluster, api_client, Path(tmp_path_factory.mktemp("ns-sa"))) as installed:
+        yield installed
+
+
+@pytest.fixture(scope="module")
+def secrets_install(
+    cluster: Cluster, api_client: client.ApiClient, crd: None, tmp_path_factory: Any
+) -> Iterator[Install]:
+    """A second namespaced install, whose administrator allows tracking Secrets."""
+    tmp = Path(tmp_path_factory.mktemp("ns-sa-secrets"))
+    with _installed(cluster, api_client, tmp, "configTracking.secrets=true") as installed:
+        yield installed
 
 
 def test_the_release_holds_roles_in_the_listed_namespaces_only(
@@ -187,8 +212,8 @@ def _container(docs: list[dict[str, Any]]) -> dict[str, Any]:
     return dict(container)
 
 
-@pytest.fixture
-def operator_as_chart(install: Install) -> Iterator[OperatorProcess]:
+@contextmanager
+def _run_as_chart(install: Install) -> Iterator[OperatorProcess]:
     """The operator as the chart's Deployment runs it: its arguments and environment, the
     ServiceAccount's token. Only the ports change (tests share the machine) and POD_ID (the
     downward API's pod name) is set by hand."""
@@ -205,8 +230,16 @@ def operator_as_chart(install: Install) -> Iterator[OperatorProcess]:
         log_name=f"operator-{install.namespace}.log",
     )
     op.start()
-    yield op
-    op.stop()
+    try:
+        yield op
+    finally:
+        op.stop()
+
+
+@pytest.fixture
+def operator_as_chart(install: Install) -> Iterator[OperatorProcess]:
+    with _run_as_chart(install) as op:
+        yield op
 
 
 def test_the_operator_releases_in_a_listed_namespace_only(
@@ -289,3 +322,75 @@ def test_the_operator_releases_in_a_listed_namespace_only(
     print(f"\n/metrics on {LOOPBACK}:{op.metrics_port}; another address: {other_ip}")
     if other_ip is not None:
         assert not connects(other_ip, op.metrics_port)
+
+
+def _config_release(api_client: client.ApiClient, ns: str, *, secrets: bool) -> dict[str, Any]:
+    """An app that tracks a ConfigMap (and a Secret) is released, then released again by a
+    change of the ConfigMap (and then of the Secret): each revision's pods reference that
+    revision's copies. Returns the last status."""
+    core = client.CoreV1Api(api_client)
+    apps = Apps(api_client, ns)
+    body = app_manifest("conf", replicas=1)
+    track_config(core, ns, body, secrets)
+    apps.create(body)
+    rev = apps.wait_phase("conf", "Healthy")["stableRevision"]
+    changes = [lambda: core.patch_namespaced_config_map("settings", ns, {"data": {"a": "2"}})]
+    if secrets:
+        changes.append(lambda: core.patch_namespaced_secret("creds", ns, {"data": {"b": "Mw=="}}))
+    done: dict[str, Any] = {}
+    for n, change in enumerate(changes, start=2):
+        change()
+        done = apps.wait_release_done("conf", n)
+        assert done["phase"] == "Healthy" and done["stableRevision"] != rev, done
+        rev = done["stableRevision"]
+        dep = api_client.sanitize_for_serialization(
+            client.AppsV1Api(api_client).read_namespaced_deployment(
+                f"conf-{done['activeColor']}", ns
+            )
+        )
+        (container,) = dep["spec"]["template"]["spec"]["containers"]
+        refs = [next(iter(e.values()))["name"] for e in container["envFrom"]]
+        assert refs == [f"settings-{rev}", *([f"creds-{rev}"] if secrets else [])], refs
+        copy = core.read_namespaced_config_map(f"settings-{rev}", ns)
+        assert copy.immutable is True and copy.data == {"a": "2"}
+        if secrets:
+            secret = core.read_namespaced_secret(f"creds-{rev}", ns)
+            assert secret.immutable is True
+            assert secret.data == core.read_namespaced_secret("creds", ns).data
+    return done
+
+
+def test_a_configmap_change_releases_with_the_chart_role(
+    install: Install, operator_as_chart: OperatorProcess, api_client: client.ApiClient
+) -> None:
+    done = _config_release(api_client, install.listed[1], secrets=False)
+    tracked = next(c for c in done["conditions"] if c["type"] == "ConfigTracked")
+    assert tracked["status"] == "True", tracked
+    log = operator_as_chart.log_path.read_text(errors="replace")
+    assert denials(log) == [], (
+        f"refused by RBAC, in the operator's log:\n{operator_as_chart.tail()}"
+    )
+
+
+def test_with_secret_tracking_the_role_copies_secrets_in_the_listed_namespaces_only(
+    secrets_install: Install, api_client: client.ApiClient
+) -> None:
+    env = _container(secrets_install.docs)["env"]
+    assert {"name": "BLUEGREEN_TRACK_SECRETS", "value": "true"} in env
+    sa = secrets_install.kubeconfig
+    a, b = secrets_install.listed
+    for ns in (a, b):
+        for verb in ("get", "list", "watch", "create", "delete"):
+            assert can_i(sa, verb, "secrets", "-n", ns), f"{verb} secrets -n {ns}"
+        for verb in ("update", "patch"):
+            assert not can_i(sa, verb, "secrets", "-n", ns), f"{verb} secrets -n {ns}"
+    for ns in (secrets_install.unlisted, secrets_install.namespace):
+        assert not can_i(sa, "get", "secrets", "-n", ns), f"get secrets -n {ns}"
+    assert not can_i(sa, "list", "secrets", "--all-namespaces")
+
+    with _run_as_chart(secrets_install) as op:
+        done = _config_release(api_client, a, secrets=True)
+        tracked = next(c for c in done["conditions"] if c["type"] == "ConfigTracked")
+        assert tracked["status"] == "True", tracked
+        log = op.log_path.read_text(errors="replace")
+        assert denials(log) == [], f"refused by RBAC, in the operator's log:\n{op.tail()}"

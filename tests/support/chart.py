@@ -79,7 +79,7 @@ def delete_namespace(api_client: client.ApiClient, name: str) -> None:
     client.CoreV1Api(api_client).delete_namespace(name, propagation_policy="Background")
 
 
-def _track_config(core: client.CoreV1Api, ns: str, body: dict[str, Any], secrets: bool) -> None:
+def track_config(core: client.CoreV1Api, ns: str, body: dict[str, Any], secrets: bool) -> None:
     """The app references a ConfigMap (and a Secret) and tracks it (them)."""
     core.create_namespaced_config_map(ns, {"metadata": {"name": "settings"}, "data": {"a": "1"}})
     env_from: list[dict[str, Any]] = [{"configMapRef": {"name": "settings"}}]
@@ -231,7 +231,7 @@ def release_as_service_account(
         apps = Apps(api_client, ns)
         body = placed(app_manifest("shop"))
         body["spec"]["analysis"] = {"prePromotion": [job_check(0)]}
-        _track_config(core, ns, body, track_secrets)
+        track_config(core, ns, body, track_secrets)
         apps.create(body)
         first = apps.wait_phase("shop", "Healthy")
         apps.set_image("shop", "registry.example/shop:v2")

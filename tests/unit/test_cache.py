@@ -284,6 +284,22 @@ def test_an_ingress_keeps_the_annotation_keys_the_operator_applied() -> None:
     assert meta["ownAnnotations"] == ["mine"]
 
 
+def test_a_deployment_keeps_its_config_digests_not_its_template() -> None:
+    raw = {
+        "metadata": {
+            "name": "shop-blue",
+            "namespace": NS,
+            "annotations": {
+                naming.ANNOTATION_CONFIG: '{"ConfigMap/settings": "d1"}',
+                naming.ANNOTATION_TEMPLATE: '{"spec": {}}',
+            },
+        },
+        "spec": {"replicas": 2, "template": {"metadata": {"labels": {"a": "b"}}}},
+    }
+    meta = DEPLOYMENTS.trim(raw)["metadata"]
+    assert meta["annotations"] == {naming.ANNOTATION_CONFIG: '{"ConfigMap/settings": "d1"}'}
+
+
 def test_a_watched_slice_says_when_it_arrived_a_listed_one_when_it_was_written() -> None:
     def slice_(rv: int) -> Any:
         return {

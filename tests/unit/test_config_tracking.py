@@ -205,6 +205,46 @@ def test_stale(copies: list[Copy], keep: set[str], want: list[Copy]) -> None:
     assert configs.stale(copies, keep) == want
 
 
+SERVED = {"ConfigMap/settings": "d1", "Secret/creds": "s1"}
+SERVING = {
+    "every copy there": (
+        {Ref(CONFIG_MAP, "settings-r1"): Found("d1"), Ref(SECRET, "creds-r1"): Found("s1")},
+        [],
+        [],
+    ),
+    "a copy gone, its object unchanged: made again": (
+        {Ref(CONFIG_MAP, "settings"): Found("d1"), Ref(SECRET, "creds-r1"): Found("s1")},
+        [Ref(CONFIG_MAP, "settings")],
+        [],
+    ),
+    "a copy gone, its object changed since: lost": (
+        {Ref(CONFIG_MAP, "settings"): Found("d2"), Ref(SECRET, "creds-r1"): Found("s1")},
+        [],
+        [Ref(CONFIG_MAP, "settings")],
+    ),
+    "a copy and its object gone: lost": (
+        {Ref(CONFIG_MAP, "settings-r1"): Found("d1")},
+        [],
+        [Ref(SECRET, "creds")],
+    ),
+    "a copy of that name with other content: lost, never overwritten": (
+        {
+            Ref(CONFIG_MAP, "settings-r1"): Found("other"),
+            Ref(CONFIG_MAP, "settings"): Found("d1"),
+            Ref(SECRET, "creds-r1"): Found("s1"),
+        },
+        [],
+        [Ref(CONFIG_MAP, "settings")],
+    ),
+}
+
+
+@pytest.mark.parametrize(("found", "remake", "lost"), SERVING.values(), ids=SERVING.keys())
+def test_serving(found: dict[Ref, Found], remake: list[Ref], lost: list[Ref]) -> None:
+    got = configs.serving("r1", SERVED, found)
+    assert (list(got.remake), list(got.lost)) == (remake, lost)
+
+
 # ----------------------------------------------------------------------------- ticks
 
 
@@ -358,3 +398,65 @@ def test_an_app_that_does_not_track_config_keeps_its_revision() -> None:
     assert _env_from(h.cluster, "blue") == ["settings"]
     assert not [c for c in h.calls() if c.op == "copy_config"]
     assert all(c["type"] != "ConfigTracked" for c in h.cluster.status["conditions"])
+
+
+def test_a_deleted_copy_of_the_serving_colour_is_made_again() -> None:
+    h = _harness(_tracking_app(), settings={"LEVEL": "info"}, extra={"x": "1"})
+    h.run_until(lambda st: st.get("phase") == "Healthy")
+    rev = h.cluster.status["stableRevision"]
+    assert h.cluster.status["activeColor"] == "blue"
+    del h.cluster.objects[f"{CONFIG_MAP}/settings-{rev}"]
+    start = len(h.ticks)
+    h.tick()
+    made = [c.name for c in h.calls(start) if c.op == "copy_config"]
+    assert made == [f"settings-{rev}"]
+    copy = h.cluster.obj(CONFIG_MAP, f"settings-{rev}")
+    assert copy is not None and copy["data"] == {"LEVEL": "info"}
+    assert copy["metadata"]["labels"][naming.LABEL_REVISION] == rev
+    assert h.phases(start) == ["Healthy"]
+    assert _condition(h.cluster, "ConfigTracked")["status"] == "True"
+
+
+def test_a_copy_whose_labels_were_edited_away_is_still_the_one_the_pods_use() -> None:
+    h = _harness(_tracking_app(), settings={"LEVEL": "info"}, extra={"x": "1"})
+    h.run_until(lambda st: st.get("phase") == "Healthy")
+    rev = h.cluster.status["stableRevision"]
+    copy = h.cluster.objects[f"{CONFIG_MAP}/settings-{rev}"]
+    copy["metadata"]["labels"] = {}
+    start = len(h.ticks)
+    for _ in range(3):
+        h.tick()
+    assert not [c for c in h.calls(start) if c.op in ("copy_config", "delete")]
+    assert _condition(h.cluster, "ConfigTracked")["status"] == "True"
+
+
+def test_a_lost_copy_of_the_serving_colour_is_a_condition_and_moves_no_traffic() -> None:
+    body = _tracking_app()
+    body["spec"]["strategy"] = {"autoPromotion": False}
+    h = _harness(body, settings={"LEVEL": "info"}, extra={"x": "1"})
+    h.run_until(lambda st: st.get("phase") == "Healthy")
+    first = h.cluster.status["stableRevision"]
+    h.cluster.put_config(CONFIG_MAP, "settings", {"LEVEL": "debug"})
+    h.run_until(lambda st: st.get("phase") == "Paused")  # the release waits for a person
+    del h.cluster.objects[f"{CONFIG_MAP}/settings-{first}"]
+    start = len(h.ticks)
+    for _ in range(3):
+        h.tick()
+    assert h.phases(start) == ["Paused"]
+    assert h.cluster.status["activeColor"] == "blue"
+    assert not h.flips
+    assert not [c for c in h.calls(start) if c.op == "copy_config"]
+    cond = _condition(h.cluster, "ConfigTracked")
+    assert (cond["status"], cond["reason"]) == ("False", "ConfigCopyLost")
+    assert f"ConfigMap settings-{first}" in cond["message"]
+    assert "blue pods" in cond["message"] and "fails to start" in cond["message"]
+    warned = [e for e in h.cluster.events if e[1] == "ConfigCopyLost"]
+    assert len(warned) == 1 and warned[0][0] == "Warning"  # told once, not every pass
+
+    h.cluster.put_config(CONFIG_MAP, "settings", {"LEVEL": "info"})  # the content is back
+    start = len(h.ticks)
+    h.tick()
+    assert f"settings-{first}" in [c.name for c in h.calls(start) if c.op == "copy_config"]
+    copy = h.cluster.obj(CONFIG_MAP, f"settings-{first}")
+    assert copy is not None and copy["data"] == {"LEVEL": "info"}
+    assert _condition(h.cluster, "ConfigTracked")["reason"] != "ConfigCopyLost"

@@ -13,7 +13,7 @@ import pytest
 
 from bluegreen.api import NotificationEvent, Subscription
 from bluegreen.api.reasons import ConditionType, Reason
-from bluegreen.core import naming
+from bluegreen.core import configs, naming
 from bluegreen.core.notify import Notice
 from bluegreen.release.notices import Routing
 from bluegreen.runtime import reconcile
@@ -142,6 +142,35 @@ def test_a_rollback_then_a_refused_revision_then_recovery() -> None:
     assert f"revision {R2} failed before" in refused.message
     cond = next(c for c in h.cluster.status["conditions"] if c["type"] == ConditionType.DEGRADED)
     assert cond["reason"] == Reason.REVISION_FAILED_BEFORE  # not the last release's "Promoted"
+
+
+def test_a_degraded_notice_without_a_release_names_the_revision_with_its_config() -> None:
+    """Config tracking: the revision includes the ConfigMaps' digests; a Degraded notice
+    sent with no release in flight reports that revision, the one status and the
+    Deployments carry."""
+    rec = Recorder()
+    h = harness(rec)
+    h.cluster.put_config(configs.CONFIG_MAP, "settings", {"LEVEL": "info"})
+
+    def track(spec: dict[str, Any]) -> None:
+        spec["configTracking"] = {"enabled": True}
+        container = spec["template"]["spec"]["containers"][0]
+        container["envFrom"] = [{"configMapRef": {"name": "settings"}}]
+
+    h.cluster.update_spec(track)
+    h.run_until(lambda s: s.get("phase") == "Healthy" and "scaleDown" not in s)
+    rev = h.cluster.status["stableRevision"]
+
+    def reject_services(manifest: dict[str, Any]) -> str | None:
+        return "spec.ports[0].port: Invalid value" if manifest["kind"] == "Service" else None
+
+    h.cluster.reject = reject_services
+    h.check_status = False
+    h.cluster.update_spec(lambda s: s["service"].update(port=8081))
+    h.tick()
+    refused = rec.last(E.DEGRADED)
+    assert refused.reason == Reason.OBJECT_REJECTED
+    assert refused.revision == rev
 
 
 def test_an_endpoint_the_administrator_did_not_configure_gets_nothing_and_says_so() -> None:

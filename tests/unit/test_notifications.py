@@ -185,14 +185,16 @@ TRANSITIONS = [
 @pytest.mark.parametrize("case", TRANSITIONS, ids=lambda c: c.name)
 def test_which_transitions_notify(case: Transition) -> None:
     app = make_app(image=V2, status=case.before)
-    found = n.notices(app, case.before, case.after, at(45))
+    found = n.notices(app, case.before, case.after, at(45), target=R2)
     assert [x.event for x in found] == case.events
 
 
 def test_a_rollback_notice_carries_the_release_and_its_analysis() -> None:
     after = ended(ROLLING_BACK, ReleaseResult.ROLLED_BACK, Phase.DEGRADED, rollback_seconds=0.4)
     after = after.model_copy(update={"active_color": BLUE})
-    (notice,) = n.notices(make_app(image=V2, status=ROLLING_BACK), ROLLING_BACK, after, at(45))
+    (notice,) = n.notices(
+        make_app(image=V2, status=ROLLING_BACK), ROLLING_BACK, after, at(45), target=R2
+    )
     assert (notice.namespace, notice.name, notice.uid) == (NAMESPACE, "shop", UID)
     assert (notice.revision, notice.image) == (R2, V2)
     assert (notice.from_color, notice.to_color, notice.active_color) == (BLUE, GREEN, BLUE)
@@ -205,7 +207,7 @@ def test_a_rollback_notice_carries_the_release_and_its_analysis() -> None:
 
 
 def test_a_pause_says_why_and_how_long_the_release_has_run() -> None:
-    (notice,) = n.notices(make_app(image=V2), ANALYZING, PAUSED_MANUAL, at(45))
+    (notice,) = n.notices(make_app(image=V2), ANALYZING, PAUSED_MANUAL, at(45), target=R2)
     assert notice.reason == Reason.MANUAL_PROMOTION
     assert notice.message == "waiting for promote"
     assert notice.duration_seconds == 35.0  # started at 10, now 45
@@ -213,7 +215,7 @@ def test_a_pause_says_why_and_how_long_the_release_has_run() -> None:
 
 
 def test_a_refused_revision_names_the_revision_the_spec_asks_for() -> None:
-    (notice,) = n.notices(make_app(image=V2), healthy(V1), REFUSED, at(50))
+    (notice,) = n.notices(make_app(image=V2), healthy(V1), REFUSED, at(50), target=R2)
     assert (notice.revision, notice.image) == (R2, V2)
     assert notice.reason == Reason.REVISION_FAILED_BEFORE
     assert notice.to_color is None

@@ -101,10 +101,17 @@ def _marks(obj: Obj) -> Obj:
 
 
 def _trim_deployment(obj: Obj) -> Obj:
+    """Its identity, replicas, selector, pod labels and status; of its annotations only the
+    config digests (`bluegreen.dev/config`: which copies its pods reference), never the
+    template kept for undo."""
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     template = spec.get("template") or {}
+    meta = _meta(obj)
+    config = ((obj.get("metadata") or {}).get("annotations") or {}).get(naming.ANNOTATION_CONFIG)
+    if config:
+        meta["annotations"] = {naming.ANNOTATION_CONFIG: config}
     return {
-        "metadata": _meta(obj),
+        "metadata": meta,
         "spec": {
             "replicas": spec.get("replicas", 1),
             "selector": spec.get("selector") or {},

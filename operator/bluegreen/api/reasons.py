@@ -31,7 +31,8 @@ class ConditionType(enum.StrEnum):
     CONFIG_TRACKED = "ConfigTracked"
     """spec.configTracking: every ConfigMap (and Secret) the template references is part of
     the revision, and the pods reference its immutable copy; False: one does not exist
-    (the release waits), or Secrets are asked for but the operator does not track them."""
+    (the release waits), a copy a colour's pods reference is lost, or Secrets are asked for
+    but the operator does not track them."""
     # kstatus (Flux, kubectl wait, cli-utils): Ready, and the abnormal-true pair below.
     READY = "Ready"
     """The app is at rest on its spec: Healthy, every release done."""
@@ -120,6 +121,10 @@ class Reason(enum.StrEnum):
     CONFIG_MISSING = "ConfigMissing"
     """ConfigTracked: a ConfigMap or Secret the template references without `optional: true`
     does not exist; no release starts or goes on until it does."""
+    CONFIG_COPY_LOST = "ConfigCopyLost"
+    """ConfigTracked: a copy the pods of a colour reference is gone and its object no longer
+    holds that revision's content: a pod of that colour that restarts fails to start.
+    Traffic does not move because of it."""
     SECRETS_NOT_TRACKED = "SecretsNotTracked"
     """ConfigTracked: the app asks to track Secrets, the operator's administrator does not
     allow it; a Secret's change starts no release, the pods reference it directly."""

@@ -9,6 +9,7 @@ how the template is rewritten to the copies, and which copies are no longer need
     choice = track(refs, found, secrets=...)    # tracked digests, what is missing, refused
     revision = revision(template, choice.config)  # core.revision
     rewrite(template, copies(choice, revision))   # the pods reference <name>-<revision>
+    serving(revision, config, found)            # a colour's pods: copies to make again
 """
 
 from __future__ import annotations
@@ -203,3 +204,35 @@ def stale(copies_: Iterable[Copy], keep: Iterable[str]) -> list[Copy]:
     revisions of the release in flight and of the app's history): garbage."""
     kept = set(keep)
     return sorted((c for c in copies_ if c.revision not in kept), key=lambda c: (c.kind, c.name))
+
+
+@dataclass(frozen=True)
+class Serving:
+    """The copies the pods of a colour reference, as the cluster holds them."""
+
+    remake: tuple[Ref, ...] = ()
+    """Tracked objects whose copy is gone while they still hold the revision's content: the
+    copy is made again from them."""
+    lost: tuple[Ref, ...] = ()
+    """Tracked objects whose copy is gone (or holds other content) while they no longer hold
+    the revision's content (or are gone too): the copy cannot be made again."""
+
+
+def serving(revision: str, config: Mapping[str, str], found: Mapping[Ref, Found]) -> Serving:
+    """For a colour whose pods run `revision`, made with `config` (`Kind/name` -> digest, the
+    Deployment's annotation): which of its copies to make again, which are lost. `found`:
+    the objects and copies the cluster holds, by kind and name (a copy is found by its name,
+    whatever its labels say)."""
+    remake: list[Ref] = []
+    lost: list[Ref] = []
+    for key, want in sorted(config.items()):
+        kind, _, name = key.partition("/")
+        have = found.get(Ref(kind, copy_name(name, revision)))
+        if have is not None and have.digest == want:
+            continue
+        source = found.get(Ref(kind, name))
+        if have is None and source is not None and source.digest == want:
+            remake.append(Ref(kind, name))
+        else:
+            lost.append(Ref(kind, name))
+    return Serving(remake=tuple(remake), lost=tuple(lost))

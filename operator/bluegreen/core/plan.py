@@ -89,3 +89,6 @@ class Plan:
     status: BlueGreenAppStatus
     events: tuple[Event, ...] = ()
     requeue_after: float | None = None
+    target: str = ""
+    """The revision the spec asks for, config digests included: what a notice without a
+    release names."""

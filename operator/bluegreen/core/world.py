@@ -31,6 +31,9 @@ class DeploymentState:
     has_owner: bool = True
     selector: Mapping[str, str] = field(default_factory=dict)
     """spec.selector.matchLabels: immutable, so it says which operator version made it."""
+    config: Mapping[str, str] = field(default_factory=dict)
+    """The digests of the ConfigMaps and Secrets its revision tracked (`Kind/name` ->
+    digest, the `bluegreen.dev/config` annotation): its pods reference their copies."""
 
     @property
     def settled(self) -> bool:
@@ -188,8 +191,9 @@ class Observed:
     jobs: Mapping[str, JobState] = field(default_factory=dict)
     """The app's analysis Jobs (job metrics), by name."""
     config: Mapping[Ref, Found] = field(default_factory=dict)
-    """The ConfigMaps and Secrets the template references that exist (spec.configTracking;
-    Secrets only when the operator tracks them)."""
+    """The ConfigMaps and Secrets that exist of those the template references
+    (spec.configTracking) and of those the colours' Deployments tracked, with those
+    colours' copies (by name). Secrets only when the operator tracks them."""
     config_copies: tuple[Copy, ...] = ()
     """The app's copies of them, of every revision."""
     secrets_tracked: bool = False

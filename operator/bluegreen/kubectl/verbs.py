@@ -123,16 +123,28 @@ def cmd_undo(cluster: Cluster, namespace: str, args: argparse.Namespace) -> int:
             target = found_previous
     except templates.TemplateError as err:
         raise CliError(EXIT_REFUSED, f"error: {err}") from err
-    current = templates.app_revision(fmt.as_dict(app.get("spec")))
-    if target == current:
+    spec = fmt.as_dict(app.get("spec"))
+    template = fmt.as_dict(spec.get("template"))
+    k = kept.get(target)
+    same_template = k is not None and k.template == template
+    current = templates.app_revision(spec)
+    if target == current or (same_template and target == st.get("stableRevision")):
         raise CliError(EXIT_REFUSED, f"error: the app's template is revision {target} already")
+    if same_template:
+        raise CliError(
+            EXIT_REFUSED,
+            f"error: revision {target} has the app's template already and differs from it only "
+            "in its tracked ConfigMaps or Secrets (spec.configTracking) or in "
+            "strategy.antiAffinity: undo sets templates, not their content; put the ConfigMap "
+            "or Secret (or the antiAffinity) back (the operator's copy of "
+            f"revision {target} is named <name>-{target})",
+        )
     if target in (st.get("failedRevisions") or []) and not args.force:
         raise CliError(
             EXIT_REFUSED,
             f"error: revision {target} failed before: the operator does not release it again "
             f"until `kubectl bluegreen retry {args.name}` (--force sets it anyway)",
         )
-    k = kept.get(target)
     if k is None:
         raise CliError(
             EXIT_REFUSED,

@@ -2,7 +2,8 @@
 reference, the copies no revision needs any more, and the ConfigTracked condition.
 
 The copies of a revision are made just before the Deployment that references them is
-written; the copies of the revisions the colours run, of the release in flight and of the
+written, and made again (from the object, while it still holds that revision's content)
+when one that a colour's pods reference is deleted; the copies of the revisions the colours run, of the release in flight and of the
 app's history are kept (the history is what `kubectl bluegreen undo` can go back to); the
 others are deleted. A reference to an object that does not exist holds the release
 (`held`): nothing moves until it does.
@@ -10,10 +11,13 @@ others are deleted. A reference to an object that does not exist holds the relea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from bluegreen.api import Color
 from bluegreen.api.reasons import ConditionType, Reason
-from bluegreen.core import configs, render
-from bluegreen.core.plan import CopyConfig, Delete
+from bluegreen.core import configs, naming, render
+from bluegreen.core.plan import Apply, CopyConfig, Delete
 from bluegreen.release.context import Pass
 from bluegreen.release.status import Wanted
 
@@ -29,8 +33,53 @@ def ensure_copies(p: Pass, color: Color) -> None:
     have = {(c.kind, c.name) for c in p.observed.config_copies}
     for ref in p.config.tracked:
         if (ref.kind, configs.copy_name(ref.name, p.target)) not in have:
-            manifest = render.config_copy(p.app, ref, p.target)
-            p.actions.append(CopyConfig(manifest, ref.name, p.config.config[ref.key]))
+            _copy(p, ref, p.target, p.config.config[ref.key])
+
+
+@dataclass(frozen=True)
+class Lost:
+    """The copy of `source` the pods of `color` (running `revision`) reference: it cannot be
+    made again."""
+
+    color: Color
+    revision: str
+    source: configs.Ref
+
+
+def keep_serving(p: Pass) -> list[Lost]:
+    """The copies the pods of every colour that has pods reference exist: one that is gone
+    is made again from its object while that still holds the revision's content. The ones
+    that cannot be are returned (the condition says so); nothing else changes for them: no
+    traffic moves, no pod is replaced."""
+    rewritten = {
+        a.manifest["metadata"]["name"]
+        for a in p.actions
+        if isinstance(a, Apply) and a.manifest.get("kind") == "Deployment"
+    }
+    lost: list[Lost] = []
+    for color, dep in sorted(p.observed.deployments.items()):
+        if not (dep.has_owner and dep.revision and dep.config and dep.replicas > 0):
+            continue
+        if naming.deployment(p.name, color) in rewritten:
+            continue  # its pods are replaced in this pass, with the target's copies
+        found = configs.serving(dep.revision, dep.config, p.observed.config)
+        for ref in found.remake:
+            _copy(p, ref, dep.revision, dep.config[ref.key])
+        lost += [Lost(color, dep.revision, ref) for ref in found.lost]
+    return lost
+
+
+def _copy(p: Pass, ref: configs.Ref, revision: str, digest: str) -> None:
+    """Make the copy of `ref` for `revision` (once per pass)."""
+    manifest = render.config_copy(p.app, ref, revision)
+    name = manifest["metadata"]["name"]
+    for action in p.actions:
+        if isinstance(action, CopyConfig) and (
+            action.manifest["kind"],
+            action.manifest["metadata"]["name"],
+        ) == (ref.kind, name):
+            return
+    p.actions.append(CopyConfig(manifest, ref.name, digest))
 
 
 def collect(p: Pass) -> None:
@@ -45,8 +94,15 @@ def collect(p: Pass) -> None:
         p.actions.append(Delete(copy.kind, copy.name))
 
 
-def condition(p: Pass) -> Wanted | None:
-    """ConfigTracked, for an app that tracks config."""
+def condition(p: Pass, lost: Sequence[Lost] = ()) -> Wanted | None:
+    """ConfigTracked, for an app that tracks config (or whose colours' copies are lost).
+    A copy that becomes lost is told as a warning Event too."""
+    if lost:
+        wanted = _lost(lost)
+        old = next((c for c in p.status.conditions if c.type == wanted.type), None)
+        if old is None or old.reason != wanted.reason or old.message != wanted.message:
+            p.event(Reason.CONFIG_COPY_LOST, wanted.message, warning=True)
+        return wanted
     if not p.spec.config_tracking.enabled:
         return None
     choice = p.config
@@ -75,4 +131,23 @@ def condition(p: Pass) -> Wanted | None:
         True,
         Reason.TRACKED,
         f"revision {p.target} tracks {tracked}",
+    )
+
+
+def _lost(lost: Sequence[Lost]) -> Wanted:
+    parts = []
+    for item in lost:
+        kind, name = item.source.kind, item.source.name
+        parts.append(
+            f"{kind} {configs.copy_name(name, item.revision)}, which the {item.color.value} "
+            f"pods (revision {item.revision}) reference, is gone and {kind} {name} no longer "
+            "holds that revision's content"
+        )
+    return Wanted(
+        ConditionType.CONFIG_TRACKED,
+        False,
+        Reason.CONFIG_COPY_LOST,
+        "; ".join(parts) + ": a pod of that colour that restarts fails to start. Traffic "
+        "stays where it is; the copy is made again if the object gets that content back, "
+        "and a release of the current content replaces the colour's pods",
     )

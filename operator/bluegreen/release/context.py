@@ -115,6 +115,7 @@ class Pass:
 
     def plan(self) -> Plan:
         return Plan(
+            target=self.target,
             actions=tuple(self.actions),
             status=self.status,
             events=tuple(self.events),

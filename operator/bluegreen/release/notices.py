@@ -56,10 +56,16 @@ class Routing:
 
 
 def notices(
-    app: BlueGreenApp, before: BlueGreenAppStatus, after: BlueGreenAppStatus, now: datetime
+    app: BlueGreenApp,
+    before: BlueGreenAppStatus,
+    after: BlueGreenAppStatus,
+    now: datetime,
+    *,
+    target: str,
 ) -> tuple[Notice, ...]:
     """The release events of the transition from `before` to `after`, in the order they
-    happened."""
+    happened. `target`: the revision the spec asks for as the pass computed it (config
+    digests included), named by a Degraded notice without a release."""
     out: list[Notice] = []
     old, new = before.release, after.release
     same = old is not None and new is not None and _identity(old) == _identity(new)
@@ -96,7 +102,7 @@ def notices(
             )
     degraded = _newly_degraded(before, after)
     if ended is None and degraded is not None:
-        out.append(_degraded(app, after, degraded, now))
+        out.append(_degraded(app, after, degraded, now, target))
     return tuple(out)
 
 
@@ -211,7 +217,7 @@ def _of_release(
 
 
 def _degraded(
-    app: BlueGreenApp, st: BlueGreenAppStatus, degraded: Condition, now: datetime
+    app: BlueGreenApp, st: BlueGreenAppStatus, degraded: Condition, now: datetime, target: str
 ) -> Notice:
     """Degraded without a release that ended: the revision the spec asks for is refused (it
     failed before), or an object built from it was refused. A release in flight, if any,
@@ -237,7 +243,7 @@ def _degraded(
         phase=st.phase,
         reason=degraded.reason,
         message=degraded.message,
-        revision=render.target_revision(app, st.pinned_images),
+        revision=target,
         image=render.primary_image(app),
         active_color=st.active_color,
     )

@@ -35,10 +35,11 @@ def upkeep(p: Pass) -> None:
     marks.ensure_budgets(p)
     jobs.prune(p)
     config.collect(p)
+    lost = config.keep_serving(p)
     routed = routes.ensure_route(p) if active is not None else None
     if routed is not None:
         _tell_when_routing_breaks(p, routed)
-    extra = [w for w in (routed, config.condition(p)) if w is not None]
+    extra = [w for w in (routed, config.condition(p, lost)) if w is not None]
     status.derive(p, extra)
 
 

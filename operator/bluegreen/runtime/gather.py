@@ -134,7 +134,10 @@ def gather(
         templates=found,
         jobs=jobs,
         ingress_policy=ingress_policy or IngressPolicy(),
-        config=gather_config.referenced(app, reader),
+        config={
+            **gather_config.referenced(app, reader),
+            **gather_config.serving(app, reader, deployments),
+        },
         config_copies=gather_config.copies(app, reader),
         secrets_tracked=reader.secrets_tracked(),
     )
@@ -302,6 +305,7 @@ def _deployment_state(color: Color, obj: dict[str, Any], uid: str) -> Deployment
         ready_replicas=int(status.get("readyReplicas", 0)),
         has_owner=_owned_by(obj, uid),
         selector=dict((spec.get("selector") or {}).get("matchLabels") or {}),
+        config=gather_config.deployment_config(obj),
     )
 
 

@@ -147,20 +147,22 @@ def reconcile(
         status = _refused(
             app.status, status, Reason.OBJECT_REJECTED, readable(str(err)), app=app, clock=clock
         )
-        plan = Plan(actions=plan.actions, status=status, events=plan.events, requeue_after=None)
+        plan = dataclasses.replace(plan, status=status, requeue_after=None)
     except ConflictError as err:
         # Not written, and not retried on every event: a person deletes the object or
         # lets the app adopt it; the app looks again now and then meanwhile.
         message = readable(str(err))
         status = _refused(app.status, status, Reason.OBJECT_CONFLICT, message, app=app, clock=clock)
         told = _tell_once(app.status, Reason.OBJECT_CONFLICT, message, plan.events)
-        plan = Plan(plan.actions, status, told, requeue_after=CONFLICT_RECHECK_SECONDS)
+        plan = dataclasses.replace(
+            plan, status=status, events=told, requeue_after=CONFLICT_RECHECK_SECONDS
+        )
     status = notifications.with_readiness(app, status, defaults.notifications, observed.now)
     plan = dataclasses.replace(plan, status=status)
     written = _write_status(app, app.status, status, gateway)
     _post(body, plan, events)
     if written:
-        _notify(app, status, observed.now, defaults.notifications, notices)
+        _notify(app, plan, observed.now, defaults.notifications, notices)
     return PassResult(
         plan=plan, status_written=written, requeue_after=plan.requeue_after, previous=app.status
     )
@@ -185,16 +187,17 @@ def _post(body: dict[str, Any], plan: Plan, events: EventSink | None) -> None:
 
 def _notify(
     app: BlueGreenApp,
-    status: BlueGreenAppStatus,
+    plan: Plan,
     now: datetime,
     routing: notifications.Routing,
     sink: NoticeSink | None,
 ) -> None:
-    """The notifications of this pass's transition (app.status -> status), once written."""
+    """The notifications of this pass's transition (app.status -> plan.status), once
+    written."""
     if sink is None:
         return
     try:
-        found = notifications.notices(app, app.status, status, now)
+        found = notifications.notices(app, app.status, plan.status, now, target=plan.target)
         for endpoint, notice in notifications.deliveries(app, found, routing):
             sink.send(endpoint, notice)
     except Exception:  # notifications are best effort, never fatal
