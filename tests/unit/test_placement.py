@@ -17,7 +17,7 @@ from bluegreen.core.world import BudgetState, IngressState, Marks, PodState
 from bluegreen.kubectl import templates
 from bluegreen.release import machine
 from bluegreen.release.workloads import service_matches, stale_keys
-from bluegreen.runtime.gather import _pod_state, _service_state
+from bluegreen.runtime.states import pod_state, service_state
 from tests.unit.factories import (
     BLUE,
     GREEN,
@@ -360,7 +360,7 @@ def test_service_ports_and_the_primary_port(
 def _stored(manifest: dict[str, Any], managed: dict[str, Any] | None = None) -> Any:
     """The Service as the API server keeps it, through the watch cache's trimming."""
     obj = {**manifest, "metadata": {**manifest["metadata"], "managedFields": managed or []}}
-    return _service_state(KINDS["Service"].trim(obj), UID)
+    return service_state(KINDS["Service"].trim(obj), UID)
 
 
 def _managed(labels: list[str], annotations: list[str]) -> list[dict[str, Any]]:
@@ -423,7 +423,7 @@ def test_the_pod_cache_keeps_only_the_operators_marks() -> None:
     }
     trimmed = KINDS["Pod"].trim(pod)
     assert "annotations" not in trimmed["metadata"]
-    state: PodState = _pod_state(trimmed)
+    state: PodState = pod_state(trimmed)
     assert state.marks == Marks({"stage": "live"}, {"a/b": "1"})
     assert state.color is Color.BLUE
 
