@@ -44,8 +44,8 @@ from bluegreen.adapters.kinds import (
     SERVICES,
     WATCHED,
     Kind,
-    Obj,
 )
+from bluegreen.adapters.trim import Obj
 from bluegreen.core.ports import SEEN_AT
 
 __all__ = [
