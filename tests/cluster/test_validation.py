@@ -46,6 +46,8 @@ from bluegreen.api.v1alpha1.placement import (
     POD_METADATA_ANNOTATIONS,
     POD_METADATA_LABELS,
     POD_METADATA_TEMPLATE,
+)
+from bluegreen.api.v1alpha1.service import (
     SERVICE_ANNOTATIONS,
     SERVICE_LABELS,
     SERVICE_PORT_FORMS,

@@ -56,7 +56,6 @@ from bluegreen.api.v1alpha1.metrics import (
     ThresholdRange,
 )
 from bluegreen.api.v1alpha1.notifications import NotificationEvent, Subscription
-from bluegreen.api.v1alpha1.placement import ServiceSpec
 from bluegreen.api.v1alpha1.pods import JobTemplate, PodTemplate
 from bluegreen.api.v1alpha1.providers import (
     CloudWatchMetric,
@@ -66,6 +65,7 @@ from bluegreen.api.v1alpha1.providers import (
     MetricStat,
 )
 from bluegreen.api.v1alpha1.refs import ArgValue, TemplateAnalysis, TemplateRef
+from bluegreen.api.v1alpha1.service import ServiceSpec
 from bluegreen.api.v1alpha1.spec import (
     BlueGreenAppSpec,
     Canary,

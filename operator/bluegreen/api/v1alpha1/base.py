@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -178,3 +178,27 @@ def cel(*rules: tuple[str, str]) -> ConfigDict:
             "x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]
         },
     )
+
+
+# Labels and annotations the user gives (pod metadata, the Services): bounded in number, and
+# none of them the operator's own.
+MAX_ROLE_KEYS = 32
+"""Labels (and annotations) of activeMetadata/previewMetadata, service.labels/annotations: a
+bound keeps the CEL rules that visit every key within the API server's cost budget."""
+
+KeyMap = Annotated[dict[str, str], Field(max_length=MAX_ROLE_KEYS)]
+"""Labels or annotations, at most MAX_ROLE_KEYS of them."""
+
+RESERVED_PREFIX = "bluegreen.dev/"
+
+
+def keys_rule(field: str, forbidden: tuple[str, ...]) -> str:
+    """The CEL rule: no key of `self.<field>` is the operator's own or one of `forbidden`."""
+    others = "".join(f" && k != '{f}'" for f in forbidden)
+    return f"!has(self.{field}) || self.{field}.all(k, !k.startsWith('{RESERVED_PREFIX}'){others})"
+
+
+def check_keys(keys: dict[str, str], forbidden: tuple[str, ...], message: str) -> None:
+    """The model's twin of `keys_rule`."""
+    if any(k.startswith(RESERVED_PREFIX) or k in forbidden for k in keys):
+        raise ValueError(message)

@@ -28,10 +28,10 @@ from bluegreen.api.v1alpha1.placement import (
     AntiAffinity,
     PodDisruptionBudgetSpec,
     PodMetadata,
-    ServiceSpec,
 )
 from bluegreen.api.v1alpha1.pods import PodTemplate
 from bluegreen.api.v1alpha1.refs import TemplateAnalysis
+from bluegreen.api.v1alpha1.service import ServiceSpec
 
 
 class CanaryStep(Model):
