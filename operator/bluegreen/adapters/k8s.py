@@ -114,6 +114,30 @@ class KubernetesGateway:
             return err.status or 0, _decode(err.body)
         return resp.status, _decode(raw)
 
+    def _patch(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        patch: Any,
+        content_type: str,
+        *,
+        sub: str = "",
+        force: bool = False,
+    ) -> tuple[int, Any]:
+        """A PATCH of one object (or its subresource `sub`) under the operator's field
+        manager; `force` takes over fields other managers own (server-side apply)."""
+        query = {"fieldManager": naming.MANAGER}
+        if force:
+            query["force"] = "true"
+        return self._request(
+            "PATCH",
+            f"{_PATHS[kind].format(ns=namespace)}/{name}{sub}",
+            body=patch,
+            content_type=content_type,
+            query=query,
+        )
+
     def _ok(self, kind: str, name: str, status: int, body: Any, what: str) -> None:
         if 200 <= status < 300:
             return
@@ -153,13 +177,13 @@ class KubernetesGateway:
             known = self._read(kind, meta["namespace"], meta["name"])
         if known is not None and owner not in _owner_uids(known) and not adopt:
             raise ConflictError(kind, meta["name"], _holder(known))
-        path = f"{_PATHS[kind].format(ns=meta['namespace'])}/{meta['name']}"
-        status, body = self._request(
-            "PATCH",
-            path,
-            body=manifest,
-            content_type="application/apply-patch+yaml",
-            query={"fieldManager": naming.MANAGER, "force": "true"},
+        status, body = self._patch(
+            kind,
+            meta["namespace"],
+            meta["name"],
+            manifest,
+            "application/apply-patch+yaml",
+            force=True,
         )
         self._ok(kind, meta["name"], status, body, "applying")
         self._seen(kind, body)
@@ -217,12 +241,12 @@ class KubernetesGateway:
     def scale(self, namespace: str, deployment: str, replicas: int) -> None:
         """A merge patch of spec.replicas on the Deployment itself: its answer is the whole
         Deployment, which the cache takes at once."""
-        status, body = self._request(
-            "PATCH",
-            f"{_PATHS['Deployment'].format(ns=namespace)}/{deployment}",
-            body={"spec": {"replicas": replicas}},
-            content_type="application/merge-patch+json",
-            query={"fieldManager": naming.MANAGER},
+        status, body = self._patch(
+            "Deployment",
+            namespace,
+            deployment,
+            {"spec": {"replicas": replicas}},
+            "application/merge-patch+json",
         )
         self._ok("Deployment", deployment, status, body, "scaling")
         self._seen("Deployment", body)
@@ -239,12 +263,8 @@ class KubernetesGateway:
     ) -> None:
         """A merge patch under the operator's field manager; an object that is gone is done
         (there is nothing left to write to)."""
-        status, body = self._request(
-            "PATCH",
-            f"{_PATHS[kind].format(ns=namespace)}/{name}{sub}",
-            body=patch,
-            content_type="application/merge-patch+json",
-            query={"fieldManager": naming.MANAGER},
+        status, body = self._patch(
+            kind, namespace, name, patch, "application/merge-patch+json", sub=sub
         )
         if status == 404:
             return
@@ -277,12 +297,8 @@ class KubernetesGateway:
                 "value": list(change.backends),
             },
         ]
-        status, body = self._request(
-            "PATCH",
-            f"{_PATHS['HTTPRoute'].format(ns=namespace)}/{route}",
-            body=patch,
-            content_type="application/json-patch+json",
-            query={"fieldManager": naming.MANAGER},
+        status, body = self._patch(
+            "HTTPRoute", namespace, route, patch, "application/json-patch+json"
         )
         message = body.get("message", "") if isinstance(body, dict) else str(body)
         if status in (409, 422) and "test" in message.lower():
