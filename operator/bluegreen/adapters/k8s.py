@@ -163,7 +163,7 @@ class KubernetesGateway:
         known = self._cache.get(kind, meta["namespace"], meta["name"]) if self._cache else None
         if known is None and not adopt:
             # Under the operator's field manager, so what it sets at creation counts as its
-            # own (labels and annotations it later takes off, kinds.py).
+            # own (labels and annotations it later takes off, trim.py).
             status, body = self._request(
                 "POST",
                 _PATHS[kind].format(ns=meta["namespace"]),
