@@ -1142,6 +1142,33 @@ def _rollingback_cases() -> list[Case]:
     )
     add(
         case(
+            # An operator stopped after flipping back and before writing status: the
+            # EndpointSlices are back already, so no change of them will wake the app.
+            "rollingback/flipped-back-by-a-stopped-operator-looks-again-at-once",
+            make_app(
+                image=V2,
+                status=in_release(
+                    Phase.ROLLING_BACK,
+                    started=0,
+                    candidate_ready=20,
+                    switched=21,
+                    converged=21.25,
+                    rollback_started=40,
+                    rollback_result=ReleaseResult.ABORTED,
+                    reason="Aborted",
+                    active=GREEN,
+                ),
+            ),
+            ObservedBuilder(at(40.1)).color(BLUE, V1).color(GREEN, V2).services(BLUE).build(),
+            phase=Phase.ROLLING_BACK,
+            active=BLUE,
+            actions=[],
+            events=[],
+            requeue=0,
+        )
+    )
+    add(
+        case(
             "rollingback/service-not-flipped-back-yet-is-flipped",
             make_app(image=V2, status=aborted_after_switch),
             ObservedBuilder(at(40.1))
@@ -1291,6 +1318,20 @@ def _analyzing_paused_cases() -> list[Case]:
             events=["Switched"],
             requeue=WAIT,
             check=release_times(switched_at=20.1, promotion_requested_at=20.1),
+        )
+    )
+    add(
+        case(
+            # An operator stopped after the flip and before writing status: the
+            # EndpointSlices show green already, so no change of them will wake the app.
+            "analyzing/switched-by-a-stopped-operator-looks-again-at-once",
+            make_app(image=V2, status=analyzing),
+            ObservedBuilder(at(20.1)).color(BLUE, V1).color(GREEN, V2).services(GREEN).build(),
+            phase=Phase.OBSERVING,
+            active=GREEN,
+            actions=[],
+            events=["Switched"],
+            requeue=0,
         )
     )
     add(

@@ -113,6 +113,15 @@ class Pass:
         deadline = self.spec.strategy.progress_deadline_seconds
         self.poll(max(0.0, deadline - elapsed(self, start)) + DEADLINE_MARGIN)
 
+    def await_endpoints(self, color: Color, since: str | None = None) -> None:
+        """After a flip to `color`: its EndpointSlices follow the selector and wake the app.
+        When they show `color` already (an operator stopped between the flip and its status
+        write flipped it; this one finds it done), no change is coming: look again at once."""
+        if converged(self, color):
+            self.follow_up()
+        else:
+            self.await_cluster(since)
+
     def plan(self) -> Plan:
         return Plan(
             target=self.target,

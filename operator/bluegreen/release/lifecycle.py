@@ -79,7 +79,7 @@ def switch(p: Pass) -> None:
         f"active Service {naming.active_service(p.name)} now selects {cand.value} "
         f"(revision {p.target})",
     )
-    p.await_cluster(p.stamp())  # the EndpointSlices follow the selector
+    p.await_endpoints(cand, p.stamp())
 
 
 def complete(p: Pass) -> None:

@@ -47,7 +47,7 @@ def pending(p: Pass) -> None:
         p.update(phase=Phase.OBSERVING, active_color=color)
         p.update_release(candidate_ready_at=p.stamp(), switched_at=p.stamp())
         p.event(Reason.SWITCHED, f"active Service created, selecting {color.value}")
-        p.await_cluster(p.stamp())
+        p.await_endpoints(color, p.stamp())
     elif deadline_passed(p):
         fail_first_deploy(p)
     else:
@@ -260,6 +260,8 @@ def rolling_back(p: Pass) -> None:
         if saturated(p, stable, p.spec.replicas, p.status.stable_revision):
             p.update(active_color=stable)
             p.update_release(switched_back_at=p.stamp())
+            if converged(p, stable):
+                p.follow_up()  # flipped back already (see Pass.await_endpoints)
         return  # the stable colour's pods, then its EndpointSlices, wake the app
     if converged(p, stable):
         _rolled_back(p, stable)
